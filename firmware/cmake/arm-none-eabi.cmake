@@ -1,0 +1,14 @@
+# Cross toolchain for bare-metal Cortex-M with Debian's gcc-arm-none-eabi.
+set(CMAKE_SYSTEM_NAME Generic)
+set(CMAKE_SYSTEM_PROCESSOR arm)
+set(CMAKE_C_COMPILER arm-none-eabi-gcc)
+set(CMAKE_ASM_COMPILER arm-none-eabi-gcc)
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+
+# The board's core flags (-mcpu, -mfpu, -mfloat-abi) apply to every target, CMSIS-NN's included,
+# because they select the kernels' DSP / MVE paths.
+set(SOI_CPU_FLAGS "" CACHE STRING "core flags from the board file")
+string(REPLACE ";" " " _soi_cpu_flags "${SOI_CPU_FLAGS}")
+set(CMAKE_C_FLAGS_INIT "${_soi_cpu_flags} -ffunction-sections -fdata-sections")
+set(CMAKE_ASM_FLAGS_INIT "${_soi_cpu_flags}")
+set(CMAKE_EXE_LINKER_FLAGS_INIT "${_soi_cpu_flags} -nostartfiles -Wl,--gc-sections --specs=nano.specs --specs=nosys.specs")

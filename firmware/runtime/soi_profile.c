@@ -1,0 +1,20 @@
+#include "soi_profile.h"
+
+#include <stdint.h>
+
+/* noipa: the markers must stay real calls at fixed addresses, whatever the optimiser proves. */
+__attribute__((noipa, noinline)) void soi_mark_begin(void) { __asm__ volatile("" ::: "memory"); }
+__attribute__((noipa, noinline)) void soi_mark_end(void) { __asm__ volatile("" ::: "memory"); }
+
+extern uint32_t __stack_limit__;
+extern uint32_t __stack_top__;
+#define SOI_STACK_PAINT 0xA5C3A5C3u
+
+unsigned soi_stack_peak_bytes(void)
+{
+    const uint32_t *p = &__stack_limit__;
+    while (p < &__stack_top__ && *p == SOI_STACK_PAINT) {
+        p++;
+    }
+    return (unsigned)((uintptr_t)&__stack_top__ - (uintptr_t)p);
+}

@@ -1,0 +1,13 @@
+/* Profiling markers. The QEMU cycle plugin is given the addresses of these functions (read from
+ * the ELF's symbols) and snapshots its instruction and cycle counters each time one is entered;
+ * the firmware itself needs no cycle counter (QEMU does not model DWT->CYCCNT). */
+#ifndef SOI_PROFILE_H
+#define SOI_PROFILE_H
+
+void soi_mark_begin(void);
+void soi_mark_end(void);
+
+/* Stack high-water mark in bytes, from the pattern painted by the reset handler. */
+unsigned soi_stack_peak_bytes(void);
+
+#endif

@@ -1,0 +1,19 @@
+#include "soi_ring.h"
+
+void soi_ring_reset(soi_ring *ring, int8_t zero_point)
+{
+    memset(ring->slots, zero_point, 2u * ring->frames * ring->frame_size);
+    /* The first push lands in slot 0, so the window then ends with it. */
+    ring->head = ring->frames - 1u;
+}
+
+void soi_concat_channels(int8_t *dst, uint32_t width, uint32_t count, const int8_t *const *srcs,
+                         const uint32_t *channels)
+{
+    for (uint32_t w = 0; w < width; w++) {
+        for (uint32_t i = 0; i < count; i++) {
+            memcpy(dst, srcs[i] + w * channels[i], channels[i]);
+            dst += channels[i];
+        }
+    }
+}

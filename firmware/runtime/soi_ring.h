@@ -1,0 +1,39 @@
+/* Partial states as mirrored ring buffers: a state of K frames is stored in 2K slots and each
+ * new frame is written twice, K slots apart, so the K newest frames are always contiguous
+ * (oldest first) and a kernel reads the window in place. Updating costs one frame of writes
+ * (twice), never a memmove of the whole window. */
+#ifndef SOI_RING_H
+#define SOI_RING_H
+
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    int8_t *slots;        /* 2 * frames * frame_size bytes */
+    uint32_t frames;      /* K: frames in the window */
+    uint32_t frame_size;  /* bytes per frame */
+    uint32_t head;        /* slot of the newest frame, in [0, K) */
+} soi_ring;
+
+/* Fill every slot with the input's zero point: what causal zero padding is in int8. */
+void soi_ring_reset(soi_ring *ring, int8_t zero_point);
+
+static inline void soi_ring_push(soi_ring *ring, const int8_t *frame)
+{
+    ring->head = (ring->head + 1u == ring->frames) ? 0u : ring->head + 1u;
+    int8_t *slot = ring->slots + ring->head * ring->frame_size;
+    memcpy(slot, frame, ring->frame_size);
+    memcpy(slot + ring->frames * ring->frame_size, frame, ring->frame_size);
+}
+
+/* The window of the K newest frames, oldest first. */
+static inline const int8_t *soi_ring_window(const soi_ring *ring)
+{
+    return ring->slots + (ring->head + 1u) * ring->frame_size;
+}
+
+/* Concatenate frames along channels: dst[w] = src0[w] ++ src1[w] ++ ... for w < width. */
+void soi_concat_channels(int8_t *dst, uint32_t width, uint32_t count, const int8_t *const *srcs,
+                         const uint32_t *channels);
+
+#endif

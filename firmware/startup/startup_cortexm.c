@@ -1,0 +1,95 @@
+/* Minimal Cortex-M startup for the simulation harness: vector table, .data/.bss set-up, stack
+ * painting (for the high-water mark), FPU enable, and a fault handler that reports over
+ * semihosting instead of hanging. */
+#include <stdint.h>
+
+#include "soi_semihost.h"
+
+extern uint32_t __data_load__, __data_start__, __data_end__;
+extern uint32_t __bss_start__, __bss_end__;
+extern uint32_t __stack_limit__, __stack_top__;
+
+int main(void);
+void Reset_Handler(void);
+void Fault_Handler(void);
+
+#define SOI_STACK_PAINT 0xA5C3A5C3u
+
+__attribute__((naked, noreturn)) void Reset_Handler(void)
+{
+    /* Paint the stack below the current SP before anything else uses it. The loop runs on
+     * registers only, so no stack word is written while it paints. */
+    __asm__ volatile(
+        "ldr r0, =__stack_limit__\n"
+        "mov r1, sp\n"
+        "sub r1, r1, #64\n"
+        "ldr r2, =0xA5C3A5C3\n"
+        "1: cmp r0, r1\n"
+        "bhs 2f\n"
+        "str r2, [r0], #4\n"
+        "b 1b\n"
+        "2: b soi_c_start\n");
+}
+
+__attribute__((used, noreturn)) void soi_c_start(void);
+__attribute__((used, noreturn)) void soi_c_start(void)
+{
+    uint32_t *src = &__data_load__;
+    for (uint32_t *dst = &__data_start__; dst < &__data_end__;) {
+        *dst++ = *src++;
+    }
+    for (uint32_t *dst = &__bss_start__; dst < &__bss_end__;) {
+        *dst++ = 0u;
+    }
+#if defined(__ARM_FP)
+    /* CPACR: full access to CP10/CP11 so that hard-float code does not fault. */
+    volatile uint32_t *cpacr = (volatile uint32_t *)0xE000ED88u;
+    *cpacr |= (0xFu << 20);
+    __asm__ volatile("dsb\n isb" ::: "memory");
+#endif
+#if defined(__ARM_FEATURE_MVE)
+    /* Same enable covers MVE on Armv8.1-M; CCR.LOB etc. stay at reset values. */
+#endif
+    soi_sh_exit(main());
+}
+
+void Fault_Handler(void)
+{
+    /* Report the stacked PC and the fault status registers; the toolkit maps PC to a symbol. */
+    uint32_t *frame;
+    __asm__ volatile("tst lr, #4\n ite eq\n mrseq %0, msp\n mrsne %0, psp" : "=r"(frame));
+    static char line[96];
+    char *p = line;
+    const char *tag = "SOI_FAULT pc=";
+    while (*tag) *p++ = *tag++;
+    p = soi_fmt_u32(p, frame[6]);
+    const char *tag2 = " cfsr=";
+    while (*tag2) *p++ = *tag2++;
+    p = soi_fmt_u32(p, *(volatile uint32_t *)0xE000ED28u);
+    const char *tag3 = " hfsr=";
+    while (*tag3) *p++ = *tag3++;
+    p = soi_fmt_u32(p, *(volatile uint32_t *)0xE000ED2Cu);
+    *p++ = '\n';
+    *p = '\0';
+    soi_sh_write0(line);
+    soi_sh_exit(3);
+}
+
+typedef void (*soi_vector)(void);
+
+__attribute__((section(".vectors"), used)) const soi_vector soi_vector_table[16] = {
+    (soi_vector)(uintptr_t)&__stack_top__,
+    Reset_Handler,
+    Fault_Handler, /* NMI */
+    Fault_Handler, /* HardFault */
+    Fault_Handler, /* MemManage */
+    Fault_Handler, /* BusFault */
+    Fault_Handler, /* UsageFault */
+    Fault_Handler, /* SecureFault (v8-M) */
+    0, 0, 0,
+    Fault_Handler, /* SVC */
+    Fault_Handler, /* DebugMon */
+    0,
+    Fault_Handler, /* PendSV */
+    Fault_Handler, /* SysTick */
+};

@@ -1,0 +1,82 @@
+"""Boards as data: one TOML file per board in boards/, parsed and validated into a Board."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from soi_mcu.errors import SoiError
+from soi_mcu.paths import BOARDS_DIR
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    core: str
+    cpu_flags: tuple[str, ...]
+    clock_hz: int
+    flash_origin: int
+    flash_size: int
+    ram_origin: int
+    ram_size: int
+    stack_size: int
+    qemu_machine: str | None
+    qemu_cpu: str | None
+
+
+def list_boards(boards_dir: Path = BOARDS_DIR) -> list[str]:
+    """Names of the boards that have a data file."""
+    return sorted(p.stem for p in boards_dir.glob("*.toml"))
+
+
+def load_board(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
+    """Load boards/<name>.toml; an unknown name lists the known boards."""
+    path = boards_dir / f"{name}.toml"
+    if not path.is_file():
+        known = list_boards(boards_dir)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise SoiError(f"unknown board '{name}'{hint}; known boards: {', '.join(known)}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SoiError(f"board file {path} is not valid TOML: {exc}") from None
+    return _board_from_dict(data, path)
+
+
+def _board_from_dict(data: dict, path: Path) -> Board:
+    def need(section: dict, key: str, kind: type, where: str = ""):
+        if key not in section:
+            raise SoiError(f"board file {path}: missing field '{where}{key}'")
+        value = section[key]
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+            raise SoiError(f"board file {path}: field '{where}{key}' must be {kind.__name__}")
+        return value
+
+    flash = need(data, "flash", dict)
+    ram = need(data, "ram", dict)
+    qemu = data.get("simulators", {}).get("qemu", {})
+    board = Board(
+        name=need(data, "name", str),
+        description=data.get("description", ""),
+        core=need(data, "core", str),
+        cpu_flags=tuple(need(data, "cpu_flags", list)),
+        clock_hz=need(data, "clock_hz", int),
+        flash_origin=need(flash, "origin", int, "flash."),
+        flash_size=need(flash, "size", int, "flash."),
+        ram_origin=need(ram, "origin", int, "ram."),
+        ram_size=need(ram, "size", int, "ram."),
+        stack_size=data.get("stack_size", 8192),
+        qemu_machine=qemu.get("machine"),
+        qemu_cpu=qemu.get("cpu"),
+    )
+    if board.name != path.stem:
+        raise SoiError(f"board file {path}: name '{board.name}' differs from the file name")
+    if board.clock_hz <= 0 or board.flash_size <= 0 or board.ram_size <= 0:
+        raise SoiError(f"board file {path}: clock_hz, flash.size and ram.size must be positive")
+    if board.stack_size >= board.ram_size:
+        raise SoiError(f"board file {path}: stack_size {board.stack_size} exceeds ram.size {board.ram_size}")
+    return board

@@ -1,0 +1,109 @@
+"""Build the firmware with CMake and arm-none-eabi-gcc, then read its sizes from the ELF."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from soi_mcu.boards import Board
+from soi_mcu.codegen import GeneratedSources
+from soi_mcu.errors import SoiError, require_tool
+from soi_mcu.paths import PROJECT_ROOT
+
+APT_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi cmake"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    elf: Path
+    text: int  # code + const data (flash)
+    data: int  # initialised RAM (also stored in flash)
+    bss: int  # zeroed RAM, stack excluded
+    stack_reserved: int
+    kernels: str  # "soi-mcu" or the CMSIS-NN path
+    symbols: dict[str, tuple[int, int]]  # name -> (address, size)
+
+    @property
+    def flash(self) -> int:
+        return self.text + self.data
+
+    @property
+    def static_ram(self) -> int:
+        return self.data + self.bss
+
+
+def cmsis_nn_path() -> Path | None:
+    """The user's CMSIS-NN checkout from CMSIS_NN_PATH, validated; None when unset."""
+    value = os.environ.get("CMSIS_NN_PATH")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not (path / "Include" / "arm_nnfunctions.h").is_file() or not (path / "CMakeLists.txt").is_file():
+        raise SoiError(
+            f"CMSIS_NN_PATH={value} is not a CMSIS-NN tree (expected Include/arm_nnfunctions.h and CMakeLists.txt); "
+            "point it at a CMSIS-NN checkout or unset it to use soi-mcu's own kernels"
+        )
+    return path
+
+
+def build_firmware(sources: GeneratedSources, board: Board, build_dir: Path, log: Path | None = None) -> BuildResult:
+    require_tool("cmake", "apt-get install cmake")
+    require_tool("arm-none-eabi-gcc", APT_HINT)
+    nn = cmsis_nn_path()
+    configure = [
+        "cmake", "-S", str(PROJECT_ROOT), "-B", str(build_dir),
+        f"-DSOI_GEN_DIR={sources.out_dir.resolve()}",
+        f"-DSOI_CPU_FLAGS={';'.join(board.cpu_flags)}",
+        f"-DCMSIS_NN_PATH={nn or ''}",
+    ]
+    log = log or build_dir / "build.log"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        for cmd in (configure, ["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 2)]):
+            out.write("$ " + " ".join(cmd) + "\n")
+            out.flush()
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"CMSIS_NN_PATH": ""})
+            if proc.returncode != 0:
+                raise SoiError(f"firmware build failed ({cmd[1]} step); see {log}: {_first_error(log)}")
+    elf = build_dir / "soi_firmware.elf"
+    return _read_elf(elf, board, str(nn) if nn else "soi-mcu")
+
+
+def _first_error(log: Path) -> str:
+    for line in log.read_text(errors="replace").splitlines():
+        if "error" in line.lower():
+            return line.strip()[:300]
+    return "no error line found"
+
+
+def _read_elf(elf: Path, board: Board, kernels: str) -> BuildResult:
+    from elftools.elf.elffile import ELFFile
+
+    text = data = bss = 0
+    symbols: dict[str, tuple[int, int]] = {}
+    with open(elf, "rb") as fh:
+        f = ELFFile(fh)
+        for sec in f.iter_sections():
+            if not sec["sh_flags"] & 0x2:  # SHF_ALLOC
+                continue
+            name, size = sec.name, sec["sh_size"]
+            if name == ".stack":
+                continue
+            if sec["sh_type"] == "SHT_NOBITS":
+                bss += size
+            elif sec["sh_flags"] & 0x1:  # SHF_WRITE
+                data += size
+            else:
+                text += size
+        symtab = f.get_section_by_name(".symtab")
+        for sym in symtab.iter_symbols() if symtab else []:
+            if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT"):
+                symbols[sym.name] = (sym["st_value"], sym["st_size"])
+    if text + data > board.flash_size:
+        raise SoiError(f"firmware needs {text + data} bytes of flash, board {board.name} has {board.flash_size}")
+    if data + bss + board.stack_size > board.ram_size:
+        raise SoiError(f"firmware needs {data + bss} bytes of RAM plus a {board.stack_size}-byte stack, "
+                       f"board {board.name} has {board.ram_size}")
+    return BuildResult(elf, text, data, bss, board.stack_size, kernels, symbols)

@@ -1,0 +1,59 @@
+"""The `soi-mcu` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from soi_mcu import __version__
+from soi_mcu.errors import SoiError
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from soi_mcu.pipeline import demo
+
+    report = demo(args.board, args.frames, Path(args.out))
+    print(f"report: {Path(args.out) / 'report.json'}")
+    return 0 if report.bitexact else 1
+
+
+def _cmd_boards(args: argparse.Namespace) -> int:
+    from soi_mcu.boards import list_boards, load_board
+
+    for name in list_boards():
+        b = load_board(name)
+        sims = "qemu" if b.qemu_machine else "-"
+        print(f"{b.name:16s} {b.core:11s} {b.clock_hz / 1e6:6.0f} MHz  flash {b.flash_size // 1024:5d} KiB  "
+              f"RAM {b.ram_size // 1024:5d} KiB  {sims:6s} {b.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="soi-mcu", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"soi-mcu {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="run the whole pipeline on the demo S-CC model and print its cost")
+    p.add_argument("--board", default="mps2-an386", help="board name (see `soi-mcu boards`)")
+    p.add_argument("--frames", type=int, default=64, help="frames to stream through the firmware")
+    p.add_argument("--out", default="out/demo", help="output folder (report.json, generated C, build)")
+    p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("boards", help="list the known boards")
+    p.set_defaults(func=_cmd_boards)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SoiError as exc:
+        print(f"soi-mcu: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("soi-mcu: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

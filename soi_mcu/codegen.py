@@ -1,0 +1,94 @@
+"""Render the C plan through the Jinja2 templates into a folder of sources.
+
+The model library (soi_model.{c,h}) is separate from the simulation harness (harness/), so an
+engineer can drop the first into their firmware. Output is deterministic: the same inputs give
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from soi_mcu import __version__
+from soi_mcu.boards import Board
+from soi_mcu.errors import SoiError
+from soi_mcu.lowering import CPlan, ConvNode
+from soi_mcu.paths import TEMPLATES_DIR
+
+
+@dataclass(frozen=True)
+class GeneratedSources:
+    out_dir: Path
+    model_sources: tuple[Path, ...]
+    harness_sources: tuple[Path, ...]
+    linker_script: Path
+    digests: dict[str, str]  # relative path -> sha256
+
+
+def c_array(values: Iterable | np.ndarray, per_line: int = 16, indent: str = "    ") -> str:
+    """Format numbers as the body of a C initializer, `per_line` to a line."""
+    flat = [int(v) for v in np.asarray(values).reshape(-1)]
+    lines = [", ".join(str(v) for v in flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
+    return (",\n").join(indent + line for line in lines)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["c_array"] = c_array
+    return env
+
+
+def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> GeneratedSources:
+    """Write model/, harness/ and the board's linker script under out_dir."""
+    env = _environment()
+    convs = [n for n in plan.nodes if isinstance(n, ConvNode)]
+    frames = int(inputs_q.shape[0])
+    ctx = {"plan": plan, "convs": convs, "version": __version__, "board": board, "frames": frames,
+           "stack_size": board.stack_size}
+    files = {
+        "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
+        "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),
+        "harness/soi_harness.c": env.get_template("soi_harness.c.j2").render(ctx),
+        "harness/soi_inputs.c": env.get_template("soi_inputs.c.j2").render(
+            ctx | {"inputs": inputs_q.reshape(frames, -1)}
+        ),
+        "linker.ld": env.get_template("linker.ld.j2").render(ctx),
+    }
+    files["model/sources.txt"] = "soi_model.c\n"
+    digests = {}
+    for rel, text in files.items():
+        path = out_dir / rel
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_if_changed(path, text)
+        except OSError as exc:
+            raise SoiError(f"cannot write generated sources to {path.parent}: {exc.strerror}; choose another --out") from None
+        digests[rel] = hashlib.sha256(text.encode()).hexdigest()
+    return GeneratedSources(
+        out_dir=out_dir,
+        model_sources=(out_dir / "model/soi_model.c",),
+        harness_sources=(out_dir / "harness/soi_harness.c", out_dir / "harness/soi_inputs.c"),
+        linker_script=out_dir / "linker.ld",
+        digests=digests,
+    )
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    # Unchanged files keep their timestamps so the build does not recompile them.
+    if path.is_file() and path.read_text() == text:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

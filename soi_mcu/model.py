@@ -1,0 +1,204 @@
+"""Model description (a small layer graph over time x frequency x channels) and its offline form.
+
+The spec is the single source of truth for structure: the offline PyTorch module, the streaming
+stepper, the TFLite export and the code generator all read it. Layout inside PyTorch is
+(batch, channels, time, freq); frames handed in and out of a model are (freq, channels).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from soi_mcu.errors import SoiError
+
+ACTIVATIONS = ("relu", "none")
+
+
+@dataclass(frozen=True)
+class Conv:
+    """Causal in time (left padding (kt-1)*dilation), 'same' in frequency (kf odd)."""
+
+    name: str
+    input: str
+    cout: int
+    kt: int = 3
+    kf: int = 3
+    dilation: int = 1
+    stride: int = 1  # stride in time: >1 makes this the compressing half of an S-CC pair
+    act: str = "relu"
+
+    @property
+    def window(self) -> int:
+        """Input frames one output frame depends on (the partial state keeps window-1 of them)."""
+        return (self.kt - 1) * self.dilation + 1
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Extrapolation of an S-CC pair: repeat each frame `factor` times, restoring the frame rate."""
+
+    name: str
+    input: str
+    factor: int = 2
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Skip connection by concatenation along channels."""
+
+    name: str
+    inputs: tuple[str, ...]
+
+
+Layer = Conv | Duplicate | Concat
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    freq_bins: int
+    in_channels: int
+    layers: tuple[Layer, ...]
+    output: str = ""  # name of the output layer; the last layer when empty
+    frame_rate_hz: float = 125.0  # input frames per second (sample rate / hop), for CPU load
+
+
+def layer_inputs(layer: Layer) -> tuple[str, ...]:
+    return layer.inputs if isinstance(layer, Concat) else (layer.input,)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When each layer's output frames appear: every `period[name]` steps, at phase 0."""
+
+    period: dict[str, int]
+    channels: dict[str, int]
+    phases: int  # steps after which the whole pattern repeats
+    output: str = ""
+    receptive_field: int = 1  # input frames the newest output depends on, worst case
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def analyze(spec: ModelSpec) -> Schedule:
+    """Check the graph and derive each layer's period (1 = every step, 2 = every other step...)."""
+    if spec.freq_bins < 1 or spec.in_channels < 1:
+        raise SoiError(f"model '{spec.name}': freq_bins and in_channels must be >= 1")
+    period = {"input": 1}
+    channels = {"input": spec.in_channels}
+    rf = {"input": 1}
+    for layer in spec.layers:
+        if layer.name in period:
+            raise SoiError(f"model '{spec.name}': layer name '{layer.name}' is used twice")
+        for src in layer_inputs(layer):
+            if src not in period:
+                raise SoiError(f"layer '{layer.name}': input '{src}' is not defined before it")
+        if isinstance(layer, Conv):
+            _check_conv(layer)
+            period[layer.name] = period[layer.input] * layer.stride
+            channels[layer.name] = layer.cout
+            rf[layer.name] = rf[layer.input] + (layer.window - 1) * period[layer.input]
+        elif isinstance(layer, Duplicate):
+            p = period[layer.input]
+            if layer.factor < 1 or p % layer.factor:
+                raise SoiError(
+                    f"layer '{layer.name}': duplication by {layer.factor} needs an input period "
+                    f"divisible by it (input runs every {p} steps); put a stride-{layer.factor} conv before it"
+                )
+            period[layer.name] = p // layer.factor
+            channels[layer.name] = channels[layer.input]
+            rf[layer.name] = rf[layer.input] + p - 1
+        else:
+            periods = {period[s] for s in layer.inputs}
+            if len(periods) != 1:
+                raise SoiError(f"layer '{layer.name}': concatenated inputs run at different rates {sorted(periods)}")
+            period[layer.name] = periods.pop()
+            channels[layer.name] = sum(channels[s] for s in layer.inputs)
+            rf[layer.name] = max(rf[s] for s in layer.inputs)
+    out = spec.output or spec.layers[-1].name
+    if out not in period:
+        raise SoiError(f"model '{spec.name}': output '{out}' is not a layer")
+    if period[out] != 1:
+        raise SoiError(f"model '{spec.name}': output '{out}' must run every step (restore the rate with a Duplicate)")
+    phases = math.lcm(*period.values())
+    return Schedule(period=period, channels=channels, phases=phases, output=out, receptive_field=rf[out])
+
+
+def _check_conv(layer: Conv) -> None:
+    if layer.kt < 1 or layer.kf < 1 or layer.kf % 2 == 0:
+        raise SoiError(f"layer '{layer.name}': kernel ({layer.kt}, {layer.kf}) must have kt >= 1 and odd kf >= 1")
+    if layer.dilation < 1 or layer.stride < 1:
+        raise SoiError(f"layer '{layer.name}': dilation and stride must be >= 1")
+    if layer.stride > 1 and layer.dilation > 1:
+        raise SoiError(f"layer '{layer.name}': a time-strided conv cannot also be dilated")
+    if layer.act not in ACTIVATIONS:
+        raise SoiError(f"layer '{layer.name}': activation '{layer.act}' is not one of {ACTIVATIONS}")
+    if layer.cout < 1:
+        raise SoiError(f"layer '{layer.name}': cout must be >= 1")
+
+
+def conv_macs(layer: Conv, cin: int, freq_bins: int) -> int:
+    """Multiply-accumulates of one output frame (nominal kernel, as the paper counts)."""
+    return freq_bins * layer.cout * layer.kt * layer.kf * cin
+
+
+class OfflineModel(nn.Module):
+    """The whole-sequence form: used for training and as the float oracle of the stepper."""
+
+    def __init__(self, spec: ModelSpec, seed: int = 0) -> None:
+        super().__init__()
+        self.spec = spec
+        self.schedule = analyze(spec)
+        torch.manual_seed(seed)
+        self.convs = nn.ModuleDict()
+        for layer in spec.layers:
+            if isinstance(layer, Conv):
+                cin = self.schedule.channels[layer.input]
+                self.convs[layer.name] = nn.Conv2d(
+                    cin, layer.cout, (layer.kt, layer.kf), stride=(layer.stride, 1), dilation=(layer.dilation, 1)
+                )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, time, freq, channels) -> (batch, time, freq, out_channels)."""
+        t_len = x.shape[1]
+        acts = {"input": x.permute(0, 3, 1, 2)}
+        for layer in self.spec.layers:
+            acts[layer.name] = self._apply(layer, acts)
+        y = acts[self.schedule.output][:, :, :t_len]
+        return y.permute(0, 2, 3, 1)
+
+    def _apply(self, layer: Layer, acts: dict[str, torch.Tensor]) -> torch.Tensor:
+        if isinstance(layer, Conv):
+            x = acts[layer.input]
+            pad_t = (layer.kt - 1) * layer.dilation
+            x = nn.functional.pad(x, (layer.kf // 2, layer.kf // 2, pad_t, 0))
+            y = self.convs[layer.name](x)
+            return torch.relu(y) if layer.act == "relu" else y
+        if isinstance(layer, Duplicate):
+            return torch.repeat_interleave(acts[layer.input], layer.factor, dim=2)
+        parts = [acts[s] for s in layer.inputs]
+        t_len = min(p.shape[2] for p in parts)
+        return torch.cat([p[:, :, :t_len] for p in parts], dim=1)
+
+
+def demo_spec() -> ModelSpec:
+    """The demo: 6 convs, one S-CC pair (PP) with a skip from the strided conv's input."""
+    return ModelSpec(
+        name="demo_scc",
+        freq_bins=16,
+        frame_rate_hz=16000 / 128,  # 16 kHz audio, hop of 128 samples
+        in_channels=1,
+        layers=(
+            Conv("enc0", "input", cout=8),
+            Conv("enc1_s", "enc0", cout=16, stride=2),  # S-CC: compress to half rate
+            Conv("enc2", "enc1_s", cout=16),
+            Conv("dec2", "enc2", cout=16, dilation=2),
+            Duplicate("dup", "dec2", factor=2),  # S-CC: restore the rate
+            Concat("skip", ("dup", "enc0")),
+            Conv("dec1", "skip", cout=8),
+            Conv("head", "dec1", cout=1, kt=1, kf=1, act="none"),
+        ),
+    )

@@ -1,0 +1,113 @@
+"""The whole path for one model and one board: model -> streaming check -> int8 -> C -> firmware ->
+simulator -> report. Each stage is its own module; this file only sequences them and shows progress."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from soi_mcu.boards import Board, load_board
+from soi_mcu.build import build_firmware
+from soi_mcu.codegen import generate
+from soi_mcu.data import synthetic_frames
+from soi_mcu.errors import SoiError
+from soi_mcu.lowering import lower
+from soi_mcu.model import ModelSpec, OfflineModel, demo_spec
+from soi_mcu.quantize import export_tflite, reference_outputs
+from soi_mcu.report import Report, format_table, write_json
+from soi_mcu.simulate import simulate_qemu
+from soi_mcu.streaming import check_equivalence
+from soi_mcu.tflite_graph import load_graph
+
+STAGES = 8
+
+
+@dataclass
+class Progress:
+    quiet: bool = False
+    stage: int = 0
+    started: float = 0.0
+
+    def __call__(self, what: str) -> None:
+        self.stage += 1
+        if not self.quiet:
+            now = time.monotonic()
+            self.started = self.started or now
+            print(f"[{self.stage}/{STAGES}] {what} (+{now - self.started:.1f}s)", file=sys.stderr, flush=True)
+
+
+def quantize_frames(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float frames -> int8 with the model input's quantization (as TFLite's QUANTIZE does)."""
+    q = np.floor(x / scale + 0.5) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def check_fits(plan, board: Board) -> None:
+    """Refuse a model whose estimated flash or RAM exceeds the board's, before compiling."""
+    ram = plan.state_bytes + sum(plan.buffers.values()) + plan.scratch_bytes + board.stack_size
+    if plan.weight_bytes > board.flash_size:
+        raise SoiError(f"model weights need {plan.weight_bytes} bytes of flash, board {board.name} has "
+                       f"{board.flash_size}; use a smaller model or a larger board")
+    if ram > board.ram_size:
+        raise SoiError(f"model needs about {ram} bytes of RAM (state {plan.state_bytes}, buffers "
+                       f"{sum(plan.buffers.values())}, scratch {plan.scratch_bytes}, stack {board.stack_size}), "
+                       f"board {board.name} has {board.ram_size}")
+
+
+def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int = 0,
+        quiet: bool = False) -> Report:
+    board = load_board(board_name)
+    if frames < 1:
+        raise SoiError("--frames must be at least 1")
+    progress = Progress(quiet)
+    progress(f"model '{spec.name}': building and checking streaming == offline (float)")
+    offline = OfflineModel(spec, seed=seed).eval()
+    sched = offline.schedule
+    check_len = max(frames, 3 * sched.receptive_field + 1)
+    x = synthetic_frames(check_len, spec.freq_bins, spec.in_channels, seed=seed + 1)
+    eq = check_equivalence(offline, torch.from_numpy(x))
+    if not eq.ok:
+        raise SoiError(f"streaming differs from offline by {eq.max_abs_diff:.3g} (> 1e-5): this is a bug in soi-mcu")
+
+    progress("exporting full-int8 .tflite with TensorFlow's converter")
+    export_len = -(-frames // sched.phases) * sched.phases
+    calib = np.stack([synthetic_frames(export_len, spec.freq_bins, spec.in_channels, seed=seed + 100 + i)
+                      for i in range(16)])
+    artifact = export_tflite(offline, calib, export_len, out_dir / "model.tflite")
+
+    progress("computing the int8 reference with LiteRT's reference kernels")
+    graph = load_graph(artifact.path)
+    inp = graph.tensors[graph.inputs[0]]
+    inputs_q = quantize_frames(x[:frames], float(inp.scale[0]), int(inp.zero_point[0]))
+    reference = reference_outputs(artifact, inputs_q)
+
+    progress("generating C from templates")
+    plan = lower(spec, graph)
+    check_fits(plan, board)
+    sources = generate(plan, board, inputs_q, out_dir / "generated")
+
+    progress(f"building firmware for {board.name} ({board.core})")
+    build = build_firmware(sources, board, out_dir / "build")
+
+    progress(f"simulating {frames} frames in QEMU ({board.qemu_machine}) with the cycle plugin")
+    sim = simulate_qemu(build, board, frames, plan.freq * plan.out_channels, out_dir / "sim")
+
+    progress("comparing every frame with LiteRT")
+    from soi_mcu.report import make_report
+
+    report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff)
+    progress(f"writing {out_dir / 'report.json'}")
+    write_json(report, out_dir / "report.json")
+    return report
+
+
+def demo(board: str = "mps2-an386", frames: int = 64, out_dir: Path = Path("out/demo"), quiet: bool = False) -> Report:
+    report = run(demo_spec(), board, frames, out_dir, quiet=quiet)
+    if not quiet:
+        print(format_table(report))
+    return report

@@ -1,0 +1,132 @@
+"""Full-int8 export with TensorFlow's converter, and the golden int8 reference from LiteRT.
+
+The exported graph is the *offline* model over a fixed number of frames: causal padding in time,
+the S-CC pair as a time-strided conv and a duplication (concat + reshape: UpSampling2D would become
+TILE, which the reference interpreter lacks). The firmware runs the same int8 arithmetic frame by
+frame, so the reference for every streamed frame is this offline run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from soi_mcu.errors import SoiError
+from soi_mcu.model import Concat, Conv, Duplicate, OfflineModel
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@dataclass(frozen=True)
+class TfliteArtifact:
+    path: Path
+    sha256: str
+    frames: int  # time length the graph was exported with
+    converter_version: str
+
+
+def _keras_model(offline: OfflineModel, frames: int):
+    import keras
+
+    spec = offline.spec
+    x_in = keras.Input(shape=(frames, spec.freq_bins, spec.in_channels), batch_size=1, name="input")
+    acts = {"input": x_in}
+    for layer in spec.layers:
+        if isinstance(layer, Conv):
+            pad = keras.layers.ZeroPadding2D(
+                ((layer.window - 1, 0), (layer.kf // 2, layer.kf // 2)), name=f"{layer.name}__pad"
+            )(acts[layer.input])
+            conv = keras.layers.Conv2D(
+                layer.cout,
+                (layer.kt, layer.kf),
+                strides=(layer.stride, 1),
+                dilation_rate=(layer.dilation, 1),
+                activation=None if layer.act == "none" else layer.act,
+                name=layer.name,
+            )
+            acts[layer.name] = conv(pad)
+            torch_conv = offline.convs[layer.name]
+            w = torch_conv.weight.detach().numpy().transpose(2, 3, 1, 0)  # OIHW -> HWIO
+            conv.set_weights([w, torch_conv.bias.detach().numpy()])
+        elif isinstance(layer, Duplicate):
+            src = acts[layer.input]
+            _, t, f, c = src.shape
+            cat = keras.layers.Concatenate(axis=2, name=f"{layer.name}__cat")([src] * layer.factor)
+            acts[layer.name] = keras.layers.Reshape((t * layer.factor, f, c), name=layer.name)(cat)
+        elif isinstance(layer, Concat):
+            parts = [acts[s] for s in layer.inputs]
+            t_len = min(p.shape[1] for p in parts)
+            parts = [p if p.shape[1] == t_len else keras.layers.Cropping2D(((0, p.shape[1] - t_len), (0, 0)))(p)
+                     for p in parts]
+            acts[layer.name] = keras.layers.Concatenate(axis=-1, name=layer.name)(parts)
+    return keras.Model(x_in, acts[offline.schedule.output])
+
+
+def export_tflite(
+    offline: OfflineModel, calibration: np.ndarray, frames: int, out_path: Path
+) -> TfliteArtifact:
+    """Convert to a full-int8 .tflite (per-channel weights, int8 input/output).
+
+    calibration: (sequences, time, freq, channels) float32 representative inputs.
+    """
+    phases = offline.schedule.phases
+    if frames % phases:
+        raise SoiError(f"export length {frames} must be a multiple of the model's {phases}-step pattern")
+    import tensorflow as tf
+
+    model = _keras_model(offline, frames)
+
+    def representative():
+        for seq in calibration:
+            yield [seq[None, :frames].astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    data = _quiet(converter.convert)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out_path)
+    return TfliteArtifact(out_path, hashlib.sha256(data).hexdigest(), frames, tf.__version__)
+
+
+def _quiet(fn):
+    """Run fn with the converter's C++ chatter on stderr silenced (it is not for our users)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            return fn()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def reference_outputs(artifact: TfliteArtifact, inputs_q: np.ndarray) -> np.ndarray:
+    """Run LiteRT's reference kernels (bit-exact oracle) on int8 input (time, freq, channels)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(
+        model_path=str(artifact.path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF
+    )
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    out = interp.get_output_details()[0]
+    t = inputs_q.shape[0]
+    if t > artifact.frames:
+        raise SoiError(f"reference: {t} frames given, the model was exported for {artifact.frames}")
+    padded = np.zeros((1, *inp["shape"][1:]), dtype=np.int8)
+    padded[0, :t] = inputs_q
+    interp.set_tensor(inp["index"], padded)
+    interp.invoke()
+    return interp.get_tensor(out["index"])[0, :t].copy()

@@ -1,0 +1,131 @@
+"""What a run costs on the chip: one typed Report, printed as a table and written as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from soi_mcu.boards import Board
+from soi_mcu.build import BuildResult
+from soi_mcu.lowering import CPlan
+from soi_mcu.simulate import SimResult
+
+
+@dataclass(frozen=True)
+class Report:
+    board: str
+    core: str
+    clock_hz: int
+    model: str
+    frames: int
+    frame_rate_hz: float
+    kernels: str
+    simulator: str
+    counter_kind: str
+    bitexact: bool
+    mismatched_frames: list[int]
+    streaming_max_abs_diff: float
+    macs_per_step: dict
+    instructions_per_step: dict
+    cycles_per_step: dict
+    mac_per_cycle: float
+    macs_per_second: float
+    cpu_load: float
+    ram: dict
+    flash: int
+    units: dict
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+
+def _stats(per_step: np.ndarray, phases: int) -> dict:
+    by_phase = {str(p): float(per_step[p::phases].mean()) for p in range(phases)}
+    return {"avg": float(per_step.mean()), "max": int(per_step.max()), "by_phase": by_phase}
+
+
+def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, reference: np.ndarray,
+                frame_rate_hz: float, streaming_diff: float) -> Report:
+    frames = sim.outputs.shape[0]
+    ref = reference.reshape(frames, -1)
+    mismatched = [int(i) for i in np.nonzero((ref != sim.outputs).any(axis=1))[0]]
+    macs = np.array([plan.macs_by_phase[t % plan.phases] for t in range(frames)], dtype=np.int64)
+    cycles = _stats(sim.cycles_per_step, plan.phases)
+    cycles["estimate_range_avg"] = [float(sim.cycles_per_step_p1.mean()), float(sim.cycles_per_step_p3.mean())]
+    avg_cycles = cycles["avg"]
+    mac_per_cycle = float(macs.mean() / avg_cycles) if avg_cycles else 0.0
+    state = plan.state_bytes
+    return Report(
+        board=board.name,
+        core=board.core,
+        clock_hz=board.clock_hz,
+        model=plan.model_name,
+        frames=frames,
+        frame_rate_hz=frame_rate_hz,
+        kernels=build.kernels,
+        simulator=sim.simulator,
+        counter_kind=sim.counter_kind,
+        bitexact=not mismatched,
+        mismatched_frames=mismatched,
+        streaming_max_abs_diff=streaming_diff,
+        macs_per_step=_stats(macs, plan.phases),
+        instructions_per_step=_stats(sim.insns_per_step, plan.phases),
+        cycles_per_step=cycles,
+        mac_per_cycle=mac_per_cycle,
+        macs_per_second=mac_per_cycle * board.clock_hz,
+        cpu_load=avg_cycles * frame_rate_hz / board.clock_hz,
+        ram={"static": build.static_ram, "stack_peak": sim.stack_peak, "state": state,
+             "peak": build.static_ram + sim.stack_peak},
+        flash=build.flash,
+        units={
+            "macs_per_step": "multiply-accumulates per step (analytic)",
+            "instructions_per_step": "executed instructions per step (measured in QEMU)",
+            "cycles_per_step": "cycles per step (estimated from instruction timings; range = pipeline refill 1..3)",
+            "mac_per_cycle": "analytic MACs / estimated cycles",
+            "macs_per_second": "MAC/s at clock_hz (estimated)",
+            "cpu_load": "fraction of clock_hz needed at frame_rate_hz (estimated)",
+            "ram": "bytes: static = .data+.bss of the firmware, stack_peak measured by stack painting, "
+                   "state = partial-state buffers (part of static)",
+            "flash": "bytes: .text+.rodata+.data of the firmware",
+        },
+    )
+
+
+def format_table(r: Report) -> str:
+    rows = [
+        ("board / core", f"{r.board} / {r.core} @ {r.clock_hz / 1e6:.0f} MHz"),
+        ("model / frames", f"{r.model} / {r.frames} frames at {r.frame_rate_hz:g} Hz"),
+        ("kernels", r.kernels),
+        ("bit-exact vs LiteRT", f"{'yes' if r.bitexact else 'NO'} ({len(r.mismatched_frames)} frames differ)"),
+        ("streaming == offline", f"max abs diff {r.streaming_max_abs_diff:.2e} (float)"),
+    ]
+    for p in r.macs_per_step["by_phase"]:
+        rows.append((
+            f"phase {p}: MACs / instr / cycles (est.)",
+            f"{r.macs_per_step['by_phase'][p]:,.0f} / {r.instructions_per_step['by_phase'][p]:,.0f} / "
+            f"{r.cycles_per_step['by_phase'][p]:,.0f}",
+        ))
+    lo, hi = r.cycles_per_step["estimate_range_avg"]
+    rows += [
+        ("avg / max cycles per step (est.)", f"{r.cycles_per_step['avg']:,.0f} / {r.cycles_per_step['max']:,} "
+                                              f"(range {lo:,.0f}..{hi:,.0f})"),
+        ("MAC per cycle (est.)", f"{r.mac_per_cycle:.3f}"),
+        ("MAC/s at clock (est.)", f"{r.macs_per_second / 1e6:.1f} M"),
+        ("CPU load (est.)", f"{100 * r.cpu_load:.2f} %"),
+        ("RAM static / stack peak / state", f"{r.ram['static']:,} / {r.ram['stack_peak']:,} / {r.ram['state']:,} B"),
+        ("RAM peak", f"{r.ram['peak']:,} B"),
+        ("flash", f"{r.flash:,} B"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def write_json(report: Report, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(report.to_json())
+    tmp.replace(path)

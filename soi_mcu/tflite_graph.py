@@ -1,0 +1,163 @@
+"""Read an int8 .tflite into plain records and match its ops to the model spec's layers.
+
+The match is structural (which op consumes which tensor), so the code generator gets, for every
+layer of the spec, exactly the tensors and quantization parameters the reference interpreter uses.
+Anything the converter added that the spec does not explain (a float island, a requantize) is an
+error that names the op, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from soi_mcu.errors import SoiError
+from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec
+
+_DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8, 7: np.int16}
+_ACT = {0: "none", 1: "relu", 3: "relu6"}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: type
+    scale: np.ndarray  # float32, one per tensor or per channel
+    zero_point: np.ndarray
+    data: np.ndarray | None  # constant contents, None for activations
+
+
+@dataclass(frozen=True)
+class Op:
+    index: int
+    kind: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    options: dict
+
+
+@dataclass
+class Graph:
+    tensors: list[Tensor]
+    ops: list[Op]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    consumers: dict[int, list[Op]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MatchedConv:
+    input: Tensor
+    output: Tensor
+    filter: Tensor
+    bias: Tensor
+    stride: tuple[int, int]  # (h, w)
+    dilation: tuple[int, int]
+    act: str
+
+
+def load_graph(path: Path) -> Graph:
+    """Parse the flatbuffer with TensorFlow's generated schema (reads options LiteRT hides)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    try:
+        buf = path.read_bytes()
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(buf, 0))
+        sub = model.subgraphs[0]
+    except Exception as exc:  # a corrupt file fails anywhere inside the flatbuffer reader
+        raise SoiError(f"{path}: not a readable .tflite model ({type(exc).__name__}); re-export it") from None
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    tensors = [_tensor(i, t, model.buffers) for i, t in enumerate(sub.tensors)]
+    ops = []
+    for i, op in enumerate(sub.operators):
+        code = model.operatorCodes[op.opcodeIndex]
+        kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        opts = dict(vars(op.builtinOptions)) if op.builtinOptions is not None else {}
+        ops.append(Op(i, kind, tuple(int(x) for x in op.inputs), tuple(int(x) for x in op.outputs), opts))
+    graph = Graph(tensors, ops, tuple(int(x) for x in sub.inputs), tuple(int(x) for x in sub.outputs))
+    for op in ops:
+        for t in op.inputs:
+            graph.consumers.setdefault(t, []).append(op)
+    return graph
+
+
+def _tensor(index: int, t, buffers) -> Tensor:
+    q = t.quantization
+    scale = np.asarray(q.scale if q is not None and q.scale is not None else [], dtype=np.float32)
+    zp = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], dtype=np.int64)
+    dtype = _DTYPES.get(t.type, np.float32)
+    raw = buffers[t.buffer].data if t.buffer < len(buffers) else None
+    shape = tuple(int(s) for s in t.shape) if t.shape is not None else ()
+    data = None
+    if raw is not None and len(raw):
+        data = np.frombuffer(bytes(bytearray(raw)), dtype=dtype).reshape(shape)
+    name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+    return Tensor(index, name, shape, dtype, scale, zp, data)
+
+
+def check_int8(graph: Graph) -> None:
+    """Refuse a model with float ops left in it: name them."""
+    floats = [op for op in graph.ops if op.kind in ("DEQUANTIZE", "QUANTIZE")
+              or any(graph.tensors[t].dtype == np.float32 for t in op.outputs)]
+    if floats:
+        listed = ", ".join(f"{op.kind} (op {op.index})" for op in floats[:5])
+        raise SoiError(f"the converted model is not fully int8: float ops {listed}; change or remove those layers")
+
+
+def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
+    """Map each spec layer to its tensors: MatchedConv for convs, the output Tensor otherwise."""
+    check_int8(graph)
+    acts = {"input": graph.inputs[0]}
+    used: set[int] = set()
+    matched: dict[str, object] = {}
+
+    def consumer(tensor: int, kind: str, layer: str) -> Op:
+        for op in graph.consumers.get(tensor, []):
+            if op.kind == kind and op.index not in used:
+                used.add(op.index)
+                return op
+        raise SoiError(f"layer '{layer}': no {kind} op reads tensor '{graph.tensors[tensor].name}' in the .tflite")
+
+    for layer in spec.layers:
+        if isinstance(layer, Conv):
+            src = acts[layer.input]
+            pads = [op for op in graph.consumers.get(src, []) if op.kind == "PAD" and op.index not in used]
+            conv_in = src
+            if pads:  # the causal/frequency padding; the firmware does it with state and kernel padding
+                used.add(pads[0].index)
+                conv_in = pads[0].outputs[0]
+            op = consumer(conv_in, "CONV_2D", layer.name)
+            o = op.options
+            matched[layer.name] = MatchedConv(
+                input=graph.tensors[src],
+                output=graph.tensors[op.outputs[0]],
+                filter=graph.tensors[op.inputs[1]],
+                bias=graph.tensors[op.inputs[2]],
+                stride=(o["strideH"], o["strideW"]),
+                dilation=(o["dilationHFactor"], o["dilationWFactor"]),
+                act=_ACT.get(o["fusedActivationFunction"], "unsupported"),
+            )
+            acts[layer.name] = op.outputs[0]
+        elif isinstance(layer, Duplicate):
+            cat = consumer(acts[layer.input], "CONCATENATION", layer.name)
+            reshape = consumer(cat.outputs[0], "RESHAPE", layer.name)
+            acts[layer.name] = reshape.outputs[0]
+            matched[layer.name] = graph.tensors[acts[layer.name]]
+        elif isinstance(layer, Concat):
+            srcs = [acts[s] for s in layer.inputs]
+            cands = [op for op in graph.consumers.get(srcs[0], [])
+                     if op.kind == "CONCATENATION" and list(op.inputs) == srcs and op.index not in used]
+            if not cands:
+                raise SoiError(f"layer '{layer.name}': no CONCATENATION of {layer.inputs} in the .tflite")
+            used.add(cands[0].index)
+            acts[layer.name] = cands[0].outputs[0]
+            matched[layer.name] = graph.tensors[acts[layer.name]]
+    left = [op for op in graph.ops if op.index not in used]
+    if left:
+        listed = ", ".join(f"{op.kind} (op {op.index})" for op in left[:5])
+        raise SoiError(f"the .tflite has ops the model spec does not explain: {listed}")
+    return matched

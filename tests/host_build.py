@@ -1,0 +1,29 @@
+"""Compile generated model code for the host with gcc and run it (the fast bit-exact check)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from soi_mcu.paths import FIRMWARE_DIR
+
+HERE = Path(__file__).resolve().parent
+
+
+def run_on_host(gen_dir: Path, frames: int, out_bytes: int, sanitize: bool = False) -> np.ndarray:
+    kernels = sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c"))
+    exe = gen_dir / "host_model"
+    flags = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"] if sanitize else ["-O2"]
+    cmd = [
+        "gcc", *flags, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-DSOI_FRAMES={frames}",
+        f"-I{gen_dir / 'model'}", f"-I{FIRMWARE_DIR / 'kernels' / 'include'}", f"-I{FIRMWARE_DIR / 'runtime'}",
+        str(gen_dir / "model" / "soi_model.c"), str(gen_dir / "harness" / "soi_inputs.c"),
+        str(FIRMWARE_DIR / "runtime" / "soi_ring.c"), str(HERE / "host" / "host_main.c"),
+        *map(str, kernels), "-o", str(exe),
+    ]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()
+    assert len(out) == frames
+    return np.stack([np.frombuffer(bytes.fromhex(line), dtype=np.int8) for line in out]).reshape(frames, out_bytes)

@@ -1,0 +1,109 @@
+"""Export (int8 .tflite), reference (LiteRT), lowering and code generation, each on its own."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from soi_mcu.boards import load_board
+from soi_mcu.codegen import generate
+from soi_mcu.errors import SoiError
+from soi_mcu.lowering import ConvNode, lower, quantize_multiplier
+from soi_mcu.quantize import reference_outputs
+from soi_mcu.tflite_graph import check_int8, load_graph
+
+from .conftest import Exported, have
+from .host_build import run_on_host
+from .test_streaming import random_spec
+
+
+def test_export_is_full_int8_with_per_channel_weights(demo_export: Exported) -> None:
+    g = demo_export.graph
+    check_int8(g)
+    assert g.tensors[g.inputs[0]].dtype == np.int8 and g.tensors[g.outputs[0]].dtype == np.int8
+    convs = [op for op in g.ops if op.kind == "CONV_2D"]
+    assert len(convs) == 6
+    for op in convs:
+        w = g.tensors[op.inputs[1]]
+        assert w.dtype == np.int8 and w.scale.size == w.shape[0]  # one scale per output channel
+
+
+def test_reference_follows_the_float_model(demo_export: Exported) -> None:
+    """The int8 reference is the float model's output, up to quantization error."""
+    import torch
+
+    g = demo_export.graph
+    out = g.tensors[g.outputs[0]]
+    ref = (demo_export.reference.astype(np.float32) - out.zero_point[0]) * out.scale[0]
+    with torch.no_grad():
+        fl = demo_export.offline(torch.from_numpy(demo_export.x)[None])[0].numpy()
+    err = np.abs(ref - fl)
+    assert err.mean() < 0.1 * (np.abs(fl).mean() + 1e-3) + 3 * out.scale[0]
+
+
+def test_reference_is_deterministic(demo_export: Exported) -> None:
+    again = reference_outputs(demo_export.artifact, demo_export.inputs_q)
+    assert np.array_equal(again, demo_export.reference)
+
+
+@pytest.mark.parametrize("real", [1e-6, 0.0031, 0.25, 0.5, 0.999999, 1.0, 3.7])
+def test_quantize_multiplier_reconstructs_the_scale(real: float) -> None:
+    q, shift = quantize_multiplier(real)
+    assert (1 << 30) <= q < (1 << 31)
+    assert abs(q * 2.0**shift / (1 << 31) - real) <= real * 2**-30
+
+
+def test_lowering_plans_phases_and_states(demo_export: Exported) -> None:
+    plan = lower(demo_export.spec, demo_export.graph)
+    convs = {n.name: n for n in plan.nodes if isinstance(n, ConvNode)}
+    assert plan.phases == 2
+    assert convs["enc1_s"].push_period == 1 and convs["enc1_s"].run_period == 2
+    assert convs["enc2"].push_period == 2 and convs["dec2"].window == 5
+    assert convs["head"].window == 1  # a 1-frame kernel needs no state
+    assert plan.macs_by_phase[1] < plan.macs_by_phase[0]
+    assert plan.macs_by_phase[0] == sum(n.macs for n in convs.values())
+
+
+def test_generated_sources_are_deterministic(demo_export: Exported, tmp_path: Path) -> None:
+    board = load_board("mps2-an386")
+    plan = lower(demo_export.spec, demo_export.graph)
+    a = generate(plan, board, demo_export.inputs_q, tmp_path / "a")
+    b = generate(lower(demo_export.spec, load_graph(demo_export.artifact.path)), board, demo_export.inputs_q,
+                 tmp_path / "b")
+    assert a.digests == b.digests
+    for rel in a.digests:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+@pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
+def test_generated_c_on_host_is_bitexact(demo_export: Exported, tmp_path: Path) -> None:
+    plan = lower(demo_export.spec, demo_export.graph)
+    generate(plan, load_board("mps2-an386"), demo_export.inputs_q, tmp_path)
+    frames = demo_export.inputs_q.shape[0]
+    out = run_on_host(tmp_path, frames, plan.freq * plan.out_channels)
+    ref = demo_export.reference.reshape(frames, -1)
+    assert np.array_equal(out, ref), f"frames differ: {np.nonzero((out != ref).any(axis=1))[0].tolist()}"
+
+
+@pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
+@pytest.mark.parametrize("seed", range(6))
+def test_random_models_on_host_are_bitexact(seed: int, tmp_path: Path) -> None:
+    spec = random_spec(random.Random(1000 + seed))
+    from soi_mcu.model import analyze
+
+    frames = 3 * analyze(spec).receptive_field + 2
+    ex = Exported(spec, frames, tmp_path, seed=seed)
+    plan = lower(spec, ex.graph)
+    generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
+    out = run_on_host(tmp_path / "gen", frames, plan.freq * plan.out_channels)
+    assert np.array_equal(out, ex.reference.reshape(frames, -1)), spec
+
+
+def test_corrupt_tflite_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a flatbuffer at all")
+    with pytest.raises(SoiError, match="not a readable .tflite"):
+        load_graph(bad)
