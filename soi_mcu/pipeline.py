@@ -12,15 +12,15 @@ import numpy as np
 import torch
 
 from soi_mcu.boards import Board, load_board
-from soi_mcu.build import build_firmware
+from soi_mcu.build import APT_HINT, build_firmware, cmsis_nn_path
 from soi_mcu.codegen import generate
 from soi_mcu.data import synthetic_frames
-from soi_mcu.errors import SoiError
+from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.lowering import lower
 from soi_mcu.model import ModelSpec, OfflineModel, demo_spec
 from soi_mcu.quantize import export_tflite, reference_outputs
-from soi_mcu.report import Report, format_table, write_json
-from soi_mcu.simulate import simulate_qemu
+from soi_mcu.report import Report, format_table, make_report, write_json
+from soi_mcu.simulate import QEMU_HINT, simulate_qemu
 from soi_mcu.streaming import check_equivalence
 from soi_mcu.tflite_graph import load_graph
 
@@ -59,11 +59,22 @@ def check_fits(plan, board: Board) -> None:
                        f"board {board.name} has {board.ram_size}")
 
 
+def preflight(board: Board) -> None:
+    """Fail in the first second, not after the export, when a tool or setting is missing."""
+    require_tool("cmake", "apt-get install cmake")
+    require_tool("arm-none-eabi-gcc", APT_HINT)
+    require_tool("qemu-system-arm", QEMU_HINT)
+    cmsis_nn_path()
+    if not board.qemu_machine:
+        raise SoiError(f"board {board.name} cannot run in QEMU (no [simulators.qemu] in its board file)")
+
+
 def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int = 0,
         quiet: bool = False) -> Report:
     board = load_board(board_name)
     if frames < 1:
         raise SoiError("--frames must be at least 1")
+    preflight(board)
     progress = Progress(quiet)
     progress(f"model '{spec.name}': building and checking streaming == offline (float)")
     offline = OfflineModel(spec, seed=seed).eval()
@@ -98,8 +109,6 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
     sim = simulate_qemu(build, board, frames, plan.freq * plan.out_channels, out_dir / "sim")
 
     progress("comparing every frame with LiteRT")
-    from soi_mcu.report import make_report
-
     report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff)
     progress(f"writing {out_dir / 'report.json'}")
     write_json(report, out_dir / "report.json")

@@ -100,16 +100,20 @@ def export_tflite(
 
 
 def _quiet(fn):
-    """Run fn with the converter's C++ chatter on stderr silenced (it is not for our users)."""
+    """Run fn with the converter's chatter (stdout and C++ stderr) silenced: it is not for our users."""
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = [os.dup(1), os.dup(2)]
     try:
         with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
             os.dup2(devnull.fileno(), 2)
             return fn()
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        sys.stdout.flush()
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def reference_outputs(artifact: TfliteArtifact, inputs_q: np.ndarray) -> np.ndarray:

@@ -56,8 +56,10 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
     except subprocess.TimeoutExpired:
         raise SoiError(f"the firmware did not finish within {timeout_s:.0f} s in QEMU; it may hang "
                        "(raise the timeout for very large models)") from None
-    (work_dir / "qemu.log").write_text(proc.stdout + proc.stderr)
-    lines = proc.stdout.splitlines()
+    # QEMU prints semihosting output on stderr or stdout depending on its version: read both.
+    log = proc.stdout + proc.stderr
+    (work_dir / "qemu.log").write_text(log)
+    lines = log.splitlines()
     _check_finished(proc.returncode, lines, build, work_dir, insn_budget)
     outputs = _parse_outputs(lines, frames, out_bytes)
     stack = next(int(ln.split()[1]) for ln in lines if ln.startswith("SOI_STACK "))

@@ -23,7 +23,8 @@ def run_on_host(gen_dir: Path, frames: int, out_bytes: int, sanitize: bool = Fal
         str(FIRMWARE_DIR / "runtime" / "soi_ring.c"), str(HERE / "host" / "host_main.c"),
         *map(str, kernels), "-o", str(exe),
     ]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"host build failed:\n{proc.stderr[-3000:]}"
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()
     assert len(out) == frames
     return np.stack([np.frombuffer(bytes.fromhex(line), dtype=np.int8) for line in out]).reshape(frames, out_bytes)

@@ -1,0 +1,62 @@
+"""Cross build, QEMU simulation and the whole path (slow: they compile and run firmware)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from soi_mcu.boards import load_board
+from soi_mcu.build import build_firmware
+from soi_mcu.codegen import generate
+from soi_mcu.lowering import lower
+from soi_mcu.pipeline import demo
+from soi_mcu.simulate import simulate_qemu
+
+from .conftest import Exported, have
+from .test_report import KEYS
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"),
+                       reason="needs gcc-arm-none-eabi, cmake and qemu-system-arm (make setup installs them)"),
+]
+
+
+@pytest.fixture(scope="module")
+def built(demo_export: Exported, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("fw")
+    board = load_board("mps2-an386")
+    plan = lower(demo_export.spec, demo_export.graph)
+    sources = generate(plan, board, demo_export.inputs_q, out / "gen")
+    return plan, board, build_firmware(sources, board, out / "build"), out
+
+
+def test_build_produces_an_elf_with_the_model(built) -> None:
+    plan, board, build, _ = built
+    assert build.elf.is_file()
+    assert build.flash >= sum(n.weights.size for n in plan.nodes if hasattr(n, "weights"))
+    assert "soi_model_step" in build.symbols and "enc0_slots" in build.symbols
+    assert build.symbols["dec2_slots"][1] == 2 * 5 * 16 * 16  # mirrored ring: 2 x window x frame
+
+
+def test_simulation_is_bitexact_and_odd_steps_are_cheaper(built, demo_export: Exported) -> None:
+    plan, board, build, out = built
+    sim = simulate_qemu(build, board, 64, plan.freq * plan.out_channels, out / "sim")
+    ref = demo_export.reference.reshape(64, -1)
+    assert np.array_equal(sim.outputs, ref), np.nonzero((sim.outputs != ref).any(axis=1))[0].tolist()
+    even, odd = sim.cycles_per_step[0::2].mean(), sim.cycles_per_step[1::2].mean()
+    assert odd < 0.7 * even
+    assert (sim.cycles_per_step_p1 <= sim.cycles_per_step).all() and (sim.cycles_per_step <= sim.cycles_per_step_p3).all()
+    assert 0 < sim.stack_peak < board.stack_size
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    report = demo(frames=64, out_dir=tmp_path, quiet=True)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert KEYS <= data.keys()
+    assert data["bitexact"] and data["frames"] == 64
+    assert data["cycles_per_step"]["by_phase"]["1"] < 0.7 * data["cycles_per_step"]["by_phase"]["0"]
+    assert report.ram["peak"] > report.ram["static"] > report.ram["state"] > 0

@@ -1,0 +1,56 @@
+"""The report's figures are derived from the measurements, and a single wrong frame is caught."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from soi_mcu.boards import load_board
+from soi_mcu.build import BuildResult
+from soi_mcu.lowering import lower
+from soi_mcu.report import format_table, make_report, write_json
+from soi_mcu.simulate import SimResult
+
+from .conftest import Exported
+
+KEYS = {"board", "core", "clock_hz", "frames", "bitexact", "mismatched_frames", "macs_per_step",
+        "instructions_per_step", "cycles_per_step", "mac_per_cycle", "macs_per_second", "cpu_load", "ram", "flash"}
+
+
+def _fake(frames: int, out_bytes: int, outputs: np.ndarray) -> tuple[BuildResult, SimResult]:
+    rng = np.random.default_rng(0)
+    cycles = rng.integers(1000, 5000, frames)
+    build = BuildResult(Path("x.elf"), 1000, 100, 900, 4096, "soi-mcu", {})
+    sim = SimResult(outputs, cycles // 2, cycles, cycles - 10, cycles + 10, 512, int(cycles.sum()), "estimated", "qemu")
+    return build, sim
+
+
+def test_report_keys_and_derived_figures(demo_export: Exported, tmp_path: Path) -> None:
+    plan = lower(demo_export.spec, demo_export.graph)
+    ref = demo_export.reference.reshape(64, -1)
+    build, sim = _fake(64, ref.shape[1], ref.copy())
+    board = load_board("mps2-an386")
+    r = make_report(plan, board, build, sim, demo_export.reference, 125.0, 0.0)
+    write_json(r, tmp_path / "report.json")
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert KEYS <= data.keys()
+    assert data["bitexact"] and data["mismatched_frames"] == []
+    assert data["cycles_per_step"]["avg"] == sim.cycles_per_step.mean()
+    assert data["cycles_per_step"]["by_phase"]["1"] == sim.cycles_per_step[1::2].mean()
+    assert data["macs_per_step"]["by_phase"]["0"] == plan.macs_by_phase[0]
+    assert np.isclose(data["mac_per_cycle"], np.mean([plan.macs_by_phase[t % 2] for t in range(64)]) / sim.cycles_per_step.mean())
+    assert np.isclose(data["cpu_load"], sim.cycles_per_step.mean() * 125.0 / board.clock_hz)
+    assert data["ram"]["peak"] == build.static_ram + sim.stack_peak
+    assert "bit-exact vs LiteRT" in format_table(r)
+
+
+def test_one_wrong_byte_makes_the_run_fail(demo_export: Exported) -> None:
+    plan = lower(demo_export.spec, demo_export.graph)
+    ref = demo_export.reference.reshape(64, -1)
+    bad = ref.copy()
+    bad[37, 3] ^= 1
+    build, sim = _fake(64, ref.shape[1], bad)
+    r = make_report(plan, load_board("mps2-an386"), build, sim, demo_export.reference, 125.0, 0.0)
+    assert not r.bitexact and r.mismatched_frames == [37]
