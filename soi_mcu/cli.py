@@ -29,6 +29,12 @@ def _cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from soi_mcu.doctor import doctor_main
+
+    return doctor_main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soi-mcu", description=__doc__)
     parser.add_argument("--version", action="version", version=f"soi-mcu {__version__}")
@@ -40,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("boards", help="list the known boards")
     p.set_defaults(func=_cmd_boards)
+    p = sub.add_parser("doctor", help="check the toolchain, simulators and Python packages; say how to fix what is missing")
+    p.set_defaults(func=_cmd_doctor)
     return parser
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from soi_mcu import __version__
 from soi_mcu.boards import Board
 from soi_mcu.errors import SoiError
-from soi_mcu.lowering import CPlan, ConvNode
+from soi_mcu.lowering import ConvNode, CPlan, ShiftNode
 from soi_mcu.paths import TEMPLATES_DIR
 
 
@@ -55,7 +55,8 @@ def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> 
     env = _environment()
     convs = [n for n in plan.nodes if isinstance(n, ConvNode)]
     frames = int(inputs_q.shape[0])
-    ctx = {"plan": plan, "convs": convs, "version": __version__, "board": board, "frames": frames,
+    shifts = [n for n in plan.nodes if isinstance(n, ShiftNode)]
+    ctx = {"plan": plan, "convs": convs, "shifts": shifts, "version": __version__, "board": board, "frames": frames,
            "stack_size": board.stack_size}
     files = {
         "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),

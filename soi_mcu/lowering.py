@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, analyze, conv_macs
+from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, Shift, analyze, conv_macs, layer_inputs
 from soi_mcu.tflite_graph import Graph, MatchedConv, Tensor, match_layers
 
 
@@ -56,6 +56,26 @@ class ConcatNode:
 
 
 @dataclass(frozen=True)
+class ShiftNode:
+    kind: ClassVar[str] = "shift"
+    name: str
+    source: str
+    frames: int  # delay, in input frames
+    frame_size: int
+    zero_point: int
+    copy_to: str  # buffer the delayed frame is copied to when it runs, "" to read the ring in place
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing a step does, in order: `what` of `node` on the phases set in `mask`."""
+
+    what: str  # "push" (into a conv's state), "conv", "concat", "shift_copy", "shift_push"
+    node: ConvNode | ConcatNode | ShiftNode
+    mask: int
+
+
+@dataclass(frozen=True)
 class CPlan:
     model_name: str
     phases: int
@@ -68,13 +88,22 @@ class CPlan:
     output_zero_point: int
     output_buffer: str
     buffers: dict[str, int]  # activation frame buffers: name -> bytes
-    nodes: tuple[ConvNode | ConcatNode, ...]
+    nodes: tuple[ConvNode | ConcatNode | ShiftNode, ...]
     scratch_bytes: int
     macs_by_phase: tuple[int, ...]
+    deferred_macs_by_phase: tuple[int, ...]  # part of macs_by_phase done by precompute()
+    step_actions: tuple[Action, ...]
+    deferred_actions: tuple[Action, ...]
+    copies_input: bool
+
+    @property
+    def all_phases(self) -> int:
+        return (1 << self.phases) - 1
 
     @property
     def state_bytes(self) -> int:
-        return sum(2 * n.window * n.freq * n.cin for n in self.nodes if isinstance(n, ConvNode) and n.window > 1)
+        conv = sum(2 * n.window * n.freq * n.cin for n in self.nodes if isinstance(n, ConvNode) and n.window > 1)
+        return conv + sum(2 * n.frames * n.frame_size for n in self.nodes if isinstance(n, ShiftNode))
 
     @property
     def weight_bytes(self) -> int:
@@ -123,37 +152,25 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
     sched = analyze(spec)
     matched = match_layers(graph, spec)
     f = spec.freq_bins
-    buf = {"input": "input"}  # C expression holding each layer's newest output frame
-    buffers: dict[str, int] = {}
-    nodes: list[ConvNode | ConcatNode] = []
-    quant = {"input": graph.tensors[graph.inputs[0]]}
-    for layer in spec.layers:
-        if isinstance(layer, Conv):
-            m = matched[layer.name]
-            assert isinstance(m, MatchedConv)
-            nodes.append(_conv_node(layer, m, buf[layer.input], sched, f))
-            buf[layer.name] = nodes[-1].target
-            buffers[nodes[-1].target] = f * layer.cout
-            quant[layer.name] = m.output
-        elif isinstance(layer, Duplicate):
-            # Duplication costs nothing: the input's buffer keeps its last frame until the next.
-            buf[layer.name] = buf[layer.input]
-            quant[layer.name] = quant[layer.input]
-        elif isinstance(layer, Concat):
-            out = matched[layer.name]
-            for src in layer.inputs:
-                _same_quant(layer.name, quant[src], out)
-            target = f"soi_buf_{layer.name}"
-            chans = tuple(sched.channels[s] for s in layer.inputs)
-            nodes.append(ConcatNode(layer.name, tuple(buf[s] for s in layer.inputs), chans, target, f,
-                                    sched.period[layer.name]))
-            buffers[target] = f * sum(chans)
-            buf[layer.name] = target
-            quant[layer.name] = out
+    nodes, buf = _nodes(spec, graph, matched, sched)
+    step_actions, deferred_actions = _schedule(spec, sched, {n.name: n for n in nodes})
+    needs_input_copy = any(a.node.source == "input" or "input" in getattr(a.node, "sources", ())
+                           for a in deferred_actions)
+    if needs_input_copy:  # deferred work reads the frame after step() returned: keep a copy
+        nodes = [_replace_input(n) for n in nodes]
+        by_name = {n.name: n for n in nodes}
+        step_actions = tuple(Action(a.what, by_name[a.node.name], a.mask) for a in step_actions)
+        deferred_actions = tuple(Action(a.what, by_name[a.node.name], a.mask) for a in deferred_actions)
     inp, outp = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
-    macs = [sum(n.macs for n in nodes if isinstance(n, ConvNode) and p % n.run_period == 0)
-            for p in range(sched.phases)]
     convs = [n for n in nodes if isinstance(n, ConvNode)]
+    macs = [sum(n.macs for n in convs if p % n.run_period == 0) for p in range(sched.phases)]
+    pre = [sum(a.node.macs for a in deferred_actions if a.what == "conv" and a.mask >> p & 1)
+           for p in range(sched.phases)]
+    buffers = {n.target: f * n.cout for n in convs}
+    buffers |= {n.target: f * sum(n.channels) for n in nodes if isinstance(n, ConcatNode)}
+    buffers |= {n.copy_to: n.frame_size for n in nodes if isinstance(n, ShiftNode) and n.copy_to}
+    if needs_input_copy:
+        buffers["soi_input_copy"] = f * spec.in_channels
     return CPlan(
         model_name=spec.name,
         phases=sched.phases,
@@ -164,12 +181,107 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
         input_zero_point=int(inp.zero_point[0]),
         output_scale=float(outp.scale[0]),
         output_zero_point=int(outp.zero_point[0]),
-        output_buffer=buf[sched.output],
+        output_buffer=_input_expr(buf[sched.output], needs_input_copy),
         buffers=buffers,
         nodes=tuple(nodes),
         scratch_bytes=max(scratch_bytes_for(n.cin, n.kt, n.kf) for n in convs),
         macs_by_phase=tuple(macs),
+        deferred_macs_by_phase=tuple(pre),
+        step_actions=step_actions,
+        deferred_actions=deferred_actions,
+        copies_input=needs_input_copy,
     )
+
+
+def _input_expr(expr: str, copied: bool) -> str:
+    return "soi_input_copy" if copied and expr == "input" else expr
+
+
+def _replace_input(node):
+    from dataclasses import replace
+
+    if isinstance(node, ConcatNode):
+        return replace(node, sources=tuple(_input_expr(s, True) for s in node.sources))
+    return replace(node, source=_input_expr(node.source, True))
+
+
+def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, dict[str, str]]:
+    """One node per layer that does work, and the C expression of every layer's newest frame."""
+    f = spec.freq_bins
+    buf = {"input": "input"}
+    quant = {"input": graph.tensors[graph.inputs[0]]}
+    consumers: dict[str, list] = {}
+    for layer in spec.layers:
+        for src in layer_inputs(layer):
+            consumers.setdefault(src, []).append(layer)
+    nodes: list = []
+    for layer in spec.layers:
+        if isinstance(layer, Conv):
+            m = matched[layer.name]
+            assert isinstance(m, MatchedConv)
+            nodes.append(_conv_node(layer, m, buf[layer.input], sched, f))
+            buf[layer.name] = nodes[-1].target
+            quant[layer.name] = m.output
+        elif isinstance(layer, Duplicate):
+            # Duplication costs nothing: the input's buffer keeps its last frame until the next.
+            buf[layer.name] = buf[layer.input]
+            quant[layer.name] = quant[layer.input]
+        elif isinstance(layer, Shift):
+            _same_quant(layer.name, quant[layer.input], matched[layer.name])
+            # Read the delayed frame in place unless someone reads it on phases where the shift
+            # does not run (a duplication after it): the ring moves on under them.
+            held = any(isinstance(c, Duplicate) for c in consumers.get(layer.name, []))
+            node = ShiftNode(layer.name, buf[layer.input], layer.frames, f * sched.channels[layer.input],
+                             int(quant[layer.input].zero_point[0]), f"soi_buf_{layer.name}" if held else "")
+            nodes.append(node)
+            buf[layer.name] = node.copy_to or f"soi_ring_window(&{layer.name}_state)"
+            quant[layer.name] = matched[layer.name]
+        elif isinstance(layer, Concat):
+            out = matched[layer.name]
+            for src in layer.inputs:
+                _same_quant(layer.name, quant[src], out)
+            chans = tuple(sched.channels[s] for s in layer.inputs)
+            nodes.append(ConcatNode(layer.name, tuple(buf[s] for s in layer.inputs), chans,
+                                    f"soi_buf_{layer.name}", f, sched.period[layer.name]))
+            buf[layer.name] = nodes[-1].target
+            quant[layer.name] = out
+    return nodes, buf
+
+
+def _schedule(spec: ModelSpec, sched, nodes: dict) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
+    """Order the work of a step into what its output needs and what can be deferred (FP SOI).
+
+    Masks have bit p set for the phases p on which the action happens. Shifts take in their
+    input's frame last, after everything that reads the delayed frame has run.
+    """
+    phases = range(sched.phases)
+    step: list[Action] = []
+    deferred: list[Action] = []
+
+    def add(what: str, node, on: list[bool], needed: tuple[bool, ...]) -> None:
+        now = sum(1 << p for p in phases if on[p] and needed[p])
+        later = sum(1 << p for p in phases if on[p] and not needed[p])
+        if now:
+            step.append(Action(what, node, now))
+        if later:
+            deferred.append(Action(what, node, later))
+
+    for layer in spec.layers:
+        node = nodes.get(layer.name)
+        needed = sched.needed[layer.name]
+        if isinstance(layer, Conv):
+            if node.window > 1:
+                add("push", node, [sched.runs(layer.input, p) for p in phases], needed)
+            add("conv", node, [sched.runs(layer.name, p) for p in phases], needed)
+        elif isinstance(layer, Concat):
+            add("concat", node, [sched.runs(layer.name, p) for p in phases], needed)
+        elif isinstance(layer, Shift) and node.copy_to:
+            add("shift_copy", node, [sched.runs(layer.name, p) for p in phases], needed)
+    for layer in spec.layers:
+        if isinstance(layer, Shift):
+            mask = sum(1 << p for p in phases if sched.runs(layer.input, p))
+            deferred.append(Action("shift_push", nodes[layer.name], mask))
+    return tuple(step), tuple(deferred)
 
 
 def _same_quant(layer: str, a: Tensor, b: Tensor) -> None:

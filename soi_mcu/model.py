@@ -47,6 +47,16 @@ class Duplicate:
 
 
 @dataclass(frozen=True)
+class Shift:
+    """SC: delay by `frames` frames at the input's rate, so that what follows sees only the past
+    and can be precomputed between frames (fully predictive)."""
+
+    name: str
+    input: str
+    frames: int = 1
+
+
+@dataclass(frozen=True)
 class Concat:
     """Skip connection by concatenation along channels."""
 
@@ -54,7 +64,7 @@ class Concat:
     inputs: tuple[str, ...]
 
 
-Layer = Conv | Duplicate | Concat
+Layer = Conv | Duplicate | Shift | Concat
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,12 @@ class Schedule:
     phases: int  # steps after which the whole pattern repeats
     output: str = ""
     receptive_field: int = 1  # input frames the newest output depends on, worst case
-    extra: dict[str, int] = field(default_factory=dict)
+    # needed[name][p]: at phase p, the layer's work feeds that step's output. Work that runs but is
+    # not needed is deferred to after the output: the next step's precompute (FP SOI).
+    needed: dict[str, tuple[bool, ...]] = field(default_factory=dict)
+
+    def runs(self, name: str, phase: int) -> bool:
+        return phase % self.period[name] == 0
 
 
 def analyze(spec: ModelSpec) -> Schedule:
@@ -111,7 +126,15 @@ def analyze(spec: ModelSpec) -> Schedule:
             period[layer.name] = p // layer.factor
             channels[layer.name] = channels[layer.input]
             rf[layer.name] = rf[layer.input] + p - 1
+        elif isinstance(layer, Shift):
+            if layer.frames < 1:
+                raise SoiError(f"layer '{layer.name}': a shift must delay by at least 1 frame")
+            period[layer.name] = period[layer.input]
+            channels[layer.name] = channels[layer.input]
+            rf[layer.name] = rf[layer.input] + layer.frames * period[layer.input]
         else:
+            if len(layer.inputs) < 2:
+                raise SoiError(f"layer '{layer.name}': a concatenation needs at least two inputs")
             periods = {period[s] for s in layer.inputs}
             if len(periods) != 1:
                 raise SoiError(f"layer '{layer.name}': concatenated inputs run at different rates {sorted(periods)}")
@@ -124,7 +147,28 @@ def analyze(spec: ModelSpec) -> Schedule:
     if period[out] != 1:
         raise SoiError(f"model '{spec.name}': output '{out}' must run every step (restore the rate with a Duplicate)")
     phases = math.lcm(*period.values())
-    return Schedule(period=period, channels=channels, phases=phases, output=out, receptive_field=rf[out])
+    if phases > 32:
+        raise SoiError(f"model '{spec.name}': the step pattern repeats every {phases} steps; at most 32 are supported")
+    return Schedule(period=period, channels=channels, phases=phases, output=out, receptive_field=rf[out],
+                    needed=_needed(spec, period, phases, out))
+
+
+def _needed(spec: ModelSpec, period: dict[str, int], phases: int, output: str) -> dict[str, tuple[bool, ...]]:
+    """Which layers' work at each phase the output of that same step consumes.
+
+    Work that runs at a phase but is not needed then (it feeds a shift, directly or not) can be
+    deferred until after the output is out: it becomes the next step's precompute (FP SOI).
+    """
+    runs = {name: [p % period[name] == 0 for p in range(phases)] for name in period}
+    needed = {name: [False] * phases for name in period}
+    needed[output] = list(runs[output])
+    for layer in reversed(spec.layers):
+        if isinstance(layer, Shift):
+            continue  # a shift hands on an earlier frame: what feeds it is never needed now
+        for src in layer_inputs(layer):
+            for p in range(phases):
+                needed[src][p] |= needed[layer.name][p] and runs[src][p]
+    return {name: tuple(v) for name, v in needed.items()}
 
 
 def _check_conv(layer: Conv) -> None:
@@ -179,6 +223,9 @@ class OfflineModel(nn.Module):
             return torch.relu(y) if layer.act == "relu" else y
         if isinstance(layer, Duplicate):
             return torch.repeat_interleave(acts[layer.input], layer.factor, dim=2)
+        if isinstance(layer, Shift):
+            x = acts[layer.input]
+            return nn.functional.pad(x, (0, 0, layer.frames, 0))[:, :, : x.shape[2]]
         parts = [acts[s] for s in layer.inputs]
         t_len = min(p.shape[2] for p in parts)
         return torch.cat([p[:, :, :t_len] for p in parts], dim=1)
@@ -189,7 +236,7 @@ def demo_spec() -> ModelSpec:
     return ModelSpec(
         name="demo_scc",
         freq_bins=16,
-        frame_rate_hz=16000 / 128,  # 16 kHz audio, hop of 128 samples
+        frame_rate_hz=16000 / 256,  # 16 kHz audio, hop of 256 samples
         in_channels=1,
         layers=(
             Conv("enc0", "input", cout=8),

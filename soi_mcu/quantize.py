@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, OfflineModel
+from soi_mcu.model import Concat, Conv, Duplicate, OfflineModel, Shift
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -58,6 +58,11 @@ def _keras_model(offline: OfflineModel, frames: int):
             _, t, f, c = src.shape
             cat = keras.layers.Concatenate(axis=2, name=f"{layer.name}__cat")([src] * layer.factor)
             acts[layer.name] = keras.layers.Reshape((t * layer.factor, f, c), name=layer.name)(cat)
+        elif isinstance(layer, Shift):
+            t = acts[layer.input].shape[1]
+            pad = keras.layers.ZeroPadding2D(((layer.frames, 0), (0, 0)), name=f"{layer.name}__pad")(acts[layer.input])
+            acts[layer.name] = keras.layers.Cropping2D(((0, layer.frames), (0, 0)), name=layer.name)(pad)
+            assert acts[layer.name].shape[1] == t
         elif isinstance(layer, Concat):
             parts = [acts[s] for s in layer.inputs]
             t_len = min(p.shape[1] for p in parts)

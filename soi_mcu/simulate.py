@@ -23,6 +23,8 @@ class SimResult:
     cycles_per_step: np.ndarray  # estimated, pipeline refill P=2
     cycles_per_step_p1: np.ndarray  # estimate range: P=1 ...
     cycles_per_step_p3: np.ndarray  # ... to P=3
+    precompute_insns: np.ndarray  # the part of each step's work done by precompute() (FP SOI)
+    precompute_cycles: np.ndarray
     stack_peak: int
     total_insns: int
     counter_kind: str  # how cycles were obtained
@@ -35,10 +37,11 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
     qemu = require_tool("qemu-system-arm", QEMU_HINT)
     if not board.qemu_machine:
         raise SoiError(f"board {board.name} has no [simulators.qemu] section; it cannot run in QEMU")
-    begin = build.symbols.get("soi_mark_begin")
-    end = build.symbols.get("soi_mark_end")
-    if begin is None or end is None:
-        raise SoiError(f"{build.elf}: profiling markers soi_mark_begin/soi_mark_end not found in the ELF")
+    names = ("soi_mark_begin", "soi_mark_end", "soi_mark_pre_begin", "soi_mark_pre_end")
+    missing = [n for n in names if n not in build.symbols]
+    if missing:
+        raise SoiError(f"{build.elf}: profiling markers {', '.join(missing)} not found in the ELF")
+    marks = [build.symbols[n][0] for n in names]
     work_dir.mkdir(parents=True, exist_ok=True)
     trace_path = work_dir / "plugin.txt"
     trace_path.unlink(missing_ok=True)
@@ -48,7 +51,7 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
         "-nographic", "-monitor", "none", "-serial", "none",
         "-semihosting-config", "enable=on,target=native",
         "-kernel", str(build.elf),
-        "-plugin", plugin_args(trace_path, [begin[0], end[0]], board.core, limit=insn_budget, plugin=plugin),
+        "-plugin", plugin_args(trace_path, marks, board.core, limit=insn_budget, plugin=plugin),
         "-d", "plugin",
     ]
     try:
@@ -64,16 +67,20 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
     outputs = _parse_outputs(lines, frames, out_bytes)
     stack = next(int(ln.split()[1]) for ln in lines if ln.startswith("SOI_STACK "))
     trace = parse_plugin_output(trace_path)
-    begins, ends = trace.hits(begin[0]), trace.hits(end[0])
-    if len(begins) != frames or len(ends) != frames:
-        raise SoiError(f"plugin saw {len(begins)} step starts and {len(ends)} ends for {frames} frames")
-    steps = [e.since(b) for b, e in zip(begins, ends, strict=True)]
+    hits = [trace.hits(m) for m in marks]
+    if any(len(h) != frames for h in hits):
+        raise SoiError(f"plugin saw {[len(h) for h in hits]} marker hits for {frames} frames")
+    steps = [e.since(b) for b, e in zip(hits[0], hits[1], strict=True)]
+    pre = [e.since(b) for b, e in zip(hits[2], hits[3], strict=True)]
+    # The work of step t's deferred part runs in the precompute after it; it belongs to step t.
     return SimResult(
         outputs=outputs,
         insns_per_step=np.array([s.insns for s in steps], dtype=np.int64),
         cycles_per_step=np.array([s.cycles for s in steps], dtype=np.int64),
         cycles_per_step_p1=np.array([s.cycles_p1 for s in steps], dtype=np.int64),
         cycles_per_step_p3=np.array([s.cycles_p3 for s in steps], dtype=np.int64),
+        precompute_insns=np.array([s.insns for s in pre], dtype=np.int64),
+        precompute_cycles=np.array([s.cycles for s in pre], dtype=np.int64),
         stack_peak=stack,
         total_insns=trace.insns,
         counter_kind="estimated (executed instructions x Cortex-M timing table, QEMU TCG plugin)",

@@ -4,17 +4,18 @@ Each conv keeps the last `window` frames of its input (its partial state) and co
 frame when its phase comes: a layer with period p runs on steps where step % p == 0, so the layers
 between a strided conv and its duplication run on every other step only (partially predictive).
 A duplication keeps its input's last frame, which is what it outputs until the next one arrives.
+A shift outputs a frame from an earlier step; what depends only on such frames is computed by
+`precompute()` before the new frame arrives (fully predictive), and `step()` does the rest.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, OfflineModel, conv_macs
+from soi_mcu.model import Concat, Conv, Duplicate, Layer, OfflineModel, Shift, conv_macs
 
 
 class StreamingModel:
@@ -31,15 +32,35 @@ class StreamingModel:
         ch = self.schedule.channels
         f = self.spec.freq_bins
         self.step_index = 0
+        self.pending = False  # the last step's deferred work is still to do
         self.states = {
-            layer.name: torch.zeros(ch[layer.input], layer.window, f)
+            layer.name: torch.zeros(ch[layer.input], layer.window if isinstance(layer, Conv) else layer.frames, f)
             for layer in self.spec.layers
-            if isinstance(layer, Conv)
+            if isinstance(layer, Conv | Shift)
         }
-        self.frames: dict[str, torch.Tensor] = {
-            name: torch.zeros(c, f) for name, c in ch.items()
-        }
+        self.frames: dict[str, torch.Tensor] = {name: torch.zeros(c, f) for name, c in ch.items()}
         self.macs_done = 0
+        self.macs_precomputed = 0
+
+    @torch.no_grad()
+    def precompute(self) -> None:
+        """Finish the last step's deferred work: what only later outputs need (FP SOI).
+
+        Call it between frames to take that work off the next step's critical path; step() calls
+        it itself when it was not called.
+        """
+        if not self.pending:
+            return
+        before = self.macs_done
+        self._run(needed=False)
+        self.macs_precomputed += self.macs_done - before
+        t = self.step_index
+        for layer in self.spec.layers:  # shifts take in this step's frame once everyone has read them
+            if isinstance(layer, Shift) and t % self.schedule.period[layer.input] == 0:
+                state = self.states[layer.name]
+                self.states[layer.name] = torch.cat([state[:, 1:], self.frames[layer.input][:, None]], dim=1)
+        self.step_index += 1
+        self.pending = False
 
     @torch.no_grad()
     def step(self, frame: torch.Tensor) -> torch.Tensor:
@@ -47,23 +68,30 @@ class StreamingModel:
         expected = (self.spec.freq_bins, self.spec.in_channels)
         if tuple(frame.shape) != expected:
             raise SoiError(f"input frame has shape {tuple(frame.shape)}, expected {expected} (freq, channels)")
-        t = self.step_index
-        period = self.schedule.period
+        self.precompute()
         self.frames["input"] = frame.T.float()
-        for layer in self.spec.layers:
-            if isinstance(layer, Conv):
-                if t % period[layer.input] == 0:
-                    self._push(layer)  # a new input frame arrived: it enters the partial state
-                if t % period[layer.name] == 0:
-                    self.frames[layer.name] = self._conv_frame(layer)
-            elif t % period[layer.name]:
-                continue  # not this layer's phase: its last output frame stays as it is
-            elif isinstance(layer, Duplicate):
-                self.frames[layer.name] = self.frames[layer.input]
-            elif isinstance(layer, Concat):
-                self.frames[layer.name] = torch.cat([self.frames[s] for s in layer.inputs], dim=0)
-        self.step_index += 1
+        self._run(needed=True)
+        self.pending = True
         return self.frames[self.schedule.output].T.clone()
+
+    def _run(self, needed: bool) -> None:
+        """Do one group of this step's work: what its output needs, or what can wait (deferred)."""
+        phase = self.step_index % self.schedule.phases
+        sched = self.schedule
+        for layer in self.spec.layers:
+            if isinstance(layer, Conv) and sched.runs(layer.input, phase) and sched.needed[layer.name][phase] == needed:
+                self._push(layer)  # a new input frame arrived: it enters the partial state
+            if not sched.runs(layer.name, phase) or sched.needed[layer.name][phase] != needed:
+                continue  # not this layer's phase or group: its last output frame stays as it is
+            self.frames[layer.name] = self._conv_frame(layer) if isinstance(layer, Conv) else self._frame_of(layer)
+
+    def _frame_of(self, layer: Layer) -> torch.Tensor:
+        if isinstance(layer, Duplicate):
+            return self.frames[layer.input]
+        if isinstance(layer, Shift):
+            return self.states[layer.name][:, 0]
+        assert isinstance(layer, Concat)
+        return torch.cat([self.frames[s] for s in layer.inputs], dim=0)
 
     def _push(self, layer: Conv) -> None:
         # The state holds the last `window` input frames, oldest first.
@@ -79,9 +107,14 @@ class StreamingModel:
         self.macs_done += conv_macs(layer, state.shape[0], self.spec.freq_bins)
         return torch.relu(y) if layer.act == "relu" else y
 
-    def run(self, frames: torch.Tensor) -> torch.Tensor:
+    def run(self, frames: torch.Tensor, precompute_between: bool = False) -> torch.Tensor:
         """frames: (time, freq, channels) -> (time, freq, out_channels), from the current state."""
-        return torch.stack([self.step(f) for f in frames])
+        outs = []
+        for f in frames:
+            outs.append(self.step(f))
+            if precompute_between:
+                self.precompute()
+        return torch.stack(outs)
 
 
 @dataclass(frozen=True)
@@ -94,14 +127,10 @@ class EquivalenceResult:
         return self.max_abs_diff <= 1e-5
 
 
-def check_equivalence(offline: OfflineModel, frames: torch.Tensor) -> EquivalenceResult:
+def check_equivalence(offline: OfflineModel, frames: torch.Tensor, precompute_between: bool = False) -> EquivalenceResult:
     """Compare offline (whole sequence) and streaming (frame by frame) outputs."""
     with torch.no_grad():
         ref = offline(frames[None])[0]
-    out = StreamingModel(offline).run(frames)
+    out = StreamingModel(offline).run(frames, precompute_between)
     diff = float((ref - out).abs().max())
     return EquivalenceResult(frames=int(frames.shape[0]), max_abs_diff=diff)
-
-
-def as_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()

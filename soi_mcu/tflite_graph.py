@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec
+from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, Shift
 
 _DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8, 7: np.int16}
 _ACT = {0: "none", 1: "relu", 3: "relu6"}
+_SLICES = ("STRIDED_SLICE", "SLICE")
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,8 @@ def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
     for layer in spec.layers:
         if isinstance(layer, Conv):
             src = acts[layer.input]
-            pads = [op for op in graph.consumers.get(src, []) if op.kind == "PAD" and op.index not in used]
+            pads = [op for op in graph.consumers.get(src, []) if op.kind == "PAD" and op.index not in used
+                    and any(c.kind == "CONV_2D" for c in graph.consumers.get(op.outputs[0], []))]
             conv_in = src
             if pads:  # the causal/frequency padding; the firmware does it with state and kernel padding
                 used.add(pads[0].index)
@@ -146,6 +148,16 @@ def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
             cat = consumer(acts[layer.input], "CONCATENATION", layer.name)
             reshape = consumer(cat.outputs[0], "RESHAPE", layer.name)
             acts[layer.name] = reshape.outputs[0]
+            matched[layer.name] = graph.tensors[acts[layer.name]]
+        elif isinstance(layer, Shift):
+            pads = [op for op in graph.consumers.get(acts[layer.input], []) if op.kind == "PAD" and op.index not in used
+                    and any(c.kind in _SLICES for c in graph.consumers.get(op.outputs[0], []))]
+            if not pads:
+                raise SoiError(f"layer '{layer.name}': no PAD + STRIDED_SLICE (time shift) in the .tflite")
+            used.add(pads[0].index)
+            cut = next(c for c in graph.consumers[pads[0].outputs[0]] if c.kind in _SLICES)
+            used.add(cut.index)
+            acts[layer.name] = cut.outputs[0]
             matched[layer.name] = graph.tensors[acts[layer.name]]
         elif isinstance(layer, Concat):
             srcs = [acts[s] for s in layer.inputs]

@@ -89,7 +89,7 @@ def test_generated_c_on_host_is_bitexact(demo_export: Exported, tmp_path: Path) 
 
 
 @pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(24))
 def test_random_models_on_host_are_bitexact(seed: int, tmp_path: Path) -> None:
     spec = random_spec(random.Random(1000 + seed))
     from soi_mcu.model import analyze

@@ -60,3 +60,42 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert data["bitexact"] and data["frames"] == 64
     assert data["cycles_per_step"]["by_phase"]["1"] < 0.7 * data["cycles_per_step"]["by_phase"]["0"]
     assert report.ram["peak"] > report.ram["static"] > report.ram["state"] > 0
+
+
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_models_on_cortex_m4_are_bitexact(seed: int, tmp_path: Path) -> None:
+    """Random PP/FP/nested models through the whole path on the M4 in QEMU (seeded, reproducible)."""
+    import random
+
+    from soi_mcu.model import analyze
+    from soi_mcu.pipeline import run
+
+    from .test_streaming import random_spec
+
+    spec = random_spec(random.Random(5000 + seed))
+    frames = 3 * analyze(spec).receptive_field + 2
+    report = run(spec, "mps2-an386", frames, tmp_path, seed=seed, quiet=True)
+    assert report.bitexact, (spec, report.mismatched_frames)
+
+
+def test_fully_predictive_model_moves_work_to_precompute(tmp_path: Path) -> None:
+    from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, Shift
+    from soi_mcu.pipeline import run
+
+    spec = ModelSpec("fp", 16, 1, (
+        Conv("a", "input", cout=8),
+        Conv("down", "a", cout=16, stride=2),
+        Conv("mid", "down", cout=16),
+        Conv("mid2", "mid", cout=16),
+        Duplicate("up", "mid2"),
+        Shift("sc", "up"),
+        Concat("skip", ("sc", "a")),
+        Conv("out", "skip", cout=1, act="none"),
+    ))
+    report = run(spec, "mps2-an386", 32, tmp_path, quiet=True)
+    assert report.bitexact
+    assert report.precomputed_mac_share > 0.5
+    # the frame's critical path (step()) peaks well below the whole step's work
+    assert report.step_cycles["max"] < 0.6 * report.cycles_per_step["max"]

@@ -23,7 +23,9 @@ def _fake(frames: int, out_bytes: int, outputs: np.ndarray) -> tuple[BuildResult
     rng = np.random.default_rng(0)
     cycles = rng.integers(1000, 5000, frames)
     build = BuildResult(Path("x.elf"), 1000, 100, 900, 4096, "soi-mcu", {})
-    sim = SimResult(outputs, cycles // 2, cycles, cycles - 10, cycles + 10, 512, int(cycles.sum()), "estimated", "qemu")
+    pre = np.full(frames, 7)
+    sim = SimResult(outputs, cycles // 2, cycles, cycles - 10, cycles + 10, pre, pre, 512, int(cycles.sum()),
+                    "estimated", "qemu")
     return build, sim
 
 
@@ -37,11 +39,13 @@ def test_report_keys_and_derived_figures(demo_export: Exported, tmp_path: Path) 
     data = json.loads((tmp_path / "report.json").read_text())
     assert KEYS <= data.keys()
     assert data["bitexact"] and data["mismatched_frames"] == []
-    assert data["cycles_per_step"]["avg"] == sim.cycles_per_step.mean()
-    assert data["cycles_per_step"]["by_phase"]["1"] == sim.cycles_per_step[1::2].mean()
+    total = sim.cycles_per_step + sim.precompute_cycles
+    assert data["cycles_per_step"]["avg"] == total.mean()
+    assert data["cycles_per_step"]["by_phase"]["1"] == total[1::2].mean()
+    assert data["step_cycles"]["max"] == sim.cycles_per_step.max()
     assert data["macs_per_step"]["by_phase"]["0"] == plan.macs_by_phase[0]
-    assert np.isclose(data["mac_per_cycle"], np.mean([plan.macs_by_phase[t % 2] for t in range(64)]) / sim.cycles_per_step.mean())
-    assert np.isclose(data["cpu_load"], sim.cycles_per_step.mean() * 125.0 / board.clock_hz)
+    assert np.isclose(data["mac_per_cycle"], np.mean([plan.macs_by_phase[t % 2] for t in range(64)]) / total.mean())
+    assert np.isclose(data["cpu_load"], total.mean() * 125.0 / board.clock_hz)
     assert data["ram"]["peak"] == build.static_ram + sim.stack_peak
     assert "bit-exact vs LiteRT" in format_table(r)
 

@@ -8,28 +8,48 @@ import pytest
 import torch
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, OfflineModel, analyze, demo_spec
+from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, OfflineModel, Shift, analyze, demo_spec
 from soi_mcu.streaming import StreamingModel, check_equivalence
 
 
-def random_spec(rng: random.Random) -> ModelSpec:
-    """A random causal CNN with an optional S-CC pair (PP) and a concat skip around it."""
-    layers: list = [Conv("c0", "input", cout=rng.randint(1, 6), kt=rng.randint(1, 4), kf=rng.choice([1, 3, 5]),
-                         dilation=rng.randint(1, 3))]
-    prev = "c0"
-    if rng.random() < 0.7:
-        stride = rng.choice([2, 3])
-        layers.append(Conv("down", prev, cout=rng.randint(1, 6), kt=rng.randint(1, 4), stride=stride))
-        inner = "down"
-        for i in range(rng.randint(0, 2)):
-            layers.append(Conv(f"in{i}", inner, cout=rng.randint(1, 6), kt=rng.randint(1, 3),
-                               dilation=rng.randint(1, 2)))
-            inner = f"in{i}"
-        layers.append(Duplicate("up", inner, factor=stride))
-        layers.append(Concat("skip", ("up", prev)))
-        prev = "skip"
-    layers.append(Conv("out", prev, cout=rng.randint(1, 3), kt=rng.randint(1, 3), act=rng.choice(["relu", "none"])))
-    return ModelSpec("rand", freq_bins=rng.randint(1, 9), in_channels=rng.randint(1, 3), layers=tuple(layers))
+def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
+    """A random causal CNN: convs, S-CC pairs (nested up to max_depth), SC shifts, SS-CC, concat skips."""
+    layers: list = []
+    count = iter(range(1000))
+
+    def conv(src: str, **kw) -> str:
+        name = f"c{next(count)}"
+        kw.setdefault("kt", rng.randint(1, 3))
+        kw.setdefault("kf", rng.choice([1, 3]))
+        layers.append(Conv(name, src, cout=rng.randint(1, 5), act=rng.choice(["relu", "relu", "none"]), **kw))
+        return name
+
+    def maybe_shift(src: str) -> str:
+        if rng.random() < 0.25:
+            name = f"sh{next(count)}"
+            layers.append(Shift(name, src, frames=rng.randint(1, 2)))
+            return name
+        return src
+
+    def block(src: str, depth: int) -> str:
+        x = maybe_shift(conv(src, dilation=rng.randint(1, 2)))
+        if depth < max_depth and rng.random() < 0.7:
+            stride = rng.choice([2, 2, 3])
+            inner = conv(x, kt=rng.randint(1, 3), stride=stride)
+            inner = block(inner, depth + 1)
+            up = f"up{next(count)}"
+            layers.append(Duplicate(up, inner, factor=stride))
+            up = maybe_shift(up)  # SS-CC when a shift follows the duplication
+            if rng.random() < 0.8:
+                skip = f"skip{next(count)}"
+                layers.append(Concat(skip, (up, x)))
+                up = skip
+            x = up
+        return x
+
+    out = conv(block("input", 0))
+    return ModelSpec("rand", freq_bins=rng.randint(1, 9), in_channels=rng.randint(1, 3), layers=tuple(layers),
+                     output=out)
 
 
 def test_demo_streaming_equals_offline() -> None:
@@ -39,15 +59,37 @@ def test_demo_streaming_equals_offline() -> None:
     assert result.ok, result
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(200))
 def test_random_models_stream_equal_offline(seed: int) -> None:
     rng = random.Random(seed)
     spec = random_spec(rng)
     model = OfflineModel(spec, seed=seed)
     frames = 3 * model.schedule.receptive_field + rng.randint(0, 7)  # odd lengths included
     x = torch.randn(frames, spec.freq_bins, spec.in_channels)
-    result = check_equivalence(model, x)
+    result = check_equivalence(model, x, precompute_between=rng.random() < 0.5)
     assert result.max_abs_diff <= 1e-5, (spec, result)
+
+
+def test_fully_predictive_region_is_precomputed() -> None:
+    """SS-CC: strided conv, duplication, then a shift: the compressed region needs only the past."""
+    spec = ModelSpec("fp", 4, 1, (
+        Conv("a", "input", cout=3),
+        Conv("down", "a", cout=4, stride=2),
+        Conv("mid", "down", cout=4),
+        Duplicate("up", "mid"),
+        Shift("sc", "up"),
+        Concat("skip", ("sc", "a")),
+        Conv("out", "skip", cout=1, act="none"),
+    ))
+    sched = analyze(spec)
+    assert sched.needed["mid"] == (False, False) and sched.needed["down"] == (False, False)
+    assert sched.needed["a"] == (True, True) and sched.needed["out"] == (True, True)
+    model = OfflineModel(spec)
+    stepper = StreamingModel(model)
+    x = torch.randn(3 * sched.receptive_field, 4, 1)
+    out = stepper.run(x, precompute_between=True)
+    assert stepper.macs_precomputed > 0
+    assert float((out - model(x[None])[0]).abs().max()) <= 1e-5
 
 
 def test_reset_restarts_the_stream() -> None:
@@ -86,6 +128,7 @@ def test_wrong_frame_shape_is_a_clear_error() -> None:
         ((Conv("a", "input", cout=2), Duplicate("d", "a")), "divisible"),
         ((Conv("a", "input", cout=2, stride=2),), "must run every step"),
         ((Conv("a", "input", cout=2, act="gelu"),), "activation 'gelu'"),
+        ((Conv("a", "input", cout=2), Concat("c", ("a",))), "at least two inputs"),
     ],
 )
 def test_invalid_specs_are_rejected(layers: tuple, message: str) -> None:

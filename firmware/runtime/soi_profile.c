@@ -5,6 +5,8 @@
 /* noipa: the markers must stay real calls at fixed addresses, whatever the optimiser proves. */
 __attribute__((noipa, noinline)) void soi_mark_begin(void) { __asm__ volatile("" ::: "memory"); }
 __attribute__((noipa, noinline)) void soi_mark_end(void) { __asm__ volatile("" ::: "memory"); }
+__attribute__((noipa, noinline)) void soi_mark_pre_begin(void) { __asm__ volatile("" ::: "memory"); }
+__attribute__((noipa, noinline)) void soi_mark_pre_end(void) { __asm__ volatile("" ::: "memory"); }
 
 extern uint32_t __stack_limit__;
 extern uint32_t __stack_top__;

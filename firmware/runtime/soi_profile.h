@@ -6,6 +6,8 @@
 
 void soi_mark_begin(void);
 void soi_mark_end(void);
+void soi_mark_pre_begin(void);
+void soi_mark_pre_end(void);
 
 /* Stack high-water mark in bytes, from the pattern painted by the reset handler. */
 unsigned soi_stack_peak_bytes(void);

@@ -41,23 +41,37 @@ __attribute__((used, noreturn)) void soi_c_start(void)
     for (uint32_t *dst = &__bss_start__; dst < &__bss_end__;) {
         *dst++ = 0u;
     }
-#if defined(__ARM_FP)
-    /* CPACR: full access to CP10/CP11 so that hard-float code does not fault. */
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+    /* CPACR: full access to CP10/CP11 so that FPU and MVE (Helium) instructions do not fault with a
+     * NOCP UsageFault. On Armv8.1-M, MVE is gated by CP10/CP11 like the FPU, so integer-only MVE builds
+     * (e.g. -mcpu=cortex-m55+nofp, where __ARM_FP is undefined) need it too. On the TrustZone cores
+     * (M33, M55) QEMU starts in Secure state and this writes the Secure CPACR, which is all that
+     * Secure-only firmware needs (NSACR only matters for Non-secure code). The loop/branch cache
+     * enable CCR.LOB is left at its reset value: WLS/DLS/LE execute either way. */
     volatile uint32_t *cpacr = (volatile uint32_t *)0xE000ED88u;
     *cpacr |= (0xFu << 20);
     __asm__ volatile("dsb\n isb" ::: "memory");
 #endif
-#if defined(__ARM_FEATURE_MVE)
-    /* Same enable covers MVE on Armv8.1-M; CCR.LOB etc. stay at reset values. */
-#endif
     soi_sh_exit(main());
 }
 
-void Fault_Handler(void)
+/* Naked, so that no prologue moves SP before the exception frame is located: the frame's address is
+ * taken from MSP or PSP (EXC_RETURN bit 2) and handed to the C reporter in r0. */
+__attribute__((naked, noreturn)) void Fault_Handler(void)
 {
-    /* Report the stacked PC and the fault status registers; the toolkit maps PC to a symbol. */
-    uint32_t *frame;
-    __asm__ volatile("tst lr, #4\n ite eq\n mrseq %0, msp\n mrsne %0, psp" : "=r"(frame));
+    __asm__ volatile(
+        "tst lr, #4\n"
+        "ite eq\n"
+        "mrseq r0, msp\n"
+        "mrsne r0, psp\n"
+        "b soi_fault_report\n");
+}
+
+__attribute__((used, noreturn)) void soi_fault_report(const uint32_t *frame);
+__attribute__((used, noreturn)) void soi_fault_report(const uint32_t *frame)
+{
+    /* Report the stacked PC (word 6 of the basic and of the extended frame) and the fault status
+     * registers; the toolkit maps PC to a symbol. */
     static char line[96];
     char *p = line;
     const char *tag = "SOI_FAULT pc=";
