@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, Shift, analyze, conv_macs, layer_inputs
+from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, Shift, Upsample, analyze, conv_macs, layer_inputs
 from soi_mcu.tflite_graph import Graph, MatchedConv, Tensor, match_layers
 
 
@@ -29,7 +29,9 @@ class ConvNode:
     kf: int
     dilation: int
     window: int  # frames in the partial state (1: no state)
-    freq: int
+    in_width: int  # frequency bins in / out
+    out_width: int
+    fstride: int
     push_period: int  # a new input frame arrives every push_period steps
     run_period: int  # an output frame is computed every run_period steps
     input_offset: int
@@ -56,6 +58,17 @@ class ConcatNode:
 
 
 @dataclass(frozen=True)
+class UpsampleNode:
+    kind: ClassVar[str] = "upsample"
+    name: str
+    source: str
+    target: str
+    width: int  # input bins
+    channels: int
+    factor: int
+
+
+@dataclass(frozen=True)
 class ShiftNode:
     kind: ClassVar[str] = "shift"
     name: str
@@ -71,7 +84,7 @@ class Action:
     """One thing a step does, in order: `what` of `node` on the phases set in `mask`."""
 
     what: str  # "push" (into a conv's state), "conv", "concat", "shift_copy", "shift_push"
-    node: ConvNode | ConcatNode | ShiftNode
+    node: ConvNode | ConcatNode | ShiftNode | UpsampleNode
     mask: int
 
 
@@ -79,8 +92,11 @@ class Action:
 class CPlan:
     model_name: str
     phases: int
-    freq: int
+    input_size: int  # bytes of an input frame
+    output_size: int  # bytes of an output frame
+    in_width: int
     in_channels: int
+    out_width: int
     out_channels: int
     input_scale: float
     input_zero_point: int
@@ -88,7 +104,7 @@ class CPlan:
     output_zero_point: int
     output_buffer: str
     buffers: dict[str, int]  # activation frame buffers: name -> bytes
-    nodes: tuple[ConvNode | ConcatNode | ShiftNode, ...]
+    nodes: tuple[ConvNode | ConcatNode | ShiftNode | UpsampleNode, ...]
     scratch_bytes: int
     macs_by_phase: tuple[int, ...]
     deferred_macs_by_phase: tuple[int, ...]  # part of macs_by_phase done by precompute()
@@ -102,7 +118,7 @@ class CPlan:
 
     @property
     def state_bytes(self) -> int:
-        conv = sum(2 * n.window * n.freq * n.cin for n in self.nodes if isinstance(n, ConvNode) and n.window > 1)
+        conv = sum(2 * n.window * n.in_width * n.cin for n in self.nodes if isinstance(n, ConvNode) and n.window > 1)
         return conv + sum(2 * n.frames * n.frame_size for n in self.nodes if isinstance(n, ShiftNode))
 
     @property
@@ -154,7 +170,7 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
     f = spec.freq_bins
     nodes, buf = _nodes(spec, graph, matched, sched)
     step_actions, deferred_actions = _schedule(spec, sched, {n.name: n for n in nodes})
-    needs_input_copy = any(a.node.source == "input" or "input" in getattr(a.node, "sources", ())
+    needs_input_copy = any(getattr(a.node, "source", None) == "input" or "input" in getattr(a.node, "sources", ())
                            for a in deferred_actions)
     if needs_input_copy:  # deferred work reads the frame after step() returned: keep a copy
         nodes = [_replace_input(n) for n in nodes]
@@ -166,16 +182,20 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
     macs = [sum(n.macs for n in convs if p % n.run_period == 0) for p in range(sched.phases)]
     pre = [sum(a.node.macs for a in deferred_actions if a.what == "conv" and a.mask >> p & 1)
            for p in range(sched.phases)]
-    buffers = {n.target: f * n.cout for n in convs}
-    buffers |= {n.target: f * sum(n.channels) for n in nodes if isinstance(n, ConcatNode)}
+    buffers = {n.target: n.out_width * n.cout for n in convs}
+    buffers |= {n.target: n.freq * sum(n.channels) for n in nodes if isinstance(n, ConcatNode)}
+    buffers |= {n.target: n.width * n.factor * n.channels for n in nodes if isinstance(n, UpsampleNode)}
     buffers |= {n.copy_to: n.frame_size for n in nodes if isinstance(n, ShiftNode) and n.copy_to}
     if needs_input_copy:
         buffers["soi_input_copy"] = f * spec.in_channels
     return CPlan(
         model_name=spec.name,
         phases=sched.phases,
-        freq=f,
+        input_size=f * spec.in_channels,
+        output_size=sched.width[sched.output] * sched.channels[sched.output],
+        in_width=f,
         in_channels=spec.in_channels,
+        out_width=sched.width[sched.output],
         out_channels=sched.channels[sched.output],
         input_scale=float(inp.scale[0]),
         input_zero_point=int(inp.zero_point[0]),
@@ -202,12 +222,11 @@ def _replace_input(node):
 
     if isinstance(node, ConcatNode):
         return replace(node, sources=tuple(_input_expr(s, True) for s in node.sources))
-    return replace(node, source=_input_expr(node.source, True))
+    return replace(node, source=_input_expr(node.source, True))  # every other node has one source
 
 
 def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, dict[str, str]]:
     """One node per layer that does work, and the C expression of every layer's newest frame."""
-    f = spec.freq_bins
     buf = {"input": "input"}
     quant = {"input": graph.tensors[graph.inputs[0]]}
     consumers: dict[str, list] = {}
@@ -219,7 +238,7 @@ def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, d
         if isinstance(layer, Conv):
             m = matched[layer.name]
             assert isinstance(m, MatchedConv)
-            nodes.append(_conv_node(layer, m, buf[layer.input], sched, f))
+            nodes.append(_conv_node(layer, m, buf[layer.input], sched))
             buf[layer.name] = nodes[-1].target
             quant[layer.name] = m.output
         elif isinstance(layer, Duplicate):
@@ -231,10 +250,16 @@ def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, d
             # Read the delayed frame in place unless someone reads it on phases where the shift
             # does not run (a duplication after it): the ring moves on under them.
             held = any(isinstance(c, Duplicate) for c in consumers.get(layer.name, []))
-            node = ShiftNode(layer.name, buf[layer.input], layer.frames, f * sched.channels[layer.input],
+            node = ShiftNode(layer.name, buf[layer.input], layer.frames, sched.width[layer.name] * sched.channels[layer.name],
                              int(quant[layer.input].zero_point[0]), f"soi_buf_{layer.name}" if held else "")
             nodes.append(node)
             buf[layer.name] = node.copy_to or f"soi_ring_window(&{layer.name}_state)"
+            quant[layer.name] = matched[layer.name]
+        elif isinstance(layer, Upsample):
+            _same_quant(layer.name, quant[layer.input], matched[layer.name])
+            nodes.append(UpsampleNode(layer.name, buf[layer.input], f"soi_buf_{layer.name}",
+                                      sched.width[layer.input], sched.channels[layer.name], layer.factor))
+            buf[layer.name] = nodes[-1].target
             quant[layer.name] = matched[layer.name]
         elif isinstance(layer, Concat):
             out = matched[layer.name]
@@ -242,7 +267,7 @@ def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, d
                 _same_quant(layer.name, quant[src], out)
             chans = tuple(sched.channels[s] for s in layer.inputs)
             nodes.append(ConcatNode(layer.name, tuple(buf[s] for s in layer.inputs), chans,
-                                    f"soi_buf_{layer.name}", f, sched.period[layer.name]))
+                                    f"soi_buf_{layer.name}", sched.width[layer.name], sched.period[layer.name]))
             buf[layer.name] = nodes[-1].target
             quant[layer.name] = out
     return nodes, buf
@@ -273,8 +298,8 @@ def _schedule(spec: ModelSpec, sched, nodes: dict) -> tuple[tuple[Action, ...], 
             if node.window > 1:
                 add("push", node, [sched.runs(layer.input, p) for p in phases], needed)
             add("conv", node, [sched.runs(layer.name, p) for p in phases], needed)
-        elif isinstance(layer, Concat):
-            add("concat", node, [sched.runs(layer.name, p) for p in phases], needed)
+        elif isinstance(layer, Concat | Upsample):
+            add(node.kind, node, [sched.runs(layer.name, p) for p in phases], needed)
         elif isinstance(layer, Shift) and node.copy_to:
             add("shift_copy", node, [sched.runs(layer.name, p) for p in phases], needed)
     for layer in spec.layers:
@@ -292,12 +317,12 @@ def _same_quant(layer: str, a: Tensor, b: Tensor) -> None:
         )
 
 
-def _conv_node(layer: Conv, m: MatchedConv, source: str, sched, freq: int) -> ConvNode:
+def _conv_node(layer: Conv, m: MatchedConv, source: str, sched) -> ConvNode:
     cin = sched.channels[layer.input]
     if m.filter.shape != (layer.cout, layer.kt, layer.kf, cin):
         raise SoiError(f"layer '{layer.name}': filter shape {m.filter.shape} in the .tflite, expected "
                        f"{(layer.cout, layer.kt, layer.kf, cin)}")
-    if m.stride != (layer.stride, 1) or m.dilation != (layer.dilation, 1) or m.act != layer.act:
+    if m.stride != (layer.stride, layer.fstride) or m.dilation != (layer.dilation, 1) or m.act != layer.act:
         raise SoiError(f"layer '{layer.name}': stride/dilation/activation in the .tflite differ from the spec")
     in_scale = float(m.input.scale[0])
     out_scale = float(m.output.scale[0])
@@ -318,7 +343,9 @@ def _conv_node(layer: Conv, m: MatchedConv, source: str, sched, freq: int) -> Co
         kf=layer.kf,
         dilation=layer.dilation,
         window=layer.window,
-        freq=freq,
+        in_width=sched.width[layer.input],
+        out_width=sched.width[layer.name],
+        fstride=layer.fstride,
         push_period=sched.period[layer.input],
         run_period=sched.period[layer.name],
         input_offset=-in_zp,
@@ -330,5 +357,5 @@ def _conv_node(layer: Conv, m: MatchedConv, source: str, sched, freq: int) -> Co
         bias=np.asarray(bias, dtype=np.int32),
         multipliers=tuple(q for q, _ in qs),
         shifts=tuple(s for _, s in qs),
-        macs=conv_macs(layer, cin, freq),
+        macs=conv_macs(layer, cin, sched.width[layer.name]),
     )

@@ -30,6 +30,10 @@ class Conv:
     dilation: int = 1
     stride: int = 1  # stride in time: >1 makes this the compressing half of an S-CC pair
     act: str = "relu"
+    fstride: int = 1  # stride in frequency (encoders of a U-Net)
+
+    def out_width(self, width: int) -> int:
+        return (width + 2 * (self.kf // 2) - self.kf) // self.fstride + 1
 
     @property
     def window(self) -> int:
@@ -40,6 +44,15 @@ class Conv:
 @dataclass(frozen=True)
 class Duplicate:
     """Extrapolation of an S-CC pair: repeat each frame `factor` times, restoring the frame rate."""
+
+    name: str
+    input: str
+    factor: int = 2
+
+
+@dataclass(frozen=True)
+class Upsample:
+    """Nearest-neighbour upsampling in frequency by `factor` (decoders of a U-Net)."""
 
     name: str
     input: str
@@ -64,7 +77,7 @@ class Concat:
     inputs: tuple[str, ...]
 
 
-Layer = Conv | Duplicate | Shift | Concat
+Layer = Conv | Duplicate | Upsample | Shift | Concat
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,7 @@ class Schedule:
 
     period: dict[str, int]
     channels: dict[str, int]
+    width: dict[str, int]  # frequency bins of each layer's frames
     phases: int  # steps after which the whole pattern repeats
     output: str = ""
     receptive_field: int = 1  # input frames the newest output depends on, worst case
@@ -104,6 +118,7 @@ def analyze(spec: ModelSpec) -> Schedule:
         raise SoiError(f"model '{spec.name}': freq_bins and in_channels must be >= 1")
     period = {"input": 1}
     channels = {"input": spec.in_channels}
+    width = {"input": spec.freq_bins}
     rf = {"input": 1}
     for layer in spec.layers:
         if layer.name in period:
@@ -115,6 +130,9 @@ def analyze(spec: ModelSpec) -> Schedule:
             _check_conv(layer)
             period[layer.name] = period[layer.input] * layer.stride
             channels[layer.name] = layer.cout
+            width[layer.name] = layer.out_width(width[layer.input])
+            if width[layer.name] < 1:
+                raise SoiError(f"layer '{layer.name}': frequency stride {layer.fstride} leaves no bins")
             rf[layer.name] = rf[layer.input] + (layer.window - 1) * period[layer.input]
         elif isinstance(layer, Duplicate):
             p = period[layer.input]
@@ -125,20 +143,33 @@ def analyze(spec: ModelSpec) -> Schedule:
                 )
             period[layer.name] = p // layer.factor
             channels[layer.name] = channels[layer.input]
+            width[layer.name] = width[layer.input]
             rf[layer.name] = rf[layer.input] + p - 1
         elif isinstance(layer, Shift):
             if layer.frames < 1:
                 raise SoiError(f"layer '{layer.name}': a shift must delay by at least 1 frame")
             period[layer.name] = period[layer.input]
             channels[layer.name] = channels[layer.input]
+            width[layer.name] = width[layer.input]
             rf[layer.name] = rf[layer.input] + layer.frames * period[layer.input]
+        elif isinstance(layer, Upsample):
+            if layer.factor < 1:
+                raise SoiError(f"layer '{layer.name}': upsampling factor must be >= 1")
+            period[layer.name] = period[layer.input]
+            channels[layer.name] = channels[layer.input]
+            width[layer.name] = width[layer.input] * layer.factor
+            rf[layer.name] = rf[layer.input]
         else:
             if len(layer.inputs) < 2:
                 raise SoiError(f"layer '{layer.name}': a concatenation needs at least two inputs")
             periods = {period[s] for s in layer.inputs}
             if len(periods) != 1:
                 raise SoiError(f"layer '{layer.name}': concatenated inputs run at different rates {sorted(periods)}")
+            widths = {width[s] for s in layer.inputs}
+            if len(widths) != 1:
+                raise SoiError(f"layer '{layer.name}': concatenated inputs have different frequency bins {sorted(widths)}")
             period[layer.name] = periods.pop()
+            width[layer.name] = widths.pop()
             channels[layer.name] = sum(channels[s] for s in layer.inputs)
             rf[layer.name] = max(rf[s] for s in layer.inputs)
     out = spec.output or spec.layers[-1].name
@@ -149,7 +180,7 @@ def analyze(spec: ModelSpec) -> Schedule:
     phases = math.lcm(*period.values())
     if phases > 32:
         raise SoiError(f"model '{spec.name}': the step pattern repeats every {phases} steps; at most 32 are supported")
-    return Schedule(period=period, channels=channels, phases=phases, output=out, receptive_field=rf[out],
+    return Schedule(period=period, channels=channels, width=width, phases=phases, output=out, receptive_field=rf[out],
                     needed=_needed(spec, period, phases, out))
 
 
@@ -174,8 +205,8 @@ def _needed(spec: ModelSpec, period: dict[str, int], phases: int, output: str) -
 def _check_conv(layer: Conv) -> None:
     if layer.kt < 1 or layer.kf < 1 or layer.kf % 2 == 0:
         raise SoiError(f"layer '{layer.name}': kernel ({layer.kt}, {layer.kf}) must have kt >= 1 and odd kf >= 1")
-    if layer.dilation < 1 or layer.stride < 1:
-        raise SoiError(f"layer '{layer.name}': dilation and stride must be >= 1")
+    if layer.dilation < 1 or layer.stride < 1 or layer.fstride < 1:
+        raise SoiError(f"layer '{layer.name}': dilation and strides must be >= 1")
     if layer.stride > 1 and layer.dilation > 1:
         raise SoiError(f"layer '{layer.name}': a time-strided conv cannot also be dilated")
     if layer.act not in ACTIVATIONS:
@@ -184,9 +215,9 @@ def _check_conv(layer: Conv) -> None:
         raise SoiError(f"layer '{layer.name}': cout must be >= 1")
 
 
-def conv_macs(layer: Conv, cin: int, freq_bins: int) -> int:
+def conv_macs(layer: Conv, cin: int, out_width: int) -> int:
     """Multiply-accumulates of one output frame (nominal kernel, as the paper counts)."""
-    return freq_bins * layer.cout * layer.kt * layer.kf * cin
+    return out_width * layer.cout * layer.kt * layer.kf * cin
 
 
 class OfflineModel(nn.Module):
@@ -202,7 +233,8 @@ class OfflineModel(nn.Module):
             if isinstance(layer, Conv):
                 cin = self.schedule.channels[layer.input]
                 self.convs[layer.name] = nn.Conv2d(
-                    cin, layer.cout, (layer.kt, layer.kf), stride=(layer.stride, 1), dilation=(layer.dilation, 1)
+                    cin, layer.cout, (layer.kt, layer.kf), stride=(layer.stride, layer.fstride),
+                    dilation=(layer.dilation, 1)
                 )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -223,6 +255,8 @@ class OfflineModel(nn.Module):
             return torch.relu(y) if layer.act == "relu" else y
         if isinstance(layer, Duplicate):
             return torch.repeat_interleave(acts[layer.input], layer.factor, dim=2)
+        if isinstance(layer, Upsample):
+            return torch.repeat_interleave(acts[layer.input], layer.factor, dim=3)
         if isinstance(layer, Shift):
             x = acts[layer.input]
             return nn.functional.pad(x, (0, 0, layer.frames, 0))[:, :, : x.shape[2]]

@@ -106,7 +106,7 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
     build = build_firmware(sources, board, out_dir / "build")
 
     progress(f"simulating {frames} frames in QEMU ({board.qemu_machine}) with the cycle plugin")
-    sim = simulate_qemu(build, board, frames, plan.freq * plan.out_channels, out_dir / "sim")
+    sim = simulate_qemu(build, board, frames, plan.output_size, out_dir / "sim")
 
     progress("comparing every frame with LiteRT")
     report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff)

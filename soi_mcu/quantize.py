@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, OfflineModel, Shift
+from soi_mcu.model import Concat, Conv, Duplicate, OfflineModel, Shift, Upsample
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -44,7 +44,7 @@ def _keras_model(offline: OfflineModel, frames: int):
             conv = keras.layers.Conv2D(
                 layer.cout,
                 (layer.kt, layer.kf),
-                strides=(layer.stride, 1),
+                strides=(layer.stride, layer.fstride),
                 dilation_rate=(layer.dilation, 1),
                 activation=None if layer.act == "none" else layer.act,
                 name=layer.name,
@@ -58,6 +58,11 @@ def _keras_model(offline: OfflineModel, frames: int):
             _, t, f, c = src.shape
             cat = keras.layers.Concatenate(axis=2, name=f"{layer.name}__cat")([src] * layer.factor)
             acts[layer.name] = keras.layers.Reshape((t * layer.factor, f, c), name=layer.name)(cat)
+        elif isinstance(layer, Upsample):
+            src = acts[layer.input]
+            _, t, f, c = src.shape
+            cat = keras.layers.Concatenate(axis=3, name=f"{layer.name}__cat")([src] * layer.factor)
+            acts[layer.name] = keras.layers.Reshape((t, f * layer.factor, c), name=layer.name)(cat)
         elif isinstance(layer, Shift):
             t = acts[layer.input].shape[1]
             pad = keras.layers.ZeroPadding2D(((layer.frames, 0), (0, 0)), name=f"{layer.name}__pad")(acts[layer.input])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, Layer, OfflineModel, Shift, conv_macs
+from soi_mcu.model import Concat, Conv, Duplicate, Layer, OfflineModel, Shift, Upsample, conv_macs
 
 
 class StreamingModel:
@@ -30,15 +30,16 @@ class StreamingModel:
     def reset(self) -> None:
         """Zero partial states, as the offline model's causal zero padding implies."""
         ch = self.schedule.channels
-        f = self.spec.freq_bins
+        w = self.schedule.width
         self.step_index = 0
         self.pending = False  # the last step's deferred work is still to do
         self.states = {
-            layer.name: torch.zeros(ch[layer.input], layer.window if isinstance(layer, Conv) else layer.frames, f)
+            layer.name: torch.zeros(ch[layer.input], layer.window if isinstance(layer, Conv) else layer.frames,
+                                    w[layer.input])
             for layer in self.spec.layers
             if isinstance(layer, Conv | Shift)
         }
-        self.frames: dict[str, torch.Tensor] = {name: torch.zeros(c, f) for name, c in ch.items()}
+        self.frames: dict[str, torch.Tensor] = {name: torch.zeros(c, w[name]) for name, c in ch.items()}
         self.macs_done = 0
         self.macs_precomputed = 0
 
@@ -90,6 +91,8 @@ class StreamingModel:
             return self.frames[layer.input]
         if isinstance(layer, Shift):
             return self.states[layer.name][:, 0]
+        if isinstance(layer, Upsample):
+            return torch.repeat_interleave(self.frames[layer.input], layer.factor, dim=1)
         assert isinstance(layer, Concat)
         return torch.cat([self.frames[s] for s in layer.inputs], dim=0)
 
@@ -103,8 +106,8 @@ class StreamingModel:
         conv = self.offline.convs[layer.name]
         x = state[:, :: layer.dilation][None]  # the kt taps the kernel reads
         x = torch.nn.functional.pad(x, (layer.kf // 2, layer.kf // 2))
-        y = torch.nn.functional.conv2d(x, conv.weight, conv.bias)[0, :, 0]
-        self.macs_done += conv_macs(layer, state.shape[0], self.spec.freq_bins)
+        y = torch.nn.functional.conv2d(x, conv.weight, conv.bias, stride=(1, layer.fstride))[0, :, 0]
+        self.macs_done += conv_macs(layer, state.shape[0], y.shape[1])
         return torch.relu(y) if layer.act == "relu" else y
 
     def run(self, frames: torch.Tensor, precompute_between: bool = False) -> torch.Tensor:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, Shift
+from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, Shift, Upsample
 
 _DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8, 7: np.int16}
 _ACT = {0: "none", 1: "relu", 3: "relu6"}
@@ -144,8 +144,17 @@ def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
                 act=_ACT.get(o["fusedActivationFunction"], "unsupported"),
             )
             acts[layer.name] = op.outputs[0]
-        elif isinstance(layer, Duplicate):
-            cat = consumer(acts[layer.input], "CONCATENATION", layer.name)
+        elif isinstance(layer, Duplicate | Upsample):
+            # Both are a concatenation of the frame with itself and a reshape: along frequency
+            # (axis 2) it repeats frames in time, along channels (axis 3) it repeats bins.
+            axis = 2 if isinstance(layer, Duplicate) else 3
+            cands = [op for op in graph.consumers.get(acts[layer.input], []) if op.kind == "CONCATENATION"
+                     and op.index not in used and op.options.get("axis") % 4 == axis
+                     and set(op.inputs) == {acts[layer.input]}]
+            if not cands:
+                raise SoiError(f"layer '{layer.name}': no self-CONCATENATION on axis {axis} in the .tflite")
+            cat = cands[0]
+            used.add(cat.index)
             reshape = consumer(cat.outputs[0], "RESHAPE", layer.name)
             acts[layer.name] = reshape.outputs[0]
             matched[layer.name] = graph.tensors[acts[layer.name]]

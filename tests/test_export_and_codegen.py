@@ -83,7 +83,7 @@ def test_generated_c_on_host_is_bitexact(demo_export: Exported, tmp_path: Path) 
     plan = lower(demo_export.spec, demo_export.graph)
     generate(plan, load_board("mps2-an386"), demo_export.inputs_q, tmp_path)
     frames = demo_export.inputs_q.shape[0]
-    out = run_on_host(tmp_path, frames, plan.freq * plan.out_channels)
+    out = run_on_host(tmp_path, frames, plan.output_size)
     ref = demo_export.reference.reshape(frames, -1)
     assert np.array_equal(out, ref), f"frames differ: {np.nonzero((out != ref).any(axis=1))[0].tolist()}"
 
@@ -98,7 +98,7 @@ def test_random_models_on_host_are_bitexact(seed: int, tmp_path: Path) -> None:
     ex = Exported(spec, frames, tmp_path, seed=seed)
     plan = lower(spec, ex.graph)
     generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
-    out = run_on_host(tmp_path / "gen", frames, plan.freq * plan.out_channels)
+    out = run_on_host(tmp_path / "gen", frames, plan.output_size)
     assert np.array_equal(out, ex.reference.reshape(frames, -1)), spec
 
 

@@ -44,7 +44,7 @@ def test_build_produces_an_elf_with_the_model(built) -> None:
 
 def test_simulation_is_bitexact_and_odd_steps_are_cheaper(built, demo_export: Exported) -> None:
     plan, board, build, out = built
-    sim = simulate_qemu(build, board, 64, plan.freq * plan.out_channels, out / "sim")
+    sim = simulate_qemu(build, board, 64, plan.output_size, out / "sim")
     ref = demo_export.reference.reshape(64, -1)
     assert np.array_equal(sim.outputs, ref), np.nonzero((sim.outputs != ref).any(axis=1))[0].tolist()
     even, odd = sim.cycles_per_step[0::2].mean(), sim.cycles_per_step[1::2].mean()

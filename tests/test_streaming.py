@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, OfflineModel, Shift, analyze, demo_spec
+from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, OfflineModel, Shift, Upsample, analyze, demo_spec
 from soi_mcu.streaming import StreamingModel, check_equivalence
 
 
@@ -35,10 +35,14 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         x = maybe_shift(conv(src, dilation=rng.randint(1, 2)))
         if depth < max_depth and rng.random() < 0.7:
             stride = rng.choice([2, 2, 3])
-            inner = conv(x, kt=rng.randint(1, 3), stride=stride)
+            fstride = rng.choice([1, 2])  # U-Net style: halve the frequency bins, upsample on the way back
+            inner = conv(x, kt=rng.randint(1, 3), stride=stride, fstride=fstride, kf=3)
             inner = block(inner, depth + 1)
             up = f"up{next(count)}"
             layers.append(Duplicate(up, inner, factor=stride))
+            if fstride > 1:
+                layers.append(Upsample(f"fu{next(count)}", up, factor=fstride))
+                up = layers[-1].name
             up = maybe_shift(up)  # SS-CC when a shift follows the duplication
             if rng.random() < 0.8:
                 skip = f"skip{next(count)}"
@@ -48,7 +52,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         return x
 
     out = conv(block("input", 0))
-    return ModelSpec("rand", freq_bins=rng.randint(1, 9), in_channels=rng.randint(1, 3), layers=tuple(layers),
+    return ModelSpec("rand", freq_bins=rng.choice([4, 8, 12]), in_channels=rng.randint(1, 3), layers=tuple(layers),
                      output=out)
 
 

@@ -17,3 +17,13 @@ void soi_concat_channels(int8_t *dst, uint32_t width, uint32_t count, const int8
         }
     }
 }
+
+void soi_upsample_freq(int8_t *dst, const int8_t *src, uint32_t width, uint32_t channels, uint32_t factor)
+{
+    for (uint32_t w = 0; w < width; w++) {
+        for (uint32_t r = 0; r < factor; r++) {
+            memcpy(dst, src + w * channels, channels);
+            dst += channels;
+        }
+    }
+}
