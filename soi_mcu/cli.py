@@ -29,6 +29,18 @@ def _cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_complexity(args: argparse.Namespace) -> int:
+    from soi_mcu.complexity import complexity, complexity_json, format_complexity
+    from soi_mcu.config import load_config
+    from soi_mcu.unet import all_variants
+
+    base = load_config(Path(args.config))
+    variants = args.variants.split(",") if args.variants else all_variants(len(base.channels))
+    rows = complexity(base, variants)
+    print(complexity_json(rows) if args.json else format_complexity(rows, base.frame_rate_hz), end="" if args.json else "\n")
+    return 0
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from soi_mcu.doctor import doctor_main
 
@@ -46,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("boards", help="list the known boards")
     p.set_defaults(func=_cmd_boards)
+    p = sub.add_parser("complexity", help="analytic MMAC/s of SOI variants of a U-Net config")
+    p.add_argument("config", help="model config (TOML), e.g. configs/unet-mcu-s.toml")
+    p.add_argument("--variants", default="", help="comma-separated variants (default: all); "
+                   "stmc, scc:P, scc:P+Q, sscc:P, sc:P, fp:P/Q")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_complexity)
     p = sub.add_parser("doctor", help="check the toolchain, simulators and Python packages; say how to fix what is missing")
     p.set_defaults(func=_cmd_doctor)
     return parser
@@ -58,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     except SoiError as exc:
         print(f"soi-mcu: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
     except KeyboardInterrupt:
         print("soi-mcu: interrupted", file=sys.stderr)
         return 130

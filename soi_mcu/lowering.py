@@ -107,9 +107,10 @@ class CPlan:
     nodes: tuple[ConvNode | ConcatNode | ShiftNode | UpsampleNode, ...]
     scratch_bytes: int
     macs_by_phase: tuple[int, ...]
-    deferred_macs_by_phase: tuple[int, ...]  # part of macs_by_phase done by precompute()
+    precomputed_macs_by_phase: tuple[int, ...]  # part of macs_by_phase done by precompute()
+    early_actions: tuple[Action, ...]  # precompute(), before the frame: needs past frames only
     step_actions: tuple[Action, ...]
-    deferred_actions: tuple[Action, ...]
+    deferred_actions: tuple[Action, ...]  # precompute(), after the output: for later outputs only
     copies_input: bool
 
     @property
@@ -169,18 +170,17 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
     matched = match_layers(graph, spec)
     f = spec.freq_bins
     nodes, buf = _nodes(spec, graph, matched, sched)
-    step_actions, deferred_actions = _schedule(spec, sched, {n.name: n for n in nodes})
+    groups = _schedule(spec, sched, {n.name: n for n in nodes})
     needs_input_copy = any(getattr(a.node, "source", None) == "input" or "input" in getattr(a.node, "sources", ())
-                           for a in deferred_actions)
+                           for a in groups["deferred"])
     if needs_input_copy:  # deferred work reads the frame after step() returned: keep a copy
         nodes = [_replace_input(n) for n in nodes]
         by_name = {n.name: n for n in nodes}
-        step_actions = tuple(Action(a.what, by_name[a.node.name], a.mask) for a in step_actions)
-        deferred_actions = tuple(Action(a.what, by_name[a.node.name], a.mask) for a in deferred_actions)
+        groups = {g: tuple(Action(a.what, by_name[a.node.name], a.mask) for a in acts) for g, acts in groups.items()}
     inp, outp = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     convs = [n for n in nodes if isinstance(n, ConvNode)]
     macs = [sum(n.macs for n in convs if p % n.run_period == 0) for p in range(sched.phases)]
-    pre = [sum(a.node.macs for a in deferred_actions if a.what == "conv" and a.mask >> p & 1)
+    pre = [sum(a.node.macs for g in ("early", "deferred") for a in groups[g] if a.what == "conv" and a.mask >> p & 1)
            for p in range(sched.phases)]
     buffers = {n.target: n.out_width * n.cout for n in convs}
     buffers |= {n.target: n.freq * sum(n.channels) for n in nodes if isinstance(n, ConcatNode)}
@@ -206,9 +206,10 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
         nodes=tuple(nodes),
         scratch_bytes=max(scratch_bytes_for(n.cin, n.kt, n.kf) for n in convs),
         macs_by_phase=tuple(macs),
-        deferred_macs_by_phase=tuple(pre),
-        step_actions=step_actions,
-        deferred_actions=deferred_actions,
+        precomputed_macs_by_phase=tuple(pre),
+        early_actions=groups["early"],
+        step_actions=groups["step"],
+        deferred_actions=groups["deferred"],
         copies_input=needs_input_copy,
     )
 
@@ -273,40 +274,37 @@ def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, d
     return nodes, buf
 
 
-def _schedule(spec: ModelSpec, sched, nodes: dict) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
-    """Order the work of a step into what its output needs and what can be deferred (FP SOI).
-
-    Masks have bit p set for the phases p on which the action happens. Shifts take in their
-    input's frame last, after everything that reads the delayed frame has run.
-    """
+def _schedule(spec: ModelSpec, sched, nodes: dict) -> dict[str, tuple[Action, ...]]:
+    """Order each step's work into the groups of Schedule.group: early and deferred work run in
+    precompute(), the rest in step(). Masks have bit p set for the phases p an action runs on.
+    Shifts take in their input's frame last, after everything that reads the delayed frame."""
     phases = range(sched.phases)
-    step: list[Action] = []
-    deferred: list[Action] = []
+    groups: dict[str, list[Action]] = {"early": [], "step": [], "deferred": []}
 
-    def add(what: str, node, on: list[bool], needed: tuple[bool, ...]) -> None:
-        now = sum(1 << p for p in phases if on[p] and needed[p])
-        later = sum(1 << p for p in phases if on[p] and not needed[p])
-        if now:
-            step.append(Action(what, node, now))
-        if later:
-            deferred.append(Action(what, node, later))
+    def add(what: str, node, group_of) -> None:
+        for group, actions in groups.items():
+            mask = sum(1 << p for p in phases if group_of(p) == group)
+            if mask:
+                actions.append(Action(what, node, mask))
+
+    def own(layer):
+        return lambda p: sched.group(layer.name, p) if sched.runs(layer.name, p) else None
 
     for layer in spec.layers:
         node = nodes.get(layer.name)
-        needed = sched.needed[layer.name]
         if isinstance(layer, Conv):
             if node.window > 1:
-                add("push", node, [sched.runs(layer.input, p) for p in phases], needed)
-            add("conv", node, [sched.runs(layer.name, p) for p in phases], needed)
+                add("push", node, lambda p, c=layer: sched.push_group(c, p) if sched.runs(c.input, p) else None)
+            add("conv", node, own(layer))
         elif isinstance(layer, Concat | Upsample):
-            add(node.kind, node, [sched.runs(layer.name, p) for p in phases], needed)
+            add(node.kind, node, own(layer))
         elif isinstance(layer, Shift) and node.copy_to:
-            add("shift_copy", node, [sched.runs(layer.name, p) for p in phases], needed)
+            add("shift_copy", node, own(layer))
     for layer in spec.layers:
         if isinstance(layer, Shift):
             mask = sum(1 << p for p in phases if sched.runs(layer.input, p))
-            deferred.append(Action("shift_push", nodes[layer.name], mask))
-    return tuple(step), tuple(deferred)
+            groups["deferred"].append(Action("shift_push", nodes[layer.name], mask))
+    return {g: tuple(a) for g, a in groups.items()}
 
 
 def _same_quant(layer: str, a: Tensor, b: Tensor) -> None:

@@ -107,9 +107,23 @@ class Schedule:
     # needed[name][p]: at phase p, the layer's work feeds that step's output. Work that runs but is
     # not needed is deferred to after the output: the next step's precompute (FP SOI).
     needed: dict[str, tuple[bool, ...]] = field(default_factory=dict)
+    # fresh[name][p]: at phase p, the layer's work depends on the frame that arrives in that step.
+    # Needed work that is not fresh can run before the frame arrives: also precompute.
+    fresh: dict[str, tuple[bool, ...]] = field(default_factory=dict)
 
     def runs(self, name: str, phase: int) -> bool:
         return phase % self.period[name] == 0
+
+    def group(self, name: str, phase: int) -> str:
+        """When a layer's work of this phase happens: "early" (precompute, before the frame),
+        "step" (after the frame, before the output), "deferred" (precompute, after the output)."""
+        if not self.needed[name][phase]:
+            return "deferred"
+        return "step" if self.fresh[name][phase] else "early"
+
+    def push_group(self, conv: Conv, phase: int) -> str:
+        """A conv takes its input's new frame with its own work, or after the step when it does not run."""
+        return self.group(conv.name, phase) if self.runs(conv.name, phase) else "deferred"
 
 
 def analyze(spec: ModelSpec) -> Schedule:
@@ -181,7 +195,18 @@ def analyze(spec: ModelSpec) -> Schedule:
     if phases > 32:
         raise SoiError(f"model '{spec.name}': the step pattern repeats every {phases} steps; at most 32 are supported")
     return Schedule(period=period, channels=channels, width=width, phases=phases, output=out, receptive_field=rf[out],
-                    needed=_needed(spec, period, phases, out))
+                    needed=_needed(spec, period, phases, out), fresh=_fresh(spec, period, phases))
+
+
+def _fresh(spec: ModelSpec, period: dict[str, int], phases: int) -> dict[str, tuple[bool, ...]]:
+    fresh = {"input": (True,) * phases}
+    for layer in spec.layers:
+        runs = [p % period[layer.name] == 0 for p in range(phases)]
+        if isinstance(layer, Shift):
+            fresh[layer.name] = (False,) * phases  # it hands on a frame from an earlier step
+        else:  # fresh when it runs on a frame that one of its inputs made in this very step
+            fresh[layer.name] = tuple(r and any(fresh[s][p] for s in layer_inputs(layer)) for p, r in enumerate(runs))
+    return fresh
 
 
 def _needed(spec: ModelSpec, period: dict[str, int], phases: int, output: str) -> dict[str, tuple[bool, ...]]:
@@ -283,3 +308,20 @@ def demo_spec() -> ModelSpec:
             Conv("head", "dec1", cout=1, kt=1, kf=1, act="none"),
         ),
     )
+
+
+def macs_by_phase(spec: ModelSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Analytic MACs of each step phase, and the part of them that precompute() does (FP)."""
+    sched = analyze(spec)
+    total = [0] * sched.phases
+    deferred = [0] * sched.phases
+    for layer in spec.layers:
+        if not isinstance(layer, Conv):
+            continue
+        macs = conv_macs(layer, sched.channels[layer.input], sched.width[layer.name])
+        for p in range(sched.phases):
+            if sched.runs(layer.name, p):
+                total[p] += macs
+                if sched.group(layer.name, p) != "step":
+                    deferred[p] += macs
+    return tuple(total), tuple(deferred)

@@ -84,7 +84,7 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
         cycles_per_step=cycles,
         step_cycles=_stats(sim.cycles_per_step, plan.phases),
         precompute_cycles=_stats(sim.precompute_cycles, plan.phases),
-        precomputed_mac_share=float(sum(plan.deferred_macs_by_phase) / max(sum(plan.macs_by_phase), 1)),
+        precomputed_mac_share=float(sum(plan.precomputed_macs_by_phase) / max(sum(plan.macs_by_phase), 1)),
         mac_per_cycle=mac_per_cycle,
         macs_per_second=mac_per_cycle * board.clock_hz,
         cpu_load=avg_cycles * frame_rate_hz / board.clock_hz,

@@ -33,6 +33,7 @@ class StreamingModel:
         w = self.schedule.width
         self.step_index = 0
         self.pending = False  # the last step's deferred work is still to do
+        self.early_done = False  # this step's early work (past frames only) is done
         self.states = {
             layer.name: torch.zeros(ch[layer.input], layer.window if isinstance(layer, Conv) else layer.frames,
                                     w[layer.input])
@@ -41,27 +42,32 @@ class StreamingModel:
         }
         self.frames: dict[str, torch.Tensor] = {name: torch.zeros(c, w[name]) for name, c in ch.items()}
         self.macs_done = 0
+        self.macs_by_step: dict[int, int] = {}  # instrumented: MACs done for each step's output
         self.macs_precomputed = 0
 
     @torch.no_grad()
     def precompute(self) -> None:
-        """Finish the last step's deferred work: what only later outputs need (FP SOI).
+        """Work between frames (FP SOI): finish the last step's work that only later outputs need,
+        then do the next step's work that needs only past frames.
 
         Call it between frames to take that work off the next step's critical path; step() calls
         it itself when it was not called.
         """
-        if not self.pending:
-            return
         before = self.macs_done
-        self._run(needed=False)
+        if self.pending:
+            self._run("deferred")
+            t = self.step_index
+            for layer in self.spec.layers:  # shifts take in this step's frame once everyone has read them
+                if isinstance(layer, Shift) and t % self.schedule.period[layer.input] == 0:
+                    state = self.states[layer.name]
+                    self.states[layer.name] = torch.cat([state[:, 1:], self.frames[layer.input][:, None]], dim=1)
+            self.step_index += 1
+            self.pending = False
+            self.early_done = False
+        if not self.early_done:
+            self._run("early")
+            self.early_done = True
         self.macs_precomputed += self.macs_done - before
-        t = self.step_index
-        for layer in self.spec.layers:  # shifts take in this step's frame once everyone has read them
-            if isinstance(layer, Shift) and t % self.schedule.period[layer.input] == 0:
-                state = self.states[layer.name]
-                self.states[layer.name] = torch.cat([state[:, 1:], self.frames[layer.input][:, None]], dim=1)
-        self.step_index += 1
-        self.pending = False
 
     @torch.no_grad()
     def step(self, frame: torch.Tensor) -> torch.Tensor:
@@ -71,20 +77,19 @@ class StreamingModel:
             raise SoiError(f"input frame has shape {tuple(frame.shape)}, expected {expected} (freq, channels)")
         self.precompute()
         self.frames["input"] = frame.T.float()
-        self._run(needed=True)
+        self._run("step")
         self.pending = True
         return self.frames[self.schedule.output].T.clone()
 
-    def _run(self, needed: bool) -> None:
-        """Do one group of this step's work: what its output needs, or what can wait (deferred)."""
+    def _run(self, group: str) -> None:
+        """Do one group of this step's work (see Schedule.group)."""
         phase = self.step_index % self.schedule.phases
         sched = self.schedule
         for layer in self.spec.layers:
-            if isinstance(layer, Conv) and sched.runs(layer.input, phase) and sched.needed[layer.name][phase] == needed:
+            if isinstance(layer, Conv) and sched.runs(layer.input, phase) and sched.push_group(layer, phase) == group:
                 self._push(layer)  # a new input frame arrived: it enters the partial state
-            if not sched.runs(layer.name, phase) or sched.needed[layer.name][phase] != needed:
-                continue  # not this layer's phase or group: its last output frame stays as it is
-            self.frames[layer.name] = self._conv_frame(layer) if isinstance(layer, Conv) else self._frame_of(layer)
+            if sched.runs(layer.name, phase) and sched.group(layer.name, phase) == group:
+                self.frames[layer.name] = self._conv_frame(layer) if isinstance(layer, Conv) else self._frame_of(layer)
 
     def _frame_of(self, layer: Layer) -> torch.Tensor:
         if isinstance(layer, Duplicate):
@@ -107,7 +112,9 @@ class StreamingModel:
         x = state[:, :: layer.dilation][None]  # the kt taps the kernel reads
         x = torch.nn.functional.pad(x, (layer.kf // 2, layer.kf // 2))
         y = torch.nn.functional.conv2d(x, conv.weight, conv.bias, stride=(1, layer.fstride))[0, :, 0]
-        self.macs_done += conv_macs(layer, state.shape[0], y.shape[1])
+        macs = conv_macs(layer, state.shape[0], y.shape[1])
+        self.macs_done += macs
+        self.macs_by_step[self.step_index] = self.macs_by_step.get(self.step_index, 0) + macs
         return torch.relu(y) if layer.act == "relu" else y
 
     def run(self, frames: torch.Tensor, precompute_between: bool = False) -> torch.Tensor:

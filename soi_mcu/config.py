@@ -1,0 +1,104 @@
+"""Model configs in TOML: a U-Net (or the demo) and its SOI placement, validated with clear errors."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from soi_mcu.errors import SoiError
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """A causal U-Net over STFT magnitudes: 7 encoder and 7 decoder STMC layers, mask output."""
+
+    name: str
+    sample_rate: int = 16000
+    n_fft: int = 128  # frequency bins = n_fft // 2 (the Nyquist bin is dropped)
+    hop: int = 64
+    channels: tuple[int, ...] = (8, 8, 16, 16, 16, 32, 32)  # encoder layer outputs; the decoder mirrors them
+    kernel: tuple[int, int] = (3, 3)  # (time, frequency)
+    fstride: tuple[int, ...] = (2, 1, 2, 1, 2, 1, 1)  # frequency stride of each encoder layer
+    activation: str = "relu"
+    scc: tuple[int, ...] = ()  # encoder positions (1-based) of S-CC pairs
+    sscc: tuple[int, ...] = ()  # positions of SS-CC pairs (S-CC with a shift after the extrapolation)
+    sc: tuple[int, ...] = ()  # encoder positions followed by an SC shift
+    extrapolation: str = "duplicate"
+
+    @property
+    def freq_bins(self) -> int:
+        return self.n_fft // 2
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return self.sample_rate / self.hop
+
+
+_SECTIONS = {"model": {"name", "kind", "sample_rate", "n_fft", "hop", "channels", "kernel", "fstride", "activation"},
+             "soi": {"scc", "sscc", "sc", "extrapolation"}}
+
+
+def load_config(path: Path) -> UNetConfig:
+    """Read a model config; unknown keys and sections are errors that suggest the close match."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SoiError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SoiError(f"{path}: malformed TOML: {exc}") from None
+    values: dict = {}
+    for section, content in data.items():
+        if section not in _SECTIONS:
+            raise SoiError(f"{path}: unknown section [{section}]{_suggest(section, _SECTIONS)}")
+        if not isinstance(content, dict):
+            raise SoiError(f"{path}: '{section}' must be a [section]")
+        for key, value in content.items():
+            if key not in _SECTIONS[section]:
+                raise SoiError(f"{path}: unknown key '{key}' in [{section}]{_suggest(key, _SECTIONS[section])}")
+            values[key] = value
+    if values.pop("kind", "unet") != "unet":
+        raise SoiError(f"{path}: [model] kind must be \"unet\"")
+    if "name" not in values:
+        values["name"] = Path(path).stem
+    return validate(UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}), str(path))
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, sorted(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def validate(cfg: UNetConfig, where: str = "config") -> UNetConfig:
+    types = {f.name: f.type for f in fields(UNetConfig)}
+    for name in ("sample_rate", "n_fft", "hop"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value <= 0:
+            raise SoiError(f"{where}: {name} must be a positive integer, got {value!r} ({types[name]})")
+    depth = len(cfg.channels)
+    if depth < 1 or any(not isinstance(c, int) or c < 1 for c in cfg.channels):
+        raise SoiError(f"{where}: channels must be a list of positive integers")
+    if len(cfg.fstride) != depth:
+        raise SoiError(f"{where}: fstride has {len(cfg.fstride)} entries, channels has {depth}; give one per layer")
+    if len(cfg.kernel) != 2 or cfg.kernel[1] % 2 == 0 or min(cfg.kernel) < 1:
+        raise SoiError(f"{where}: kernel must be [time, freq] with an odd frequency size")
+    width = cfg.freq_bins
+    for i, fs in enumerate(cfg.fstride, 1):
+        if fs not in (1, 2):
+            raise SoiError(f"{where}: fstride[{i}] = {fs}; frequency strides of 1 or 2 are supported")
+        if fs == 2 and width % 2:
+            raise SoiError(f"{where}: layer {i} halves {width} frequency bins, which is odd; change n_fft or fstride")
+        width //= fs
+    for key in ("scc", "sscc", "sc"):
+        for pos in getattr(cfg, key):
+            if not isinstance(pos, int) or not 1 <= pos <= depth:
+                raise SoiError(f"{where}: {key} position {pos!r} is outside the encoder layers 1..{depth}")
+    both = set(cfg.scc) & set(cfg.sscc)
+    if both or len(set(cfg.scc)) != len(cfg.scc) or len(set(cfg.sscc)) != len(cfg.sscc):
+        raise SoiError(f"{where}: an S-CC position appears twice ({sorted(both) or 'repeated'})")
+    if cfg.extrapolation != "duplicate":
+        raise SoiError(f"{where}: extrapolation '{cfg.extrapolation}' is not supported yet; use \"duplicate\"")
+    if cfg.activation not in ("relu", "none"):
+        raise SoiError(f"{where}: activation '{cfg.activation}' is not supported; use \"relu\"")
+    return cfg

@@ -1,0 +1,91 @@
+"""The paper's U-Net as a layer spec, and the SOI variants a user compares (STMC, S-CC, SS-CC, SC)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from soi_mcu.config import UNetConfig, validate
+from soi_mcu.errors import SoiError
+from soi_mcu.model import Concat, Conv, Duplicate, Layer, ModelSpec, Shift, Upsample
+
+VARIANT_HELP = ("stmc | scc:P | scc:P+Q (two nested pairs) | sscc:P (S-CC + shift) | sc:P (shift only) | "
+                "fp:P/Q (S-CC at P, shift after encoder Q)")
+
+
+def unet_spec(cfg: UNetConfig) -> ModelSpec:
+    """Encoder e1..eN (STMC convs, some strided in frequency), decoder dN..d1 with skip concats.
+
+    S-CC at position p: e_p is strided by 2 in time and d_p's output is duplicated back to e_{p-1}'s
+    rate before it meets e_{p-1}'s skip. SS-CC adds a shift after that duplication. SC at p shifts
+    what flows from e_p to e_{p+1} (the skip from e_p stays current).
+    """
+    kt, kf = cfg.kernel
+    act = cfg.activation
+    depth = len(cfg.channels)
+    pairs = set(cfg.scc) | set(cfg.sscc)
+    layers: list[Layer] = []
+    enc = ["input"]
+    x = "input"
+    for i in range(1, depth + 1):
+        layers.append(Conv(f"e{i}", x, cout=cfg.channels[i - 1], kt=kt, kf=kf, fstride=cfg.fstride[i - 1],
+                           stride=2 if i in pairs else 1, act=act))
+        enc.append(f"e{i}")
+        x = f"e{i}"
+        if i in cfg.sc:
+            layers.append(Shift(f"sc{i}", x))
+            x = f"sc{i}"
+    for i in range(depth, 0, -1):
+        cout = cfg.channels[i - 2] if i > 1 else cfg.channels[0]
+        layers.append(Conv(f"d{i}", x, cout=cout, kt=kt, kf=kf, act=act))
+        y = f"d{i}"
+        if i in pairs:
+            layers.append(Duplicate(f"dup{i}", y))
+            y = f"dup{i}"
+            if i in cfg.sscc:
+                layers.append(Shift(f"ss{i}", y))
+                y = f"ss{i}"
+        if cfg.fstride[i - 1] > 1:
+            layers.append(Upsample(f"up{i}", y, factor=cfg.fstride[i - 1]))
+            y = f"up{i}"
+        if i > 1:
+            layers.append(Concat(f"skip{i}", (y, enc[i - 1])))
+            y = f"skip{i}"
+        x = y
+    layers.append(Conv("mask", x, cout=1, kt=1, kf=1, act="none"))
+    return ModelSpec(cfg.name, cfg.freq_bins, 1, tuple(layers), output="mask", frame_rate_hz=cfg.frame_rate_hz)
+
+
+def parse_variant(text: str) -> dict[str, tuple[int, ...]]:
+    """'scc:1+3' -> {'scc': (1, 3)}; see VARIANT_HELP."""
+    t = text.strip().lower()
+    if t == "stmc":
+        return {"scc": (), "sscc": (), "sc": ()}
+    m = re.fullmatch(r"(scc|sscc|sc):(\d+(?:\+\d+)*)", t)
+    if m:
+        return {"scc": (), "sscc": (), "sc": ()} | {m.group(1): tuple(int(p) for p in m.group(2).split("+"))}
+    m = re.fullmatch(r"fp:(\d+)/(\d+)", t)
+    if m:
+        return {"scc": (int(m.group(1)),), "sscc": (), "sc": (int(m.group(2)),)}
+    raise SoiError(f"unknown variant '{text}'; use one of: {VARIANT_HELP}")
+
+
+def variant_config(base: UNetConfig, variant: str) -> UNetConfig:
+    """The base config with the variant's SOI placement (the base's own placement is replaced)."""
+    cfg = dataclasses.replace(base, name=f"{base.name}_{_slug(variant)}", **parse_variant(variant))
+    return validate(cfg, f"variant '{variant}'")
+
+
+def _slug(variant: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", variant.lower()).strip("_")
+
+
+def all_variants(depth: int) -> list[str]:
+    """What `soi-mcu complexity` tabulates: STMC, S-CC, 2xS-CC, SS-CC, SC and S-CC+SC everywhere."""
+    out = ["stmc"]
+    out += [f"scc:{p}" for p in range(1, depth + 1)]
+    out += [f"scc:{p}+{q}" for p in range(1, depth + 1) for q in range(p + 1, depth + 1)]
+    out += [f"sscc:{p}" for p in range(1, depth + 1)]
+    out += [f"sc:{p}" for p in range(1, depth + 1)]
+    out += [f"fp:{p}/{q}" for p in range(1, depth + 1) for q in range(p, depth + 1)]
+    return out

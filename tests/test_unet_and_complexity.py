@@ -1,0 +1,83 @@
+"""U-Net configs, SOI variants, and the analytic MAC counts (checked against the stepper's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from soi_mcu.cli import main
+from soi_mcu.complexity import complexity
+from soi_mcu.config import load_config
+from soi_mcu.errors import SoiError
+from soi_mcu.model import OfflineModel, macs_by_phase
+from soi_mcu.streaming import StreamingModel, check_equivalence
+from soi_mcu.unet import all_variants, parse_variant, unet_spec, variant_config
+
+ROOT = Path(__file__).resolve().parent.parent
+MCU = ROOT / "configs" / "unet-mcu-s.toml"
+NAMED = ["stmc", "scc:2", "scc:1+3", "sscc:3", "fp:1/6", "sc:4", "scc:5", "scc:2+6"]
+
+
+@pytest.mark.parametrize("variant", NAMED)
+def test_unet_variants_stream_equal_offline(variant: str) -> None:
+    spec = unet_spec(variant_config(load_config(MCU), variant))
+    model = OfflineModel(spec, seed=1)
+    frames = 3 * model.schedule.receptive_field + 1  # odd length on purpose
+    result = check_equivalence(model, torch.randn(frames, spec.freq_bins, 1), precompute_between=variant.startswith("fp"))
+    assert result.ok, result
+
+
+@pytest.mark.parametrize("variant", ["stmc", "scc:1", "scc:3+5", "sscc:2", "sc:1", "fp:2/4", "scc:7"])
+def test_analytic_macs_equal_the_steppers_count(variant: str) -> None:
+    spec = unet_spec(variant_config(load_config(MCU), variant))
+    total, deferred = macs_by_phase(spec)
+    stepper = StreamingModel(OfflineModel(spec))
+    steps = 3 * len(total)
+    stepper.run(torch.randn(steps, spec.freq_bins, 1), precompute_between=True)
+    # precompute() after the last step already did the next step's early work: leave it out
+    assert [stepper.macs_by_step[t] for t in range(steps)] == list(total) * 3
+    after_frame = stepper.macs_done - stepper.macs_precomputed
+    assert after_frame == 3 * (sum(total) - sum(deferred))
+
+
+def test_complexity_follows_the_paper_shape() -> None:
+    base = load_config(ROOT / "configs" / "unet-paper.toml")
+    rows = {r.variant: r for r in complexity(base, all_variants(7))}
+    assert rows["stmc"].retained == 1.0 and rows["stmc"].precomputed_share == 0.0
+    scc = [rows[f"scc:{p}"].retained for p in range(1, 8)]
+    assert scc == sorted(scc) and scc[0] < 0.6  # the earlier the pair, the larger the saving
+    assert rows["scc:1+2"].retained < rows["scc:1"].retained  # a nested pair saves more
+    fp = rows["sscc:3"]
+    assert fp.precomputed_share > 0.3 and fp.after_frame_peak_mmac_s < fp.peak_mmac_s
+    assert rows["sc:1"].retained == 1.0 and rows["sc:1"].precomputed_share > 0.5  # a shift saves latency, not MACs
+
+
+def test_complexity_command_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["complexity", str(MCU), "--variants", "stmc,scc:2", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"variant": "scc:2"' in out and '"retained"' in out
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[model]\nchanels = [1]\n", "unknown key 'chanels' in \\[model\\] \\(did you mean 'channels'\\?\\)"),
+        ("[modle]\n", "unknown section \\[modle\\] \\(did you mean 'model'\\?\\)"),
+        ("[model\n", "malformed TOML"),
+        ("[soi]\nscc = [9]\n", "outside the encoder layers 1..7"),
+        ("[model]\nfstride = [2, 2]\n", "fstride has 2 entries"),
+        ("[model]\nkernel = [3, 2]\n", "odd frequency size"),
+    ],
+)
+def test_bad_configs_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SoiError, match=message):
+        load_config(path)
+
+
+def test_unknown_variant() -> None:
+    with pytest.raises(SoiError, match="unknown variant 'scc2'"):
+        parse_variant("scc2")
