@@ -41,6 +41,24 @@ def _cmd_complexity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from soi_mcu.config import load_config
+    from soi_mcu.profile import compare, format_profile, profile, write_outputs
+    from soi_mcu.unet import variant_config
+
+    base = load_config(Path(args.config))
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for v in variants:
+        variant_config(base, v)  # fail before any build on a typo or a bad position
+    rows = profile(base, args.board, variants, args.frames, Path(args.out))
+    print(format_profile(rows, args.board))
+    for path in write_outputs(rows, args.board, Path(args.out)):
+        print(f"wrote {path}")
+    if args.compare:
+        print(compare(rows, Path(args.compare)))
+    return 0 if all(r.bitexact for r in rows) else 1
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from soi_mcu.doctor import doctor_main
 
@@ -64,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "stmc, scc:P, scc:P+Q, sscc:P, sc:P, fp:P/Q")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_complexity)
+    p = sub.add_parser("profile", help="build and simulate SOI variants of a config on a board, compare with STMC")
+    p.add_argument("config", help="model config (TOML), e.g. configs/unet-mcu-s.toml")
+    p.add_argument("--board", default="mps2-an386", help="board name (see `soi-mcu boards`)")
+    p.add_argument("--variants", default="stmc,scc:2,scc:5,scc:1+3,sscc:3,fp:1/6",
+                   help="comma-separated: stmc, scc:P, scc:P+Q, sscc:P, sc:P, fp:P/Q")
+    p.add_argument("--frames", type=int, default=32, help="frames to simulate per variant")
+    p.add_argument("--out", default="out/profile", help="output folder (profile.json, .csv, .png)")
+    p.add_argument("--compare", default="", help="an earlier profile.json: print the deltas")
+    p.set_defaults(func=_cmd_profile)
     p = sub.add_parser("doctor", help="check the toolchain, simulators and Python packages; say how to fix what is missing")
     p.set_defaults(func=_cmd_doctor)
     return parser

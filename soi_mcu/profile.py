@@ -1,0 +1,179 @@
+"""`soi-mcu profile`: generate, build and simulate SOI variants of one config on one board, and
+compare what each costs on the chip with STMC (tables, JSON, CSV, a plot, deltas against an old run)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from soi_mcu.config import UNetConfig
+from soi_mcu.errors import SoiError
+from soi_mcu.model import macs_by_phase
+from soi_mcu.pipeline import run
+from soi_mcu.unet import unet_spec, variant_config
+
+
+@dataclass(frozen=True)
+class VariantCost:
+    variant: str
+    bitexact: bool
+    analytic_avg_mmac_s: float  # analytic
+    mac_ratio: float  # analytic avg MACs / STMC's
+    avg_cycles: float  # estimated, per step (step + precompute)
+    peak_cycles: int  # estimated, costliest step
+    step_peak_cycles: int  # estimated, costliest step() alone: the work after a frame arrives
+    cycle_ratio: float  # avg_cycles / STMC's (measured in simulation)
+    peak_ratio: float
+    mac_per_cycle: float
+    cpu_load: float  # at the board clock and the model frame rate (estimated)
+    ram_static: int  # bytes, measured from the ELF
+    ram_stack_peak: int  # bytes, measured by stack painting
+    ram_state: int  # bytes, partial states (part of static)
+    flash: int  # bytes, from the ELF
+
+
+UNITS = {
+    "analytic_avg_mmac_s": "million MAC/s at the frame rate (analytic)",
+    "avg_cycles": "cycles per step, estimated from executed instructions",
+    "peak_cycles": "cycles of the costliest step, estimated",
+    "step_peak_cycles": "cycles of the costliest step() (after the frame arrives), estimated",
+    "cpu_load": "fraction of the board clock (estimated)",
+    "ram_*": "bytes (measured: ELF sections, stack painting)",
+    "flash": "bytes (measured: ELF sections)",
+}
+
+
+def profile(base: UNetConfig, board: str, variants: list[str], frames: int, out_dir: Path) -> list[VariantCost]:
+    if "stmc" not in variants:
+        variants = ["stmc", *variants]  # every figure is reported as a ratio to STMC
+    reports = {}
+    start = time.monotonic()
+    for i, v in enumerate(variants, 1):
+        print(f"[{i}/{len(variants)}] {v}: generating, building and simulating on {board} "
+              f"(+{time.monotonic() - start:.0f}s)", file=sys.stderr, flush=True)
+        spec = unet_spec(variant_config(base, v))
+        reports[v] = (run(spec, board, frames, out_dir / v.replace(":", "_").replace("/", "_").replace("+", "_"),
+                          quiet=True), spec)
+    ref, ref_spec = reports["stmc"]
+    ref_macs = sum(macs_by_phase(ref_spec)[0]) / len(macs_by_phase(ref_spec)[0])
+    rows = []
+    for v, (r, spec) in reports.items():
+        total = macs_by_phase(spec)[0]
+        avg_macs = sum(total) / len(total)
+        rows.append(VariantCost(
+            variant=v,
+            bitexact=r.bitexact,
+            analytic_avg_mmac_s=avg_macs * spec.frame_rate_hz / 1e6,
+            mac_ratio=avg_macs / ref_macs,
+            avg_cycles=r.cycles_per_step["avg"],
+            peak_cycles=r.cycles_per_step["max"],
+            step_peak_cycles=r.step_cycles["max"],
+            cycle_ratio=r.cycles_per_step["avg"] / ref.cycles_per_step["avg"],
+            peak_ratio=r.cycles_per_step["max"] / ref.cycles_per_step["max"],
+            mac_per_cycle=r.mac_per_cycle,
+            cpu_load=r.cpu_load,
+            ram_static=r.ram["static"],
+            ram_stack_peak=r.ram["stack_peak"],
+            ram_state=r.ram["state"],
+            flash=r.flash,
+        ))
+    return rows
+
+
+def format_profile(rows: list[VariantCost], board: str) -> str:
+    head = (f"{'variant':10s} {'exact':>5s} {'MMAC/s':>7s} {'MAC %':>6s} {'avg cyc/step':>12s} {'cyc %':>6s} "
+            f"{'peak cyc':>10s} {'step() peak':>11s} {'MAC/cyc':>7s} {'load':>7s} {'RAM B':>7s} {'flash B':>8s}")
+    lines = [f"{board}: cycles are estimated (instruction timings), MACs analytic, memory measured", head,
+             "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r.variant:10s} {'yes' if r.bitexact else 'NO':>5s} {r.analytic_avg_mmac_s:7.2f} {100 * r.mac_ratio:5.1f}% "
+            f"{r.avg_cycles:12,.0f} {100 * r.cycle_ratio:5.1f}% {r.peak_cycles:10,} {r.step_peak_cycles:11,} "
+            f"{r.mac_per_cycle:7.3f} {100 * r.cpu_load:6.1f}% {r.ram_static + r.ram_stack_peak:7,} {r.flash:8,}")
+    lines.append("cyc % vs MAC %: cycles shrink less than MACs where per-step overhead (ring updates, "
+                 "concatenation, requantization, calls) does not scale with the skipped layers.")
+    return "\n".join(lines)
+
+
+def write_outputs(rows: list[VariantCost], board: str, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = {"board": board, "units": UNITS, "variants": [asdict(r) for r in rows]}
+    written = [_atomic(out_dir / "profile.json", json.dumps(data, indent=2) + "\n")]
+    tmp = out_dir / "profile.csv.tmp"
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
+        w.writeheader()
+        w.writerows(asdict(r) for r in rows)
+    tmp.replace(out_dir / "profile.csv")
+    written.append(out_dir / "profile.csv")
+    png = _plot(rows, board, out_dir / "profile.png")
+    if png:
+        written.append(png)
+    return written
+
+
+def _atomic(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def _plot(rows: list[VariantCost], board: str, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no profile.png (pip install matplotlib)", file=sys.stderr)
+        return None
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    names = [r.variant for r in rows]
+    x = range(len(rows))
+    ax1.bar([i - 0.2 for i in x], [r.avg_cycles / 1e3 for r in rows], 0.4, label="average step")
+    ax1.bar([i + 0.2 for i in x], [r.step_peak_cycles / 1e3 for r in rows], 0.4, label="peak step() (after the frame)")
+    ax1.set_xticks(list(x), names, rotation=30)
+    ax1.set_ylabel("estimated kcycles per step")
+    ax1.set_title(f"cost per step on {board}")
+    ax1.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    ax2.scatter([100 * r.mac_ratio for r in rows], [100 * r.cycle_ratio for r in rows])
+    for r in rows:
+        ax2.annotate(r.variant, (100 * r.mac_ratio, 100 * r.cycle_ratio), fontsize=8)
+    ax2.plot([0, 100], [0, 100], "k--", linewidth=0.8)
+    ax2.set_xlabel("analytic MACs, % of STMC")
+    ax2.set_ylabel("estimated cycles, % of STMC")
+    ax2.set_title("measured vs analytic savings")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def compare(rows: list[VariantCost], old_path: Path) -> str:
+    """Deltas against an earlier profile.json, for tracking regressions in CI."""
+    try:
+        old = {r["variant"]: r for r in json.loads(Path(old_path).read_text())["variants"]}
+    except (OSError, ValueError, KeyError) as exc:
+        raise SoiError(f"--compare {old_path}: not a profile.json from soi-mcu profile ({exc})") from None
+    lines = [f"{'variant':10s} {'avg cycles':>18s} {'peak cycles':>18s} {'RAM':>14s} {'flash':>14s}"]
+    for r in rows:
+        o = old.get(r.variant)
+        if o is None:
+            lines.append(f"{r.variant:10s} (new)")
+            continue
+        ram, oram = r.ram_static + r.ram_stack_peak, o["ram_static"] + o["ram_stack_peak"]
+        lines.append(f"{r.variant:10s} {_delta(r.avg_cycles, o['avg_cycles']):>18s} "
+                     f"{_delta(r.peak_cycles, o['peak_cycles']):>18s} {_delta(ram, oram):>14s} "
+                     f"{_delta(r.flash, o['flash']):>14s}")
+    return "\n".join(lines)
+
+
+def _delta(new: float, old: float) -> str:
+    pct = 100 * (new - old) / old if old else 0.0
+    return f"{new - old:+,.0f} ({pct:+.1f}%)"
