@@ -59,6 +59,22 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0 if all(r.bitexact for r in rows) else 1
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from soi_mcu.config import load_config
+    from soi_mcu.model import demo_spec
+    from soi_mcu.pipeline import generate_library_for
+    from soi_mcu.unet import unet_spec, variant_config
+
+    if args.model == "demo":
+        spec = demo_spec()
+    else:
+        base = load_config(Path(args.model))
+        spec = unet_spec(variant_config(base, args.variant) if args.variant else base)
+    files = generate_library_for(spec, args.board, Path(args.out))
+    print(f"wrote {len(files)} files to {args.out} (sources: {Path(args.out) / 'sources.txt'})")
+    return 0
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from soi_mcu.doctor import doctor_main
 
@@ -82,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "stmc, scc:P, scc:P+Q, sscc:P, sc:P, fp:P/Q")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_complexity)
+    p = sub.add_parser("generate", help="write a model as a self-contained C library for your firmware")
+    p.add_argument("model", help="a model config (TOML), or `demo`")
+    p.add_argument("--variant", default="", help="SOI variant to apply to the config (default: the config's own)")
+    p.add_argument("--board", default="mps2-an386", help="board whose RAM and flash the model must fit")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_cmd_generate)
     p = sub.add_parser("profile", help="build and simulate SOI variants of a config on a board, compare with STMC")
     p.add_argument("config", help="model config (TOML), e.g. configs/unet-mcu-s.toml")
     p.add_argument("--board", default="mps2-an386", help="board name (see `soi-mcu boards`)")

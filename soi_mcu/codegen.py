@@ -19,7 +19,7 @@ from soi_mcu import __version__
 from soi_mcu.boards import Board
 from soi_mcu.errors import SoiError
 from soi_mcu.lowering import ConvNode, CPlan, ShiftNode
-from soi_mcu.paths import TEMPLATES_DIR
+from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,36 @@ def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> 
         linker_script=out_dir / "linker.ld",
         digests=digests,
     )
+
+
+def generate_library(plan: CPlan, board: Board, out_dir: Path) -> list[Path]:
+    """Write the model as a library an engineer drops into their firmware: model/ (the API header
+    and sources), the kernels and runtime it needs, a CMake target and a plain file list."""
+    env = _environment()
+    convs = [n for n in plan.nodes if isinstance(n, ConvNode)]
+    shifts = [n for n in plan.nodes if isinstance(n, ShiftNode)]
+    ctx = {"plan": plan, "convs": convs, "shifts": shifts, "version": __version__, "board": board}
+    files: dict[str, str | bytes] = {
+        "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
+        "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),
+        "CMakeLists.txt": env.get_template("library_CMakeLists.txt.j2").render(ctx),
+    }
+    for name in ("soi_ring.c", "soi_ring.h"):
+        files[f"runtime/{name}"] = (FIRMWARE_DIR / "runtime" / name).read_bytes()
+    kernels = FIRMWARE_DIR / "kernels"
+    for path in sorted(p for p in kernels.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".txt")):
+        files[f"kernels/{path.relative_to(kernels)}"] = path.read_bytes()
+    files["sources.txt"] = "".join(f"{rel}\n" for rel in sorted(files) if rel.endswith(".c"))
+    written = []
+    for rel, content in files.items():
+        path = out_dir / rel
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_if_changed(path, content if isinstance(content, str) else content.decode())
+        except OSError as exc:
+            raise SoiError(f"cannot write {path}: {exc.strerror}; choose another --out") from None
+        written.append(path)
+    return written
 
 
 def _write_if_changed(path: Path, text: str) -> None:

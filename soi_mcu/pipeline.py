@@ -13,7 +13,7 @@ import torch
 
 from soi_mcu.boards import Board, load_board
 from soi_mcu.build import APT_HINT, build_firmware, cmsis_nn_path
-from soi_mcu.codegen import generate
+from soi_mcu.codegen import generate, generate_library
 from soi_mcu.data import synthetic_frames
 from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.lowering import lower
@@ -30,6 +30,7 @@ STAGES = 8
 @dataclass
 class Progress:
     quiet: bool = False
+    total: int = STAGES
     stage: int = 0
     started: float = 0.0
 
@@ -38,7 +39,7 @@ class Progress:
         if not self.quiet:
             now = time.monotonic()
             self.started = self.started or now
-            print(f"[{self.stage}/{STAGES}] {what} (+{now - self.started:.1f}s)", file=sys.stderr, flush=True)
+            print(f"[{self.stage}/{self.total}] {what} (+{now - self.started:.1f}s)", file=sys.stderr, flush=True)
 
 
 def quantize_frames(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -113,6 +114,29 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
     progress(f"writing {out_dir / 'report.json'}")
     write_json(report, out_dir / "report.json")
     return report
+
+
+def generate_library_for(spec: ModelSpec, board_name: str, out_dir: Path, seed: int = 0) -> list[Path]:
+    """`soi-mcu generate`: float check, int8 export, C library (no harness, no build)."""
+    board = load_board(board_name)
+    progress = Progress(total=4)
+    progress(f"model '{spec.name}': checking streaming == offline (float)")
+    offline = OfflineModel(spec, seed=seed).eval()
+    sched = offline.schedule
+    x = synthetic_frames(3 * sched.receptive_field + 1, spec.freq_bins, spec.in_channels, seed=seed + 1)
+    eq = check_equivalence(offline, torch.from_numpy(x))
+    if not eq.ok:
+        raise SoiError(f"streaming differs from offline by {eq.max_abs_diff:.3g} (> 1e-5): this is a bug in soi-mcu")
+    progress("exporting full-int8 .tflite with TensorFlow's converter")
+    export_len = 8 * sched.phases
+    calib = np.stack([synthetic_frames(export_len, spec.freq_bins, spec.in_channels, seed=seed + 100 + i)
+                      for i in range(16)])
+    artifact = export_tflite(offline, calib, export_len, out_dir / "model.tflite")
+    progress("planning and checking the board's memory")
+    plan = lower(spec, load_graph(artifact.path))
+    check_fits(plan, board)
+    progress(f"writing the C library to {out_dir}")
+    return generate_library(plan, board, out_dir)
 
 
 def demo(board: str = "mps2-an386", frames: int = 64, out_dir: Path = Path("out/demo"), quiet: bool = False) -> Report:
