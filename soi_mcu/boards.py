@@ -25,6 +25,12 @@ class Board:
     stack_size: int
     qemu_machine: str | None
     qemu_cpu: str | None
+    renode_platform: str | None = None  # Renode platform description (.repl), for --backend renode
+    renode_uart: str | None = None  # the sysbus UART the firmware reports on
+
+    @property
+    def simulators(self) -> tuple[str, ...]:
+        return tuple(name for name, ok in (("qemu", self.qemu_machine), ("renode", self.renode_platform)) if ok)
 
 
 def list_boards(boards_dir: Path = BOARDS_DIR) -> list[str]:
@@ -59,6 +65,7 @@ def _board_from_dict(data: dict, path: Path) -> Board:
     flash = need(data, "flash", dict)
     ram = need(data, "ram", dict)
     qemu = data.get("simulators", {}).get("qemu", {})
+    renode = data.get("simulators", {}).get("renode", {})
     board = Board(
         name=need(data, "name", str),
         description=data.get("description", ""),
@@ -72,6 +79,8 @@ def _board_from_dict(data: dict, path: Path) -> Board:
         stack_size=data.get("stack_size", 8192),
         qemu_machine=qemu.get("machine"),
         qemu_cpu=qemu.get("cpu"),
+        renode_platform=renode.get("platform"),
+        renode_uart=renode.get("uart"),
     )
     if board.name != path.stem:
         raise SoiError(f"board file {path}: name '{board.name}' differs from the file name")

@@ -23,8 +23,8 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
     for name in list_boards():
         b = load_board(name)
-        sims = "qemu" if b.qemu_machine else "-"
-        print(f"{b.name:16s} {b.core:11s} {b.clock_hz / 1e6:6.0f} MHz  flash {b.flash_size // 1024:5d} KiB  "
+        sims = ",".join(b.simulators) or "-"
+        print(f"{b.name:18s} {b.core:11s} {b.clock_hz / 1e6:6.0f} MHz  flash {b.flash_size // 1024:5d} KiB  "
               f"RAM {b.ram_size // 1024:5d} KiB  {sims:6s} {b.description}")
     return 0
 

@@ -34,6 +34,18 @@ __attribute__((naked, noreturn)) void Reset_Handler(void)
 __attribute__((used, noreturn)) void soi_c_start(void);
 __attribute__((used, noreturn)) void soi_c_start(void)
 {
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+    /* CPACR: full access to CP10/CP11 so that FPU and MVE (Helium) instructions do not fault with a
+     * NOCP UsageFault. On Armv8.1-M, MVE is gated by CP10/CP11 like the FPU, so integer-only MVE builds
+     * (e.g. -mcpu=cortex-m55+nofp, where __ARM_FP is undefined) need it too. On the TrustZone cores
+     * (M33, M55) QEMU starts in Secure state and this writes the Secure CPACR, which is all that
+     * Secure-only firmware needs (NSACR only matters for Non-secure code). The loop/branch cache
+     * enable CCR.LOB is left at its reset value: WLS/DLS/LE execute either way. This comes first,
+     * before any C loop that the compiler might vectorize or turn into a library call. */
+    volatile uint32_t *cpacr = (volatile uint32_t *)0xE000ED88u;
+    *cpacr |= (0xFu << 20);
+    __asm__ volatile("dsb\n isb" ::: "memory");
+#endif
     uint32_t *src = &__data_load__;
     for (uint32_t *dst = &__data_start__; dst < &__data_end__;) {
         *dst++ = *src++;
@@ -41,17 +53,6 @@ __attribute__((used, noreturn)) void soi_c_start(void)
     for (uint32_t *dst = &__bss_start__; dst < &__bss_end__;) {
         *dst++ = 0u;
     }
-#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
-    /* CPACR: full access to CP10/CP11 so that FPU and MVE (Helium) instructions do not fault with a
-     * NOCP UsageFault. On Armv8.1-M, MVE is gated by CP10/CP11 like the FPU, so integer-only MVE builds
-     * (e.g. -mcpu=cortex-m55+nofp, where __ARM_FP is undefined) need it too. On the TrustZone cores
-     * (M33, M55) QEMU starts in Secure state and this writes the Secure CPACR, which is all that
-     * Secure-only firmware needs (NSACR only matters for Non-secure code). The loop/branch cache
-     * enable CCR.LOB is left at its reset value: WLS/DLS/LE execute either way. */
-    volatile uint32_t *cpacr = (volatile uint32_t *)0xE000ED88u;
-    *cpacr |= (0xFu << 20);
-    __asm__ volatile("dsb\n isb" ::: "memory");
-#endif
     soi_sh_exit(main());
 }
 
