@@ -62,6 +62,7 @@ def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> 
         "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
         "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),
         "harness/soi_harness.c": env.get_template("soi_harness.c.j2").render(ctx),
+        "harness/soi_layer_marks.c": env.get_template("soi_layer_marks.c.j2").render(ctx),
         "harness/soi_inputs.c": env.get_template("soi_inputs.c.j2").render(
             ctx | {"inputs": inputs_q.reshape(frames, -1)}
         ),
@@ -80,7 +81,8 @@ def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> 
     return GeneratedSources(
         out_dir=out_dir,
         model_sources=(out_dir / "model/soi_model.c",),
-        harness_sources=(out_dir / "harness/soi_harness.c", out_dir / "harness/soi_inputs.c"),
+        harness_sources=(out_dir / "harness/soi_harness.c", out_dir / "harness/soi_inputs.c",
+                         out_dir / "harness/soi_layer_marks.c"),
         linker_script=out_dir / "linker.ld",
         digests=digests,
     )

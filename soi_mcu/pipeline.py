@@ -19,7 +19,7 @@ from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.lowering import lower
 from soi_mcu.model import ModelSpec, OfflineModel, demo_spec
 from soi_mcu.quantize import export_tflite, reference_outputs
-from soi_mcu.report import Report, format_table, make_report, write_json
+from soi_mcu.report import Report, format_layers, format_table, make_report, write_json
 from soi_mcu.simulate import QEMU_HINT, simulate_qemu
 from soi_mcu.streaming import check_equivalence
 from soi_mcu.tflite_graph import load_graph
@@ -143,4 +143,5 @@ def demo(board: str = "mps2-an386", frames: int = 64, out_dir: Path = Path("out/
     report = run(demo_spec(), board, frames, out_dir, quiet=quiet)
     if not quiet:
         print(format_table(report))
+        print(format_layers(report))
     return report

@@ -40,6 +40,7 @@ class Report:
     cpu_load: float
     ram: dict
     flash: int
+    layers: list[dict]
     units: dict
 
     def to_json(self) -> str:
@@ -91,6 +92,7 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
         ram={"static": build.static_ram, "stack_peak": sim.stack_peak, "state": state,
              "peak": build.static_ram + sim.stack_peak},
         flash=build.flash,
+        layers=_layers(plan, sim, float(total_cycles.mean())),
         units={
             "macs_per_step": "multiply-accumulates per step (analytic)",
             "instructions_per_step": "executed instructions per step (measured in QEMU)",
@@ -105,8 +107,30 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
             "ram": "bytes: static = .data+.bss of the firmware, stack_peak measured by stack painting, "
                    "state = partial-state buffers (part of static)",
             "flash": "bytes: .text+.rodata+.data of the firmware",
+            "layers": "per layer (and step/precompute overheads): average estimated cycles and executed instructions "
+                      "per step, share of cycles_per_step avg, analytic MACs per step, MAC/cycle",
         },
     )
+
+
+def _layers(plan: CPlan, sim: SimResult, total: float) -> list[dict]:
+    macs = {n.name: n.macs / n.run_period for n in plan.nodes if hasattr(n, "macs")}
+    kinds = {n.name: n.kind for n in plan.nodes}
+    rows = []
+    for name, cycles in sim.layer_cycles.items():
+        m = macs.get(name, 0.0)
+        rows.append({"name": name, "kind": kinds.get(name, "overhead"), "cycles": cycles,
+                     "instructions": sim.layer_insns.get(name, 0.0), "share": cycles / total if total else 0.0,
+                     "macs": m, "mac_per_cycle": m / cycles if cycles else 0.0})
+    return rows
+
+
+def format_layers(r: Report) -> str:
+    lines = [f"{'layer':24s} {'kind':9s} {'cycles/step':>12s} {'share':>6s} {'MACs/step':>10s} {'MAC/cyc':>7s}"]
+    for row in r.layers:
+        lines.append(f"{row['name']:24s} {row['kind']:9s} {row['cycles']:12,.0f} {100 * row['share']:5.1f}% "
+                     f"{row['macs']:10,.0f} {row['mac_per_cycle']:7.3f}")
+    return "\n".join(lines)
 
 
 def format_table(r: Report) -> str:

@@ -25,6 +25,8 @@ class SimResult:
     cycles_per_step_p3: np.ndarray  # ... to P=3
     precompute_insns: np.ndarray  # the part of each step's work done by precompute() (FP SOI)
     precompute_cycles: np.ndarray
+    layer_cycles: dict[str, float]  # average estimated cycles per step by layer (and overheads)
+    layer_insns: dict[str, float]
     stack_peak: int
     total_insns: int
     counter_kind: str  # how cycles were obtained
@@ -42,6 +44,8 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
     if missing:
         raise SoiError(f"{build.elf}: profiling markers {', '.join(missing)} not found in the ELF")
     marks = [build.symbols[n][0] for n in names]
+    layer_marks = {addr & ~1: name[len("soi_mark_layer_"):] for name, (addr, _) in build.symbols.items()
+                   if name.startswith("soi_mark_layer_")}
     work_dir.mkdir(parents=True, exist_ok=True)
     trace_path = work_dir / "plugin.txt"
     trace_path.unlink(missing_ok=True)
@@ -51,7 +55,7 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
         "-nographic", "-monitor", "none", "-serial", "none",
         "-semihosting-config", "enable=on,target=native",
         "-kernel", str(build.elf),
-        "-plugin", plugin_args(trace_path, marks, board.core, limit=insn_budget, plugin=plugin),
+        "-plugin", plugin_args(trace_path, marks + sorted(layer_marks), board.core, limit=insn_budget, plugin=plugin),
         "-d", "plugin",
     ]
     try:
@@ -72,7 +76,8 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
         raise SoiError(f"plugin saw {[len(h) for h in hits]} marker hits for {frames} frames")
     steps = [e.since(b) for b, e in zip(hits[0], hits[1], strict=True)]
     pre = [e.since(b) for b, e in zip(hits[2], hits[3], strict=True)]
-    # The work of step t's deferred part runs in the precompute after it; it belongs to step t.
+    labels = dict(zip((m & ~1 for m in marks), ("(step overhead)", None, "(precompute overhead)", None), strict=True))
+    cycles_by, insns_by = _breakdown(trace.marks, labels | layer_marks, frames)
     return SimResult(
         outputs=outputs,
         insns_per_step=np.array([s.insns for s in steps], dtype=np.int64),
@@ -81,11 +86,33 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
         cycles_per_step_p3=np.array([s.cycles_p3 for s in steps], dtype=np.int64),
         precompute_insns=np.array([s.insns for s in pre], dtype=np.int64),
         precompute_cycles=np.array([s.cycles for s in pre], dtype=np.int64),
+        layer_cycles=cycles_by,
+        layer_insns=insns_by,
         stack_peak=stack,
         total_insns=trace.insns,
         counter_kind="estimated (executed instructions x Cortex-M timing table, QEMU TCG plugin)",
         simulator=f"qemu-system-arm -M {board.qemu_machine}",
     )
+
+
+def _breakdown(hits, labels: dict[int, str | None], frames: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Attribute the counts between consecutive marker hits to the segment the earlier one opened.
+
+    Segments open at the step/precompute begin markers (overhead) and at each layer's marker, and
+    close at the end markers, so the segments of a step add up to its measured total exactly.
+    """
+    cycles: dict[str, float] = {}
+    insns: dict[str, float] = {}
+    current: str | None = None
+    start = None
+    for hit in hits:
+        if current is not None and start is not None:
+            delta = hit.since(start)
+            cycles[current] = cycles.get(current, 0) + delta.cycles / frames
+            insns[current] = insns.get(current, 0) + delta.insns / frames
+        current = labels.get(hit.addr)
+        start = hit
+    return cycles, insns
 
 
 def _check_finished(rc: int, lines: list[str], build: BuildResult, work_dir: Path, budget: int) -> None:

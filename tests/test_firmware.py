@@ -60,6 +60,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert data["bitexact"] and data["frames"] == 64
     assert data["cycles_per_step"]["by_phase"]["1"] < 0.7 * data["cycles_per_step"]["by_phase"]["0"]
     assert report.ram["peak"] > report.ram["static"] > report.ram["state"] > 0
+    # the per-layer breakdown adds up to the measured total, and names every conv
+    total = sum(row["cycles"] for row in data["layers"])
+    assert abs(total - data["cycles_per_step"]["avg"]) <= 0.02 * data["cycles_per_step"]["avg"]
+    assert {"enc0", "enc1_s", "enc2", "dec2", "dec1", "head"} <= {row["name"] for row in data["layers"]}
 
 
 

@@ -24,8 +24,9 @@ def _fake(frames: int, out_bytes: int, outputs: np.ndarray) -> tuple[BuildResult
     cycles = rng.integers(1000, 5000, frames)
     build = BuildResult(Path("x.elf"), 1000, 100, 900, 4096, "soi-mcu", {})
     pre = np.full(frames, 7)
-    sim = SimResult(outputs, cycles // 2, cycles, cycles - 10, cycles + 10, pre, pre, 512, int(cycles.sum()),
-                    "estimated", "qemu")
+    layer_cycles = {"(step overhead)": 5.0, "enc0": float((cycles + pre).mean()) - 5.0}
+    sim = SimResult(outputs, cycles // 2, cycles, cycles - 10, cycles + 10, pre, pre, layer_cycles, layer_cycles, 512,
+                    int(cycles.sum()), "estimated", "qemu")
     return build, sim
 
 
