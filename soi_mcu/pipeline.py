@@ -3,6 +3,7 @@ simulator -> report. Each stage is its own module; this file only sequences them
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -70,12 +71,23 @@ def preflight(board: Board) -> None:
         raise SoiError(f"board {board.name} cannot run in QEMU (no [simulators.qemu] in its board file)")
 
 
+def check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".soi-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise SoiError(f"output folder {out_dir} cannot be written ({exc.strerror}); choose another --out") from None
+
+
 def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int = 0,
         quiet: bool = False) -> Report:
     board = load_board(board_name)
     if frames < 1:
         raise SoiError("--frames must be at least 1")
     preflight(board)
+    check_writable(out_dir)
     progress = Progress(quiet)
     progress(f"model '{spec.name}': building and checking streaming == offline (float)")
     offline = OfflineModel(spec, seed=seed).eval()
@@ -119,6 +131,7 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
 def generate_library_for(spec: ModelSpec, board_name: str, out_dir: Path, seed: int = 0) -> list[Path]:
     """`soi-mcu generate`: float check, int8 export, C library (no harness, no build)."""
     board = load_board(board_name)
+    check_writable(out_dir)
     progress = Progress(total=4)
     progress(f"model '{spec.name}': checking streaming == offline (float)")
     offline = OfflineModel(spec, seed=seed).eval()

@@ -70,6 +70,9 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
     _check_finished(proc.returncode, lines, build, work_dir, insn_budget)
     outputs = _parse_outputs(lines, frames, out_bytes)
     stack = next(int(ln.split()[1]) for ln in lines if ln.startswith("SOI_STACK "))
+    if stack >= board.stack_size - 64:  # the paint is gone up to the guard margin: it overflowed
+        raise SoiError(f"stack overflow: the firmware used {stack} of its {board.stack_size}-byte stack; "
+                       f"raise stack_size in boards/{board.name}.toml (outputs of this run are not trusted)")
     trace = parse_plugin_output(trace_path)
     hits = [trace.hits(m) for m in marks]
     if any(len(h) != frames for h in hits):

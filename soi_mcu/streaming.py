@@ -75,6 +75,8 @@ class StreamingModel:
         expected = (self.spec.freq_bins, self.spec.in_channels)
         if tuple(frame.shape) != expected:
             raise SoiError(f"input frame has shape {tuple(frame.shape)}, expected {expected} (freq, channels)")
+        if not frame.is_floating_point():
+            raise SoiError(f"input frame has dtype {frame.dtype}; the float model takes float frames (quantize for the firmware)")
         self.precompute()
         self.frames["input"] = frame.T.float()
         self._run("step")
