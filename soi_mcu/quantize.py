@@ -87,6 +87,57 @@ def export_tflite(
     phases = offline.schedule.phases
     if frames % phases:
         raise SoiError(f"export length {frames} must be a multiple of the model's {phases}-step pattern")
+    key = _export_key(offline, calibration, frames)
+    cached = cache_dir() / f"{key}.tflite"
+    if cached.is_file():  # same spec, weights, calibration and converter: reuse the conversion
+        data = cached.read_bytes()
+    else:
+        data = _convert(offline, calibration, frames)
+        _atomic_write(cached, data)
+    _atomic_write(out_path, data)
+    return TfliteArtifact(out_path, hashlib.sha256(data).hexdigest(), frames, _tf_version())
+
+
+def cache_dir() -> Path:
+    """$SOI_MCU_CACHE/tflite, else ~/.cache/soi-mcu/tflite."""
+    root = os.environ.get("SOI_MCU_CACHE")
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "soi-mcu") / "tflite"
+
+
+def _tf_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def _export_key(offline: OfflineModel, calibration: np.ndarray, frames: int) -> str:
+    """Content hash of everything the conversion depends on."""
+    h = hashlib.sha256()
+    h.update(repr(offline.spec).encode())
+    for name, tensor in sorted(offline.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().numpy().tobytes())
+    h.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
+    h.update(f"{frames}|{_tf_version()}|{_EXPORT_FORMAT}".encode())
+    return h.hexdigest()[:32]
+
+
+_EXPORT_FORMAT = 1  # bump when _keras_model changes what it builds
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _convert(offline: OfflineModel, calibration: np.ndarray, frames: int) -> bytes:
     import tensorflow as tf
 
     model = _keras_model(offline, frames)
@@ -101,12 +152,7 @@ def export_tflite(
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    data = _quiet(converter.convert)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out_path)
-    return TfliteArtifact(out_path, hashlib.sha256(data).hexdigest(), frames, tf.__version__)
+    return _quiet(converter.convert)
 
 
 def _quiet(fn):

@@ -62,8 +62,8 @@ class MatchedConv:
 
 
 def load_graph(path: Path) -> Graph:
-    """Parse the flatbuffer with TensorFlow's generated schema (reads options LiteRT hides)."""
-    from tensorflow.lite.python import schema_py_generated as schema
+    """Parse the flatbuffer with the generated schema (it reads the op options the interpreter hides)."""
+    from ai_edge_litert import schema_py_generated as schema  # the same schema, without importing TensorFlow
 
     try:
         buf = path.read_bytes()

@@ -130,3 +130,20 @@ def test_generated_library_builds_on_its_own(tmp_path: Path) -> None:
                    check=True, capture_output=True)
     subprocess.run(["cmake", "--build", str(build)], check=True, capture_output=True)
     assert (build / "libsoi_model.a").is_file()
+
+
+def test_export_cache_reuses_and_invalidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conversions are cached by a content hash of spec, weights, calibration and converter."""
+    from soi_mcu import quantize
+    from soi_mcu.model import OfflineModel, demo_spec
+
+    monkeypatch.setenv("SOI_MCU_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = quantize._convert
+    monkeypatch.setattr(quantize, "_convert", lambda *a: calls.append(1) or real(*a))
+    calib = np.random.default_rng(0).standard_normal((2, 8, 16, 1)).astype(np.float32)
+    a = quantize.export_tflite(OfflineModel(demo_spec(), seed=0), calib, 8, tmp_path / "a.tflite")
+    b = quantize.export_tflite(OfflineModel(demo_spec(), seed=0), calib, 8, tmp_path / "b.tflite")
+    assert len(calls) == 1 and a.sha256 == b.sha256  # the second export is a cache hit
+    quantize.export_tflite(OfflineModel(demo_spec(), seed=1), calib, 8, tmp_path / "c.tflite")
+    assert len(calls) == 2  # other weights: converted again

@@ -103,3 +103,14 @@ def test_fully_predictive_model_moves_work_to_precompute(tmp_path: Path) -> None
     assert report.precomputed_mac_share > 0.5
     # the frame's critical path (step()) peaks well below the whole step's work
     assert report.step_cycles["max"] < 0.6 * report.cycles_per_step["max"]
+
+
+def test_rerun_gives_identical_outputs(tmp_path: Path) -> None:
+    """A re-run (e.g. after an interrupted one) reuses cached stages and ends with the same report."""
+    demo(frames=16, out_dir=tmp_path, quiet=True)
+    first = (tmp_path / "report.json").read_bytes()
+    generated = {p: p.read_bytes() for p in (tmp_path / "generated").rglob("*.c")}
+    (tmp_path / "report.json").unlink()  # as if the run had been killed before writing it
+    demo(frames=16, out_dir=tmp_path, quiet=True)
+    assert (tmp_path / "report.json").read_bytes() == first
+    assert {p: p.read_bytes() for p in (tmp_path / "generated").rglob("*.c")} == generated
