@@ -25,7 +25,7 @@ class UNetConfig:
     scc: tuple[int, ...] = ()  # encoder positions (1-based) of S-CC pairs
     sscc: tuple[int, ...] = ()  # positions of SS-CC pairs (S-CC with a shift after the extrapolation)
     sc: tuple[int, ...] = ()  # encoder positions followed by an SC shift
-    extrapolation: str = "duplicate"
+    extrapolation: str = "duplicate"  # or "transposed": a transposed conv in time restores the rate
 
     @property
     def freq_bins(self) -> int:
@@ -97,8 +97,8 @@ def validate(cfg: UNetConfig, where: str = "config") -> UNetConfig:
     both = set(cfg.scc) & set(cfg.sscc)
     if both or len(set(cfg.scc)) != len(cfg.scc) or len(set(cfg.sscc)) != len(cfg.sscc):
         raise SoiError(f"{where}: an S-CC position appears twice ({sorted(both) or 'repeated'})")
-    if cfg.extrapolation != "duplicate":
-        raise SoiError(f"{where}: extrapolation '{cfg.extrapolation}' is not supported yet; use \"duplicate\"")
+    if cfg.extrapolation not in ("duplicate", "transposed"):
+        raise SoiError(f"{where}: extrapolation '{cfg.extrapolation}' is not one of \"duplicate\", \"transposed\"")
     if cfg.activation not in ("relu", "none"):
         raise SoiError(f"{where}: activation '{cfg.activation}' is not supported; use \"relu\"")
     return cfg

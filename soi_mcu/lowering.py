@@ -13,8 +13,20 @@ from typing import ClassVar
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, Shift, Upsample, analyze, conv_macs, layer_inputs
-from soi_mcu.tflite_graph import Graph, MatchedConv, Tensor, match_layers
+from soi_mcu.model import (
+    Add,
+    Concat,
+    Conv,
+    Duplicate,
+    ModelSpec,
+    Shift,
+    TConv,
+    Upsample,
+    analyze,
+    conv_macs,
+    layer_inputs,
+)
+from soi_mcu.tflite_graph import Graph, MatchedAdd, MatchedConv, Tensor, match_layers
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,27 @@ class ConcatNode:
 
 
 @dataclass(frozen=True)
+class AddNode:
+    """TFLite int8 ADD: both inputs rescaled to a common scale with 20 bits of headroom, summed,
+    requantized to the output (the parameters TFLite's reference kernel derives)."""
+
+    kind: ClassVar[str] = "add"
+    name: str
+    sources: tuple[str, str]
+    target: str
+    size: int
+    input_offsets: tuple[int, int]
+    input_multipliers: tuple[int, int]
+    input_shifts: tuple[int, int]
+    left_shift: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
 class UpsampleNode:
     kind: ClassVar[str] = "upsample"
     name: str
@@ -84,7 +117,7 @@ class Action:
     """One thing a step does, in order: `what` of `node` on the phases set in `mask`."""
 
     what: str  # "push" (into a conv's state), "conv", "concat", "shift_copy", "shift_push"
-    node: ConvNode | ConcatNode | ShiftNode | UpsampleNode
+    node: ConvNode | ConcatNode | ShiftNode | UpsampleNode | AddNode
     mask: int
 
 
@@ -104,7 +137,7 @@ class CPlan:
     output_zero_point: int
     output_buffer: str
     buffers: dict[str, int]  # activation frame buffers: name -> bytes
-    nodes: tuple[ConvNode | ConcatNode | ShiftNode | UpsampleNode, ...]
+    nodes: tuple[ConvNode | ConcatNode | ShiftNode | UpsampleNode | AddNode, ...]
     scratch_bytes: int
     macs_by_phase: tuple[int, ...]
     precomputed_macs_by_phase: tuple[int, ...]  # part of macs_by_phase done by precompute()
@@ -182,7 +215,9 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
     macs = [sum(n.macs for n in convs if p % n.run_period == 0) for p in range(sched.phases)]
     pre = [sum(a.node.macs for g in ("early", "deferred") for a in groups[g] if a.what == "conv" and a.mask >> p & 1)
            for p in range(sched.phases)]
-    buffers = {n.target: n.out_width * n.cout for n in convs}
+    buffers = {n.target: n.out_width * n.cout for n in convs if n.target.isidentifier()}
+    buffers |= {n.target: n.size for n in nodes if isinstance(n, AddNode)}
+    buffers |= {f"soi_buf_{t.name}": t.factor * sched.width[t.name] * t.cout for t in spec.layers if isinstance(t, TConv)}
     buffers |= {n.target: n.freq * sum(n.channels) for n in nodes if isinstance(n, ConcatNode)}
     buffers |= {n.target: n.width * n.factor * n.channels for n in nodes if isinstance(n, UpsampleNode)}
     buffers |= {n.copy_to: n.frame_size for n in nodes if isinstance(n, ShiftNode) and n.copy_to}
@@ -221,7 +256,7 @@ def _input_expr(expr: str, copied: bool) -> str:
 def _replace_input(node):
     from dataclasses import replace
 
-    if isinstance(node, ConcatNode):
+    if isinstance(node, ConcatNode | AddNode):
         return replace(node, sources=tuple(_input_expr(s, True) for s in node.sources))
     return replace(node, source=_input_expr(node.source, True))  # every other node has one source
 
@@ -240,6 +275,21 @@ def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, d
             m = matched[layer.name]
             assert isinstance(m, MatchedConv)
             nodes.append(_conv_node(layer, m, buf[layer.input], sched))
+            buf[layer.name] = nodes[-1].target
+            quant[layer.name] = m.output
+        elif isinstance(layer, TConv):
+            # All `factor` frames are computed when the input frame arrives (one 1x1 conv each),
+            # and handed out one per output period: the expression picks the frame of the phase.
+            m = matched[layer.name]
+            frame = sched.width[layer.name] * layer.cout
+            for r in range(layer.factor):
+                nodes.append(_tconv_node(layer, r, m, buf[layer.input], sched, f"(soi_buf_{layer.name} + {r * frame}u)"))
+            buf[layer.name] = (f"(soi_buf_{layer.name} + ((phase % {sched.period[layer.input]}u) / "
+                               f"{sched.period[layer.name]}u) * {frame}u)")
+            quant[layer.name] = m.output
+        elif isinstance(layer, Add):
+            m = matched[layer.name]
+            nodes.append(_add_node(layer, m, buf, sched))
             buf[layer.name] = nodes[-1].target
             quant[layer.name] = m.output
         elif isinstance(layer, Duplicate):
@@ -296,8 +346,11 @@ def _schedule(spec: ModelSpec, sched, nodes: dict) -> dict[str, tuple[Action, ..
             if node.window > 1:
                 add("push", node, lambda p, c=layer: sched.push_group(c, p) if sched.runs(c.input, p) else None)
             add("conv", node, own(layer))
-        elif isinstance(layer, Concat | Upsample):
+        elif isinstance(layer, Concat | Upsample | Add):
             add(node.kind, node, own(layer))
+        elif isinstance(layer, TConv):
+            for r in range(layer.factor):
+                add("conv", nodes[f"{layer.name}_r{r}"], lambda p, t=layer: sched.group(t.name, p) if sched.works(t, p) else None)
         elif isinstance(layer, Shift) and node.copy_to:
             add("shift_copy", node, own(layer))
     for layer in spec.layers:
@@ -315,6 +368,54 @@ def _same_quant(layer: str, a: Tensor, b: Tensor) -> None:
         )
 
 
+def _tconv_node(layer: TConv, r: int, m: MatchedConv, source: str, sched, target: str) -> ConvNode:
+    """Output frame r of a transposed conv in time (kernel = stride) is a 1x1 conv with slice r."""
+    cin = sched.channels[layer.input]
+    if m.filter.shape != (layer.cout, layer.factor, 1, cin) or m.stride != (layer.factor, 1) or m.act != "none":
+        raise SoiError(f"layer '{layer.name}': TRANSPOSE_CONV in the .tflite differs from the spec "
+                       f"(filter {m.filter.shape}, stride {m.stride}, activation {m.act})")
+    qs = _requant(m, layer.cout)
+    bias = m.bias.data if m.bias is not None and m.bias.data is not None else np.zeros(layer.cout, np.int32)
+    width = sched.width[layer.name]
+    return ConvNode(
+        name=f"{layer.name}_r{r}", source=source, target=target, cin=cin, cout=layer.cout, kt=1, kf=1, dilation=1,
+        window=1, in_width=width, out_width=width, fstride=1, push_period=sched.period[layer.input],
+        run_period=sched.period[layer.input], input_offset=-int(m.input.zero_point[0]),
+        output_offset=int(m.output.zero_point[0]), act_min=-128, act_max=127, state_zero_point=0,
+        weights=np.ascontiguousarray(np.asarray(m.filter.data, dtype=np.int8)[:, r:r + 1]),
+        bias=np.asarray(bias, dtype=np.int32), multipliers=tuple(q for q, _ in qs), shifts=tuple(s for _, s in qs),
+        macs=width * layer.cout * cin,
+    )
+
+
+def _requant(m: MatchedConv, cout: int) -> list[tuple[int, int]]:
+    in_scale = float(m.input.scale[0])
+    out_scale = float(m.output.scale[0])
+    w_scales = m.filter.scale.astype(np.float64)
+    if w_scales.size == 1:
+        w_scales = np.repeat(w_scales, cout)
+    return [quantize_multiplier(in_scale * float(ws) / out_scale) for ws in w_scales]
+
+
+def _add_node(layer: Add, m: MatchedAdd, buf: dict[str, str], sched) -> AddNode:
+    if len(layer.inputs) != 2:
+        raise SoiError(f"layer '{layer.name}': an addition of {len(layer.inputs)} inputs; two are supported")
+    s1, s2 = (float(t.scale[0]) for t in m.inputs)
+    out_scale = float(m.output.scale[0])
+    left_shift = 20  # TFLite's headroom for int8 ADD
+    twice_max = 2 * max(s1, s2)
+    q1, q2 = quantize_multiplier(s1 / twice_max), quantize_multiplier(s2 / twice_max)
+    qo = quantize_multiplier(twice_max / ((1 << left_shift) * out_scale))
+    act_min, act_max = activation_range(m.act, m.output)
+    return AddNode(
+        name=layer.name, sources=tuple(buf[s] for s in m.sources), target=f"soi_buf_{layer.name}",
+        size=sched.width[layer.name] * sched.channels[layer.name],
+        input_offsets=tuple(-int(t.zero_point[0]) for t in m.inputs), input_multipliers=(q1[0], q2[0]),
+        input_shifts=(q1[1], q2[1]), left_shift=left_shift, output_offset=int(m.output.zero_point[0]),
+        output_multiplier=qo[0], output_shift=qo[1], act_min=act_min, act_max=act_max,
+    )
+
+
 def _conv_node(layer: Conv, m: MatchedConv, source: str, sched) -> ConvNode:
     cin = sched.channels[layer.input]
     if m.filter.shape != (layer.cout, layer.kt, layer.kf, cin):
@@ -322,15 +423,10 @@ def _conv_node(layer: Conv, m: MatchedConv, source: str, sched) -> ConvNode:
                        f"{(layer.cout, layer.kt, layer.kf, cin)}")
     if m.stride != (layer.stride, layer.fstride) or m.dilation != (layer.dilation, 1) or m.act != layer.act:
         raise SoiError(f"layer '{layer.name}': stride/dilation/activation in the .tflite differ from the spec")
-    in_scale = float(m.input.scale[0])
-    out_scale = float(m.output.scale[0])
-    w_scales = m.filter.scale.astype(np.float64)
-    if w_scales.size == 1:
-        w_scales = np.repeat(w_scales, layer.cout)
-    qs = [quantize_multiplier(in_scale * float(ws) / out_scale) for ws in w_scales]
+    qs = _requant(m, layer.cout)
     act_min, act_max = activation_range(layer.act, m.output)
     in_zp = int(m.input.zero_point[0])
-    bias = m.bias.data if m.bias.data is not None else np.zeros(layer.cout, np.int32)
+    bias = m.bias.data if m.bias is not None and m.bias.data is not None else np.zeros(layer.cout, np.int32)
     return ConvNode(
         name=layer.name,
         source=source,

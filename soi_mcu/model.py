@@ -51,6 +51,25 @@ class Duplicate:
 
 
 @dataclass(frozen=True)
+class TConv:
+    """Extrapolation of an S-CC pair by a transposed conv in time: each input frame becomes `factor`
+    output frames (kernel = stride = factor in time, pointwise in frequency), restoring the rate."""
+
+    name: str
+    input: str
+    cout: int
+    factor: int = 2
+
+
+@dataclass(frozen=True)
+class Add:
+    """Skip connection by addition (inputs of equal shape)."""
+
+    name: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Upsample:
     """Nearest-neighbour upsampling in frequency by `factor` (decoders of a U-Net)."""
 
@@ -77,7 +96,7 @@ class Concat:
     inputs: tuple[str, ...]
 
 
-Layer = Conv | Duplicate | Upsample | Shift | Concat
+Layer = Conv | Duplicate | TConv | Upsample | Shift | Concat | Add
 
 
 @dataclass(frozen=True)
@@ -91,7 +110,7 @@ class ModelSpec:
 
 
 def layer_inputs(layer: Layer) -> tuple[str, ...]:
-    return layer.inputs if isinstance(layer, Concat) else (layer.input,)
+    return layer.inputs if isinstance(layer, Concat | Add) else (layer.input,)
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,12 @@ class Schedule:
             return "deferred"
         return "step" if self.fresh[name][phase] else "early"
 
+    def works(self, layer: Layer, phase: int) -> bool:
+        """A transposed conv computes all its frames when its input frame arrives; others when they run."""
+        if isinstance(layer, TConv):
+            return self.runs(layer.input, phase)
+        return self.runs(layer.name, phase)
+
     def push_group(self, conv: Conv, phase: int) -> str:
         """A conv takes its input's new frame with its own work, or after the step when it does not run."""
         return self.group(conv.name, phase) if self.runs(conv.name, phase) else "deferred"
@@ -148,15 +173,15 @@ def analyze(spec: ModelSpec) -> Schedule:
             if width[layer.name] < 1:
                 raise SoiError(f"layer '{layer.name}': frequency stride {layer.fstride} leaves no bins")
             rf[layer.name] = rf[layer.input] + (layer.window - 1) * period[layer.input]
-        elif isinstance(layer, Duplicate):
+        elif isinstance(layer, Duplicate | TConv):
             p = period[layer.input]
             if layer.factor < 1 or p % layer.factor:
                 raise SoiError(
-                    f"layer '{layer.name}': duplication by {layer.factor} needs an input period "
+                    f"layer '{layer.name}': extrapolation by {layer.factor} needs an input period "
                     f"divisible by it (input runs every {p} steps); put a stride-{layer.factor} conv before it"
                 )
             period[layer.name] = p // layer.factor
-            channels[layer.name] = channels[layer.input]
+            channels[layer.name] = layer.cout if isinstance(layer, TConv) else channels[layer.input]
             width[layer.name] = width[layer.input]
             rf[layer.name] = rf[layer.input] + p - 1
         elif isinstance(layer, Shift):
@@ -175,7 +200,7 @@ def analyze(spec: ModelSpec) -> Schedule:
             rf[layer.name] = rf[layer.input]
         else:
             if len(layer.inputs) < 2:
-                raise SoiError(f"layer '{layer.name}': a concatenation needs at least two inputs")
+                raise SoiError(f"layer '{layer.name}': a skip connection (concat or add) needs at least two inputs")
             periods = {period[s] for s in layer.inputs}
             if len(periods) != 1:
                 raise SoiError(f"layer '{layer.name}': concatenated inputs run at different rates {sorted(periods)}")
@@ -184,7 +209,10 @@ def analyze(spec: ModelSpec) -> Schedule:
                 raise SoiError(f"layer '{layer.name}': concatenated inputs have different frequency bins {sorted(widths)}")
             period[layer.name] = periods.pop()
             width[layer.name] = widths.pop()
-            channels[layer.name] = sum(channels[s] for s in layer.inputs)
+            if isinstance(layer, Add) and len({channels[s] for s in layer.inputs}) != 1:
+                raise SoiError(f"layer '{layer.name}': added inputs have different channels {[channels[s] for s in layer.inputs]}")
+            channels[layer.name] = (channels[layer.inputs[0]] if isinstance(layer, Add)
+                                    else sum(channels[s] for s in layer.inputs))
             rf[layer.name] = max(rf[s] for s in layer.inputs)
     out = spec.output or spec.layers[-1].name
     if out not in period:
@@ -240,6 +268,13 @@ def _check_conv(layer: Conv) -> None:
         raise SoiError(f"layer '{layer.name}': cout must be >= 1")
 
 
+def layer_macs(layer: Conv | TConv, sched: Schedule) -> int:
+    """MACs of one run: a conv's output frame, or all `factor` frames of a transposed conv."""
+    if isinstance(layer, TConv):
+        return layer.factor * sched.width[layer.name] * layer.cout * sched.channels[layer.input]
+    return conv_macs(layer, sched.channels[layer.input], sched.width[layer.name])
+
+
 def conv_macs(layer: Conv, cin: int, out_width: int) -> int:
     """Multiply-accumulates of one output frame (nominal kernel, as the paper counts)."""
     return out_width * layer.cout * layer.kt * layer.kf * cin
@@ -261,6 +296,9 @@ class OfflineModel(nn.Module):
                     cin, layer.cout, (layer.kt, layer.kf), stride=(layer.stride, layer.fstride),
                     dilation=(layer.dilation, 1)
                 )
+            elif isinstance(layer, TConv):
+                cin = self.schedule.channels[layer.input]
+                self.convs[layer.name] = nn.ConvTranspose2d(cin, layer.cout, (layer.factor, 1), stride=(layer.factor, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, time, freq, channels) -> (batch, time, freq, out_channels)."""
@@ -280,6 +318,8 @@ class OfflineModel(nn.Module):
             return torch.relu(y) if layer.act == "relu" else y
         if isinstance(layer, Duplicate):
             return torch.repeat_interleave(acts[layer.input], layer.factor, dim=2)
+        if isinstance(layer, TConv):
+            return self.convs[layer.name](acts[layer.input])
         if isinstance(layer, Upsample):
             return torch.repeat_interleave(acts[layer.input], layer.factor, dim=3)
         if isinstance(layer, Shift):
@@ -287,7 +327,8 @@ class OfflineModel(nn.Module):
             return nn.functional.pad(x, (0, 0, layer.frames, 0))[:, :, : x.shape[2]]
         parts = [acts[s] for s in layer.inputs]
         t_len = min(p.shape[2] for p in parts)
-        return torch.cat([p[:, :, :t_len] for p in parts], dim=1)
+        parts = [p[:, :, :t_len] for p in parts]
+        return torch.stack(parts).sum(0) if isinstance(layer, Add) else torch.cat(parts, dim=1)
 
 
 def demo_spec() -> ModelSpec:
@@ -316,11 +357,11 @@ def macs_by_phase(spec: ModelSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
     total = [0] * sched.phases
     deferred = [0] * sched.phases
     for layer in spec.layers:
-        if not isinstance(layer, Conv):
+        if not isinstance(layer, Conv | TConv):
             continue
-        macs = conv_macs(layer, sched.channels[layer.input], sched.width[layer.name])
+        macs = layer_macs(layer, sched)
         for p in range(sched.phases):
-            if sched.runs(layer.name, p):
+            if sched.works(layer, p):
                 total[p] += macs
                 if sched.group(layer.name, p) != "step":
                     deferred[p] += macs

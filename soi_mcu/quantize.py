@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, OfflineModel, Shift, Upsample
+from soi_mcu.model import Add, Concat, Conv, Duplicate, OfflineModel, Shift, TConv, Upsample
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -58,6 +58,15 @@ def _keras_model(offline: OfflineModel, frames: int):
             _, t, f, c = src.shape
             cat = keras.layers.Concatenate(axis=2, name=f"{layer.name}__cat")([src] * layer.factor)
             acts[layer.name] = keras.layers.Reshape((t * layer.factor, f, c), name=layer.name)(cat)
+        elif isinstance(layer, TConv):
+            tconv = keras.layers.Conv2DTranspose(layer.cout, (layer.factor, 1), strides=(layer.factor, 1),
+                                                 padding="valid", name=layer.name)
+            acts[layer.name] = tconv(acts[layer.input])
+            torch_tconv = offline.convs[layer.name]
+            w = torch_tconv.weight.detach().numpy().transpose(2, 3, 1, 0)  # (cin, cout, kh, kw) -> (kh, kw, cout, cin)
+            tconv.set_weights([w, torch_tconv.bias.detach().numpy()])
+        elif isinstance(layer, Add):
+            acts[layer.name] = keras.layers.Add(name=layer.name)([acts[s] for s in layer.inputs])
         elif isinstance(layer, Upsample):
             src = acts[layer.input]
             _, t, f, c = src.shape
@@ -127,7 +136,7 @@ def _export_key(offline: OfflineModel, calibration: np.ndarray, frames: int) -> 
     return h.hexdigest()[:32]
 
 
-_EXPORT_FORMAT = 1  # bump when _keras_model changes what it builds
+_EXPORT_FORMAT = 2  # bump when _keras_model changes what it builds
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, Layer, OfflineModel, Shift, Upsample, conv_macs
+from soi_mcu.model import Add, Concat, Conv, Duplicate, Layer, OfflineModel, Shift, TConv, Upsample, conv_macs
 
 
 class StreamingModel:
@@ -41,6 +41,7 @@ class StreamingModel:
             if isinstance(layer, Conv | Shift)
         }
         self.frames: dict[str, torch.Tensor] = {name: torch.zeros(c, w[name]) for name, c in ch.items()}
+        self.tconv_frames: dict[str, torch.Tensor] = {}
         self.macs_done = 0
         self.macs_by_step: dict[int, int] = {}  # instrumented: MACs done for each step's output
         self.macs_precomputed = 0
@@ -91,7 +92,24 @@ class StreamingModel:
             if isinstance(layer, Conv) and sched.runs(layer.input, phase) and sched.push_group(layer, phase) == group:
                 self._push(layer)  # a new input frame arrived: it enters the partial state
             if sched.runs(layer.name, phase) and sched.group(layer.name, phase) == group:
-                self.frames[layer.name] = self._conv_frame(layer) if isinstance(layer, Conv) else self._frame_of(layer)
+                if isinstance(layer, Conv):
+                    self.frames[layer.name] = self._conv_frame(layer)
+                elif isinstance(layer, TConv):
+                    self.frames[layer.name] = self._tconv_frame(layer, phase)
+                else:
+                    self.frames[layer.name] = self._frame_of(layer)
+
+    def _tconv_frame(self, layer: TConv, phase: int) -> torch.Tensor:
+        """When the input frame arrives, compute all `factor` frames; hand them out one per period."""
+        if self.schedule.works(layer, phase):
+            conv = self.offline.convs[layer.name]
+            x = self.frames[layer.input][None, :, None, :]  # (1, cin, 1, width)
+            self.tconv_frames[layer.name] = conv(x)[0]  # (cout, factor, width)
+            macs = conv.weight.numel() * x.shape[-1]
+            self.macs_done += macs
+            self.macs_by_step[self.step_index] = self.macs_by_step.get(self.step_index, 0) + macs
+        r = (phase % self.schedule.period[layer.input]) // self.schedule.period[layer.name]
+        return self.tconv_frames[layer.name][:, r]
 
     def _frame_of(self, layer: Layer) -> torch.Tensor:
         if isinstance(layer, Duplicate):
@@ -100,6 +118,8 @@ class StreamingModel:
             return self.states[layer.name][:, 0]
         if isinstance(layer, Upsample):
             return torch.repeat_interleave(self.frames[layer.input], layer.factor, dim=1)
+        if isinstance(layer, Add):
+            return torch.stack([self.frames[s] for s in layer.inputs]).sum(0)
         assert isinstance(layer, Concat)
         return torch.cat([self.frames[s] for s in layer.inputs], dim=0)
 

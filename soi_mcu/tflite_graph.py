@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, Shift, Upsample
+from soi_mcu.model import Add, Concat, Conv, Duplicate, ModelSpec, Shift, TConv, Upsample
 
 _DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8, 7: np.int16}
 _ACT = {0: "none", 1: "relu", 3: "relu6"}
@@ -55,9 +55,17 @@ class MatchedConv:
     input: Tensor
     output: Tensor
     filter: Tensor
-    bias: Tensor
+    bias: Tensor | None
     stride: tuple[int, int]  # (h, w)
     dilation: tuple[int, int]
+    act: str
+
+
+@dataclass(frozen=True)
+class MatchedAdd:
+    sources: tuple[str, ...]  # spec layer names, in the ADD op's input order
+    inputs: tuple[Tensor, ...]
+    output: Tensor
     act: str
 
 
@@ -158,6 +166,40 @@ def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
             reshape = consumer(cat.outputs[0], "RESHAPE", layer.name)
             acts[layer.name] = reshape.outputs[0]
             matched[layer.name] = graph.tensors[acts[layer.name]]
+        elif isinstance(layer, TConv):
+            cands = [op for op in graph.consumers.get(acts[layer.input], []) if op.kind == "TRANSPOSE_CONV"
+                     and op.index not in used and op.inputs[2] == acts[layer.input]]
+            if not cands:
+                raise SoiError(f"layer '{layer.name}': no TRANSPOSE_CONV reads its input in the .tflite")
+            op = cands[0]
+            used.add(op.index)
+            o = op.options
+            matched[layer.name] = MatchedConv(
+                input=graph.tensors[acts[layer.input]],
+                output=graph.tensors[op.outputs[0]],
+                filter=graph.tensors[op.inputs[1]],
+                bias=graph.tensors[op.inputs[3]] if len(op.inputs) > 3 and op.inputs[3] >= 0 else None,
+                stride=(o["strideH"], o["strideW"]),
+                dilation=(1, 1),
+                act=_ACT.get(o.get("fusedActivationFunction", 0), "unsupported"),
+            )
+            acts[layer.name] = op.outputs[0]
+        elif isinstance(layer, Add):
+            srcs = {acts[s] for s in layer.inputs}
+            cands = [op for op in graph.consumers.get(acts[layer.inputs[0]], [])
+                     if op.kind == "ADD" and set(op.inputs) == srcs and op.index not in used]
+            if not cands:
+                raise SoiError(f"layer '{layer.name}': no ADD of {layer.inputs} in the .tflite")
+            op = cands[0]
+            used.add(op.index)
+            acts[layer.name] = op.outputs[0]
+            by_tensor = {acts[s]: s for s in layer.inputs}
+            matched[layer.name] = MatchedAdd(
+                sources=tuple(by_tensor[t] for t in op.inputs),
+                inputs=tuple(graph.tensors[t] for t in op.inputs),
+                output=graph.tensors[op.outputs[0]],
+                act=_ACT.get(op.options.get("fusedActivationFunction", 0), "unsupported"),
+            )
         elif isinstance(layer, Shift):
             pads = [op for op in graph.consumers.get(acts[layer.input], []) if op.kind == "PAD" and op.index not in used
                     and any(c.kind in _SLICES for c in graph.consumers.get(op.outputs[0], []))]

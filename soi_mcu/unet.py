@@ -7,7 +7,7 @@ import re
 
 from soi_mcu.config import UNetConfig, validate
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, Layer, ModelSpec, Shift, Upsample
+from soi_mcu.model import Concat, Conv, Duplicate, Layer, ModelSpec, Shift, TConv, Upsample
 
 VARIANT_HELP = ("stmc | scc:P | scc:P+Q (two nested pairs) | sscc:P (S-CC + shift) | sc:P (shift only) | "
                 "fp:P/Q (S-CC at P, shift after encoder Q)")
@@ -40,7 +40,10 @@ def unet_spec(cfg: UNetConfig) -> ModelSpec:
         layers.append(Conv(f"d{i}", x, cout=cout, kt=kt, kf=kf, act=act))
         y = f"d{i}"
         if i in pairs:
-            layers.append(Duplicate(f"dup{i}", y))
+            if cfg.extrapolation == "transposed":
+                layers.append(TConv(f"dup{i}", y, cout=cout, factor=2))
+            else:
+                layers.append(Duplicate(f"dup{i}", y))
             y = f"dup{i}"
             if i in cfg.sscc:
                 layers.append(Shift(f"ss{i}", y))

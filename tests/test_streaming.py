@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
 import torch
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, OfflineModel, Shift, Upsample, analyze, demo_spec
+from soi_mcu.model import (
+    Add,
+    Concat,
+    Conv,
+    Duplicate,
+    ModelSpec,
+    OfflineModel,
+    Shift,
+    TConv,
+    Upsample,
+    analyze,
+    demo_spec,
+)
 from soi_mcu.streaming import StreamingModel, check_equivalence
 
 
@@ -16,6 +29,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
     """A random causal CNN: convs, S-CC pairs (nested up to max_depth), SC shifts, SS-CC, concat skips."""
     layers: list = []
     count = iter(range(1000))
+    in_channels = rng.randint(1, 3)
 
     def conv(src: str, **kw) -> str:
         name = f"c{next(count)}"
@@ -39,21 +53,43 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
             inner = conv(x, kt=rng.randint(1, 3), stride=stride, fstride=fstride, kf=3)
             inner = block(inner, depth + 1)
             up = f"up{next(count)}"
-            layers.append(Duplicate(up, inner, factor=stride))
+            if rng.random() < 0.3:  # extrapolate with a transposed conv instead of duplicating
+                layers.append(TConv(up, inner, cout=rng.randint(1, 5), factor=stride))
+            else:
+                layers.append(Duplicate(up, inner, factor=stride))
             if fstride > 1:
                 layers.append(Upsample(f"fu{next(count)}", up, factor=fstride))
                 up = layers[-1].name
             up = maybe_shift(up)  # SS-CC when a shift follows the duplication
             if rng.random() < 0.8:
                 skip = f"skip{next(count)}"
-                layers.append(Concat(skip, (up, x)))
+                if rng.random() < 0.3:  # skip by addition: match channels with a 1x1 conv first
+                    up = conv(up, kt=1, kf=1)
+                    layers[-1] = dataclasses.replace(layers[-1], cout=channels_of(layers, x, in_channels))
+                    layers.append(Add(skip, (up, x)))
+                else:
+                    layers.append(Concat(skip, (up, x)))
                 up = skip
             x = up
         return x
 
     out = conv(block("input", 0))
-    return ModelSpec("rand", freq_bins=rng.choice([4, 8, 12]), in_channels=rng.randint(1, 3), layers=tuple(layers),
+    return ModelSpec("rand", freq_bins=rng.choice([4, 8, 12]), in_channels=in_channels, layers=tuple(layers),
                      output=out)
+
+
+def channels_of(layers: list, name: str, in_channels: int) -> int:
+    """Output channels of a layer of a spec under construction."""
+    if name == "input":
+        return in_channels
+    layer = next(x for x in layers if x.name == name)
+    if isinstance(layer, Conv | TConv):
+        return layer.cout
+    if isinstance(layer, Concat):
+        return sum(channels_of(layers, s, in_channels) for s in layer.inputs)
+    if isinstance(layer, Add):
+        return channels_of(layers, layer.inputs[0], in_channels)
+    return channels_of(layers, layer.input, in_channels)
 
 
 def test_demo_streaming_equals_offline() -> None:
@@ -138,3 +174,15 @@ def test_wrong_frame_shape_is_a_clear_error() -> None:
 def test_invalid_specs_are_rejected(layers: tuple, message: str) -> None:
     with pytest.raises(SoiError, match=message):
         analyze(ModelSpec("bad", 4, 1, layers))
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_analytic_macs_equal_the_steppers_count_on_random_models(seed: int) -> None:
+    from soi_mcu.model import macs_by_phase
+
+    spec = random_spec(random.Random(seed))
+    total, _ = macs_by_phase(spec)
+    stepper = StreamingModel(OfflineModel(spec))
+    steps = 2 * len(total)
+    stepper.run(torch.randn(steps, spec.freq_bins, spec.in_channels), precompute_between=True)
+    assert [stepper.macs_by_step.get(t, 0) for t in range(steps)] == list(total) * 2

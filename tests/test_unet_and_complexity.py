@@ -29,6 +29,15 @@ def test_unet_variants_stream_equal_offline(variant: str) -> None:
     assert result.ok, result
 
 
+def test_transposed_extrapolation_streams_equal_offline() -> None:
+    import dataclasses
+
+    cfg = dataclasses.replace(variant_config(load_config(MCU), "scc:2+4"), extrapolation="transposed")
+    model = OfflineModel(unet_spec(cfg), seed=2)
+    result = check_equivalence(model, torch.randn(3 * model.schedule.receptive_field, cfg.freq_bins, 1))
+    assert result.ok, result
+
+
 @pytest.mark.parametrize("variant", ["stmc", "scc:1", "scc:3+5", "sscc:2", "sc:1", "fp:2/4", "scc:7"])
 def test_analytic_macs_equal_the_steppers_count(variant: str) -> None:
     spec = unet_spec(variant_config(load_config(MCU), variant))
