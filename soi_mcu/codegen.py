@@ -18,7 +18,7 @@ import numpy as np
 from soi_mcu import __version__
 from soi_mcu.boards import Board
 from soi_mcu.errors import SoiError
-from soi_mcu.lowering import ConvNode, CPlan, ShiftNode
+from soi_mcu.lowering import ConvNode, CPlan, PoolNode, ShiftNode
 from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
 
 
@@ -56,7 +56,8 @@ def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> 
     convs = [n for n in plan.nodes if isinstance(n, ConvNode)]
     frames = int(inputs_q.shape[0])
     shifts = [n for n in plan.nodes if isinstance(n, ShiftNode)]
-    ctx = {"plan": plan, "convs": convs, "shifts": shifts, "version": __version__, "board": board, "frames": frames,
+    pools = [n for n in plan.nodes if isinstance(n, PoolNode)]
+    ctx = {"plan": plan, "convs": convs, "shifts": shifts, "pools": pools, "version": __version__, "board": board, "frames": frames,
            "stack_size": board.stack_size}
     files = {
         "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
@@ -94,7 +95,8 @@ def generate_library(plan: CPlan, board: Board, out_dir: Path) -> list[Path]:
     env = _environment()
     convs = [n for n in plan.nodes if isinstance(n, ConvNode)]
     shifts = [n for n in plan.nodes if isinstance(n, ShiftNode)]
-    ctx = {"plan": plan, "convs": convs, "shifts": shifts, "version": __version__, "board": board}
+    pools = [n for n in plan.nodes if isinstance(n, PoolNode)]
+    ctx = {"plan": plan, "convs": convs, "shifts": shifts, "pools": pools, "version": __version__, "board": board}
     files: dict[str, str | bytes] = {
         "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
         "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),

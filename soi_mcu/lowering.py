@@ -18,6 +18,7 @@ from soi_mcu.model import (
     Concat,
     Conv,
     Duplicate,
+    FreqPool,
     ModelSpec,
     Shift,
     TConv,
@@ -44,6 +45,7 @@ class ConvNode:
     in_width: int  # frequency bins in / out
     out_width: int
     fstride: int
+    depthwise: bool
     push_period: int  # a new input frame arrives every push_period steps
     run_period: int  # an output frame is computed every run_period steps
     input_offset: int
@@ -91,6 +93,16 @@ class AddNode:
 
 
 @dataclass(frozen=True)
+class PoolNode:
+    kind: ClassVar[str] = "pool"
+    name: str
+    source: str
+    target: str
+    width: int
+    channels: int
+
+
+@dataclass(frozen=True)
 class UpsampleNode:
     kind: ClassVar[str] = "upsample"
     name: str
@@ -117,7 +129,7 @@ class Action:
     """One thing a step does, in order: `what` of `node` on the phases set in `mask`."""
 
     what: str  # "push" (into a conv's state), "conv", "concat", "shift_copy", "shift_push"
-    node: ConvNode | ConcatNode | ShiftNode | UpsampleNode | AddNode
+    node: ConvNode | ConcatNode | ShiftNode | UpsampleNode | AddNode | PoolNode
     mask: int
 
 
@@ -137,7 +149,7 @@ class CPlan:
     output_zero_point: int
     output_buffer: str
     buffers: dict[str, int]  # activation frame buffers: name -> bytes
-    nodes: tuple[ConvNode | ConcatNode | ShiftNode | UpsampleNode | AddNode, ...]
+    nodes: tuple[ConvNode | ConcatNode | ShiftNode | UpsampleNode | AddNode | PoolNode, ...]
     scratch_bytes: int
     macs_by_phase: tuple[int, ...]
     precomputed_macs_by_phase: tuple[int, ...]  # part of macs_by_phase done by precompute()
@@ -184,7 +196,7 @@ def activation_range(act: str, out: Tensor) -> tuple[int, int]:
     if act == "relu":
         return max(-128, zp), 127
     if act == "relu6":
-        return max(-128, zp), min(127, zp + math.floor(6.0 / scale + 0.5))
+        return max(-128, zp), min(127, zp + math.floor(6.0 / scale + 0.5))  # TfLiteRound(6 / scale)
     raise SoiError(f"fused activation '{act}' is not supported by the code generator")
 
 
@@ -217,6 +229,7 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
            for p in range(sched.phases)]
     buffers = {n.target: n.out_width * n.cout for n in convs if n.target.isidentifier()}
     buffers |= {n.target: n.size for n in nodes if isinstance(n, AddNode)}
+    buffers |= {n.target: n.channels for n in nodes if isinstance(n, PoolNode)}
     buffers |= {f"soi_buf_{t.name}": t.factor * sched.width[t.name] * t.cout for t in spec.layers if isinstance(t, TConv)}
     buffers |= {n.target: n.freq * sum(n.channels) for n in nodes if isinstance(n, ConcatNode)}
     buffers |= {n.target: n.width * n.factor * n.channels for n in nodes if isinstance(n, UpsampleNode)}
@@ -239,7 +252,7 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
         output_buffer=_input_expr(buf[sched.output], needs_input_copy),
         buffers=buffers,
         nodes=tuple(nodes),
-        scratch_bytes=max(scratch_bytes_for(n.cin, n.kt, n.kf) for n in convs),
+        scratch_bytes=max([scratch_bytes_for(n.cin, n.kt, n.kf) for n in convs] + [64]),
         macs_by_phase=tuple(macs),
         precomputed_macs_by_phase=tuple(pre),
         early_actions=groups["early"],
@@ -306,6 +319,12 @@ def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, d
             nodes.append(node)
             buf[layer.name] = node.copy_to or f"soi_ring_window(&{layer.name}_state)"
             quant[layer.name] = matched[layer.name]
+        elif isinstance(layer, FreqPool):
+            _same_quant(layer.name, quant[layer.input], matched[layer.name])
+            nodes.append(PoolNode(layer.name, buf[layer.input], f"soi_buf_{layer.name}", sched.width[layer.input],
+                                  sched.channels[layer.name]))
+            buf[layer.name] = nodes[-1].target
+            quant[layer.name] = matched[layer.name]
         elif isinstance(layer, Upsample):
             _same_quant(layer.name, quant[layer.input], matched[layer.name])
             nodes.append(UpsampleNode(layer.name, buf[layer.input], f"soi_buf_{layer.name}",
@@ -346,7 +365,7 @@ def _schedule(spec: ModelSpec, sched, nodes: dict) -> dict[str, tuple[Action, ..
             if node.window > 1:
                 add("push", node, lambda p, c=layer: sched.push_group(c, p) if sched.runs(c.input, p) else None)
             add("conv", node, own(layer))
-        elif isinstance(layer, Concat | Upsample | Add):
+        elif isinstance(layer, Concat | Upsample | Add | FreqPool):
             add(node.kind, node, own(layer))
         elif isinstance(layer, TConv):
             for r in range(layer.factor):
@@ -379,7 +398,7 @@ def _tconv_node(layer: TConv, r: int, m: MatchedConv, source: str, sched, target
     width = sched.width[layer.name]
     return ConvNode(
         name=f"{layer.name}_r{r}", source=source, target=target, cin=cin, cout=layer.cout, kt=1, kf=1, dilation=1,
-        window=1, in_width=width, out_width=width, fstride=1, push_period=sched.period[layer.input],
+        window=1, in_width=width, out_width=width, fstride=1, depthwise=False, push_period=sched.period[layer.input],
         run_period=sched.period[layer.input], input_offset=-int(m.input.zero_point[0]),
         output_offset=int(m.output.zero_point[0]), act_min=-128, act_max=127, state_zero_point=0,
         weights=np.ascontiguousarray(np.asarray(m.filter.data, dtype=np.int8)[:, r:r + 1]),
@@ -418,9 +437,9 @@ def _add_node(layer: Add, m: MatchedAdd, buf: dict[str, str], sched) -> AddNode:
 
 def _conv_node(layer: Conv, m: MatchedConv, source: str, sched) -> ConvNode:
     cin = sched.channels[layer.input]
-    if m.filter.shape != (layer.cout, layer.kt, layer.kf, cin):
-        raise SoiError(f"layer '{layer.name}': filter shape {m.filter.shape} in the .tflite, expected "
-                       f"{(layer.cout, layer.kt, layer.kf, cin)}")
+    want = (1, layer.kt, layer.kf, layer.cout) if layer.depthwise else (layer.cout, layer.kt, layer.kf, cin)
+    if m.filter.shape != want:
+        raise SoiError(f"layer '{layer.name}': filter shape {m.filter.shape} in the .tflite, expected {want}")
     if m.stride != (layer.stride, layer.fstride) or m.dilation != (layer.dilation, 1) or m.act != layer.act:
         raise SoiError(f"layer '{layer.name}': stride/dilation/activation in the .tflite differ from the spec")
     qs = _requant(m, layer.cout)
@@ -440,6 +459,7 @@ def _conv_node(layer: Conv, m: MatchedConv, source: str, sched) -> ConvNode:
         in_width=sched.width[layer.input],
         out_width=sched.width[layer.name],
         fstride=layer.fstride,
+        depthwise=layer.depthwise,
         push_period=sched.period[layer.input],
         run_period=sched.period[layer.name],
         input_offset=-in_zp,

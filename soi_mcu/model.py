@@ -15,7 +15,7 @@ from torch import nn
 
 from soi_mcu.errors import SoiError
 
-ACTIVATIONS = ("relu", "none")
+ACTIVATIONS = ("relu", "relu6", "none")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Conv:
     stride: int = 1  # stride in time: >1 makes this the compressing half of an S-CC pair
     act: str = "relu"
     fstride: int = 1  # stride in frequency (encoders of a U-Net)
+    depthwise: bool = False  # one filter per input channel (cout = cin x channel multiplier)
 
     def out_width(self, width: int) -> int:
         return (width + 2 * (self.kf // 2) - self.kf) // self.fstride + 1
@@ -70,6 +71,14 @@ class Add:
 
 
 @dataclass(frozen=True)
+class FreqPool:
+    """Average over all frequency bins (a classifier's global pooling, frame by frame)."""
+
+    name: str
+    input: str
+
+
+@dataclass(frozen=True)
 class Upsample:
     """Nearest-neighbour upsampling in frequency by `factor` (decoders of a U-Net)."""
 
@@ -96,7 +105,7 @@ class Concat:
     inputs: tuple[str, ...]
 
 
-Layer = Conv | Duplicate | TConv | Upsample | Shift | Concat | Add
+Layer = Conv | Duplicate | TConv | Upsample | FreqPool | Shift | Concat | Add
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,9 @@ def analyze(spec: ModelSpec) -> Schedule:
             if width[layer.name] < 1:
                 raise SoiError(f"layer '{layer.name}': frequency stride {layer.fstride} leaves no bins")
             rf[layer.name] = rf[layer.input] + (layer.window - 1) * period[layer.input]
+            if layer.depthwise and layer.cout % channels[layer.input]:
+                raise SoiError(f"layer '{layer.name}': a depthwise conv needs cout ({layer.cout}) to be a multiple "
+                               f"of its input channels ({channels[layer.input]})")
         elif isinstance(layer, Duplicate | TConv):
             p = period[layer.input]
             if layer.factor < 1 or p % layer.factor:
@@ -191,6 +203,11 @@ def analyze(spec: ModelSpec) -> Schedule:
             channels[layer.name] = channels[layer.input]
             width[layer.name] = width[layer.input]
             rf[layer.name] = rf[layer.input] + layer.frames * period[layer.input]
+        elif isinstance(layer, FreqPool):
+            period[layer.name] = period[layer.input]
+            channels[layer.name] = channels[layer.input]
+            width[layer.name] = 1
+            rf[layer.name] = rf[layer.input]
         elif isinstance(layer, Upsample):
             if layer.factor < 1:
                 raise SoiError(f"layer '{layer.name}': upsampling factor must be >= 1")
@@ -277,7 +294,15 @@ def layer_macs(layer: Conv | TConv, sched: Schedule) -> int:
 
 def conv_macs(layer: Conv, cin: int, out_width: int) -> int:
     """Multiply-accumulates of one output frame (nominal kernel, as the paper counts)."""
-    return out_width * layer.cout * layer.kt * layer.kf * cin
+    return out_width * layer.cout * layer.kt * layer.kf * (1 if layer.depthwise else cin)
+
+
+def activate(y: torch.Tensor, act: str) -> torch.Tensor:
+    if act == "relu":
+        return torch.relu(y)
+    if act == "relu6":
+        return torch.clamp(y, 0.0, 6.0)
+    return y
 
 
 class OfflineModel(nn.Module):
@@ -294,7 +319,7 @@ class OfflineModel(nn.Module):
                 cin = self.schedule.channels[layer.input]
                 self.convs[layer.name] = nn.Conv2d(
                     cin, layer.cout, (layer.kt, layer.kf), stride=(layer.stride, layer.fstride),
-                    dilation=(layer.dilation, 1)
+                    dilation=(layer.dilation, 1), groups=cin if layer.depthwise else 1
                 )
             elif isinstance(layer, TConv):
                 cin = self.schedule.channels[layer.input]
@@ -314,14 +339,15 @@ class OfflineModel(nn.Module):
             x = acts[layer.input]
             pad_t = (layer.kt - 1) * layer.dilation
             x = nn.functional.pad(x, (layer.kf // 2, layer.kf // 2, pad_t, 0))
-            y = self.convs[layer.name](x)
-            return torch.relu(y) if layer.act == "relu" else y
+            return activate(self.convs[layer.name](x), layer.act)
         if isinstance(layer, Duplicate):
             return torch.repeat_interleave(acts[layer.input], layer.factor, dim=2)
         if isinstance(layer, TConv):
             return self.convs[layer.name](acts[layer.input])
         if isinstance(layer, Upsample):
             return torch.repeat_interleave(acts[layer.input], layer.factor, dim=3)
+        if isinstance(layer, FreqPool):
+            return acts[layer.input].mean(dim=3, keepdim=True)
         if isinstance(layer, Shift):
             x = acts[layer.input]
             return nn.functional.pad(x, (0, 0, layer.frames, 0))[:, :, : x.shape[2]]

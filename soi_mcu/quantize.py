@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Add, Concat, Conv, Duplicate, OfflineModel, Shift, TConv, Upsample
+from soi_mcu.model import Add, Concat, Conv, Duplicate, FreqPool, OfflineModel, Shift, TConv, Upsample
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -41,18 +41,21 @@ def _keras_model(offline: OfflineModel, frames: int):
             pad = keras.layers.ZeroPadding2D(
                 ((layer.window - 1, 0), (layer.kf // 2, layer.kf // 2)), name=f"{layer.name}__pad"
             )(acts[layer.input])
-            conv = keras.layers.Conv2D(
-                layer.cout,
-                (layer.kt, layer.kf),
-                strides=(layer.stride, layer.fstride),
-                dilation_rate=(layer.dilation, 1),
-                activation=None if layer.act == "none" else layer.act,
-                name=layer.name,
-            )
-            acts[layer.name] = conv(pad)
+            common = {"strides": (layer.stride, layer.fstride), "dilation_rate": (layer.dilation, 1),
+                      "activation": None if layer.act == "none" else layer.act, "name": layer.name}
             torch_conv = offline.convs[layer.name]
-            w = torch_conv.weight.detach().numpy().transpose(2, 3, 1, 0)  # OIHW -> HWIO
-            conv.set_weights([w, torch_conv.bias.detach().numpy()])
+            w = torch_conv.weight.detach().numpy()
+            if layer.depthwise:
+                mult = layer.cout // offline.schedule.channels[layer.input]
+                conv = keras.layers.DepthwiseConv2D((layer.kt, layer.kf), depth_multiplier=mult, **common)
+                acts[layer.name] = conv(pad)
+                # torch (cin*mult, 1, kt, kf), out channel c*mult+m -> keras (kt, kf, cin, mult)
+                kernel = w[:, 0].reshape(-1, mult, layer.kt, layer.kf).transpose(2, 3, 0, 1)
+            else:
+                conv = keras.layers.Conv2D(layer.cout, (layer.kt, layer.kf), **common)
+                acts[layer.name] = conv(pad)
+                kernel = w.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+            conv.set_weights([kernel, torch_conv.bias.detach().numpy()])
         elif isinstance(layer, Duplicate):
             src = acts[layer.input]
             _, t, f, c = src.shape
@@ -67,6 +70,9 @@ def _keras_model(offline: OfflineModel, frames: int):
             tconv.set_weights([w, torch_tconv.bias.detach().numpy()])
         elif isinstance(layer, Add):
             acts[layer.name] = keras.layers.Add(name=layer.name)([acts[s] for s in layer.inputs])
+        elif isinstance(layer, FreqPool):
+            width = acts[layer.input].shape[2]
+            acts[layer.name] = keras.layers.AveragePooling2D((1, width), name=layer.name)(acts[layer.input])
         elif isinstance(layer, Upsample):
             src = acts[layer.input]
             _, t, f, c = src.shape
@@ -136,7 +142,7 @@ def _export_key(offline: OfflineModel, calibration: np.ndarray, frames: int) -> 
     return h.hexdigest()[:32]
 
 
-_EXPORT_FORMAT = 2  # bump when _keras_model changes what it builds
+_EXPORT_FORMAT = 3  # bump when _keras_model changes what it builds
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

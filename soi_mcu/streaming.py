@@ -15,7 +15,20 @@ from dataclasses import dataclass
 import torch
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Add, Concat, Conv, Duplicate, Layer, OfflineModel, Shift, TConv, Upsample, conv_macs
+from soi_mcu.model import (
+    Add,
+    Concat,
+    Conv,
+    Duplicate,
+    FreqPool,
+    Layer,
+    OfflineModel,
+    Shift,
+    TConv,
+    Upsample,
+    activate,
+    conv_macs,
+)
 
 
 class StreamingModel:
@@ -118,6 +131,8 @@ class StreamingModel:
             return self.states[layer.name][:, 0]
         if isinstance(layer, Upsample):
             return torch.repeat_interleave(self.frames[layer.input], layer.factor, dim=1)
+        if isinstance(layer, FreqPool):
+            return self.frames[layer.input].mean(dim=1, keepdim=True)
         if isinstance(layer, Add):
             return torch.stack([self.frames[s] for s in layer.inputs]).sum(0)
         assert isinstance(layer, Concat)
@@ -133,11 +148,11 @@ class StreamingModel:
         conv = self.offline.convs[layer.name]
         x = state[:, :: layer.dilation][None]  # the kt taps the kernel reads
         x = torch.nn.functional.pad(x, (layer.kf // 2, layer.kf // 2))
-        y = torch.nn.functional.conv2d(x, conv.weight, conv.bias, stride=(1, layer.fstride))[0, :, 0]
+        y = torch.nn.functional.conv2d(x, conv.weight, conv.bias, stride=(1, layer.fstride), groups=conv.groups)[0, :, 0]
         macs = conv_macs(layer, state.shape[0], y.shape[1])
         self.macs_done += macs
         self.macs_by_step[self.step_index] = self.macs_by_step.get(self.step_index, 0) + macs
-        return torch.relu(y) if layer.act == "relu" else y
+        return activate(y, layer.act)
 
     def run(self, frames: torch.Tensor, precompute_between: bool = False) -> torch.Tensor:
         """frames: (time, freq, channels) -> (time, freq, out_channels), from the current state."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Add, Concat, Conv, Duplicate, ModelSpec, Shift, TConv, Upsample
+from soi_mcu.model import Add, Concat, Conv, Duplicate, FreqPool, ModelSpec, Shift, TConv, Upsample
 
 _DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8, 7: np.int16}
 _ACT = {0: "none", 1: "relu", 3: "relu6"}
@@ -134,13 +134,14 @@ def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
     for layer in spec.layers:
         if isinstance(layer, Conv):
             src = acts[layer.input]
+            kind = "DEPTHWISE_CONV_2D" if layer.depthwise else "CONV_2D"
             pads = [op for op in graph.consumers.get(src, []) if op.kind == "PAD" and op.index not in used
-                    and any(c.kind == "CONV_2D" for c in graph.consumers.get(op.outputs[0], []))]
+                    and any(c.kind == kind for c in graph.consumers.get(op.outputs[0], []))]
             conv_in = src
             if pads:  # the causal/frequency padding; the firmware does it with state and kernel padding
                 used.add(pads[0].index)
                 conv_in = pads[0].outputs[0]
-            op = consumer(conv_in, "CONV_2D", layer.name)
+            op = consumer(conv_in, kind, layer.name)
             o = op.options
             matched[layer.name] = MatchedConv(
                 input=graph.tensors[src],
@@ -166,6 +167,10 @@ def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
             reshape = consumer(cat.outputs[0], "RESHAPE", layer.name)
             acts[layer.name] = reshape.outputs[0]
             matched[layer.name] = graph.tensors[acts[layer.name]]
+        elif isinstance(layer, FreqPool):
+            op = consumer(acts[layer.input], "AVERAGE_POOL_2D", layer.name)
+            acts[layer.name] = op.outputs[0]
+            matched[layer.name] = graph.tensors[op.outputs[0]]
         elif isinstance(layer, TConv):
             cands = [op for op in graph.consumers.get(acts[layer.input], []) if op.kind == "TRANSPOSE_CONV"
                      and op.index not in used and op.inputs[2] == acts[layer.input]]

@@ -147,3 +147,23 @@ def test_export_cache_reuses_and_invalidates(tmp_path: Path, monkeypatch: pytest
     assert len(calls) == 1 and a.sha256 == b.sha256  # the second export is a cache hit
     quantize.export_tflite(OfflineModel(demo_spec(), seed=1), calib, 8, tmp_path / "c.tflite")
     assert len(calls) == 2  # other weights: converted again
+
+
+@pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
+@pytest.mark.parametrize("variant", ["stmc", "scc:1", "scc:3"])
+def test_classifier_on_host_is_bitexact(variant: str, tmp_path: Path) -> None:
+    """Depthwise-separable residual blocks, ReLU6, frequency pooling, logits; STMC and SOI."""
+    from soi_mcu.classifier import classifier_spec
+    from soi_mcu.model import analyze
+    from soi_mcu.streaming import check_equivalence
+
+    spec = classifier_spec(variant)
+    frames = 3 * analyze(spec).receptive_field + 2
+    ex = Exported(spec, frames, tmp_path)
+    import torch
+
+    assert check_equivalence(ex.offline, torch.from_numpy(ex.x)).ok
+    plan = lower(spec, ex.graph)
+    generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
+    out = run_on_host(tmp_path / "gen", frames, plan.output_size)
+    assert np.array_equal(out, ex.reference.reshape(frames, -1))

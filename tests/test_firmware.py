@@ -114,3 +114,14 @@ def test_rerun_gives_identical_outputs(tmp_path: Path) -> None:
     demo(frames=16, out_dir=tmp_path, quiet=True)
     assert (tmp_path / "report.json").read_bytes() == first
     assert {p: p.read_bytes() for p in (tmp_path / "generated").rglob("*.c")} == generated
+
+
+@pytest.mark.parametrize("variant", ["stmc", "scc:2"])
+def test_classifier_on_cortex_m4(variant: str, tmp_path: Path) -> None:
+    from soi_mcu.classifier import classifier_spec
+    from soi_mcu.pipeline import run
+
+    report = run(classifier_spec(variant), "mps2-an386", 24, tmp_path, quiet=True)
+    assert report.bitexact
+    if variant != "stmc":
+        assert report.cycles_per_step["by_phase"]["1"] < report.cycles_per_step["by_phase"]["0"]

@@ -199,6 +199,20 @@ arm_cmsis_nn_status arm_elementwise_add_s8(const int8_t *input_1_vect,
                                            const int32_t out_activation_max,
                                            const int32_t block_size);
 
+/* Average pooling over [N,H,W,C] windows of filter_dims (h, w); the mean of the valid taps,
+ * rounded half away from zero, clamped to the activation range. Input and output share
+ * quantization. input_dims->n is the batch count (>= 1). */
+arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx,
+                                   const cmsis_nn_pool_params *pool_params,
+                                   const cmsis_nn_dims *input_dims,
+                                   const int8_t *input,
+                                   const cmsis_nn_dims *filter_dims,
+                                   const cmsis_nn_dims *output_dims,
+                                   int8_t *output);
+
+/* Scratch bytes for arm_avgpool_s8 (0 here). */
+int32_t arm_avgpool_s8_get_buffer_size(const int dim_dst_width, const int ch_src);
+
 #ifdef __cplusplus
 }
 #endif
