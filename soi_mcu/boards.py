@@ -10,6 +10,9 @@ from pathlib import Path
 from soi_mcu.errors import SoiError
 from soi_mcu.paths import BOARDS_DIR
 
+# Register layouts firmware/runtime/soi_uart.c can drive (board file [uart] kind).
+UART_KINDS = ("stm32_usart_v1", "stm32_usart_v2", "nrf_uarte")
+
 
 @dataclass(frozen=True)
 class Board:
@@ -27,6 +30,8 @@ class Board:
     qemu_cpu: str | None
     renode_platform: str | None = None  # Renode platform description (.repl), for --backend renode
     renode_uart: str | None = None  # the sysbus UART the firmware reports on
+    uart_kind: str | None = None  # [uart] kind: register layout of that UART (one of UART_KINDS)
+    uart_base: int | None = None  # [uart] base: its base address
 
     @property
     def simulators(self) -> tuple[str, ...]:
@@ -66,6 +71,7 @@ def _board_from_dict(data: dict, path: Path) -> Board:
     ram = need(data, "ram", dict)
     qemu = data.get("simulators", {}).get("qemu", {})
     renode = data.get("simulators", {}).get("renode", {})
+    uart = data.get("uart", {})
     board = Board(
         name=need(data, "name", str),
         description=data.get("description", ""),
@@ -81,11 +87,19 @@ def _board_from_dict(data: dict, path: Path) -> Board:
         qemu_cpu=qemu.get("cpu"),
         renode_platform=renode.get("platform"),
         renode_uart=renode.get("uart"),
+        uart_kind=uart.get("kind"),
+        uart_base=uart.get("base"),
     )
     if board.name != path.stem:
         raise SoiError(f"board file {path}: name '{board.name}' differs from the file name")
     if board.clock_hz <= 0 or board.flash_size <= 0 or board.ram_size <= 0:
         raise SoiError(f"board file {path}: clock_hz, flash.size and ram.size must be positive")
+    if board.uart_kind is not None and board.uart_kind not in UART_KINDS:
+        raise SoiError(f"board file {path}: uart.kind '{board.uart_kind}' is not one of {', '.join(UART_KINDS)}")
+    if (board.uart_kind is None) != (board.uart_base is None) or type(board.uart_base) not in (int, type(None)):
+        raise SoiError(f"board file {path}: [uart] needs both kind (a string) and base (an integer address)")
+    if board.renode_platform and board.uart_kind is None:
+        raise SoiError(f"board file {path}: a board with [simulators.renode] needs a [uart] table (kind, base)")
     if board.stack_size >= board.ram_size:
         raise SoiError(f"board file {path}: stack_size {board.stack_size} exceeds ram.size {board.ram_size}")
     return board

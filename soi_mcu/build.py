@@ -48,7 +48,20 @@ def cmsis_nn_path() -> Path | None:
     return path
 
 
-def build_firmware(sources: GeneratedSources, board: Board, build_dir: Path, log: Path | None = None) -> BuildResult:
+def io_options(board: Board, io: str) -> list[str]:
+    """CMake options for where the harness writes: semihosting (QEMU) or the board's [uart] (Renode)."""
+    if io == "semihosting":
+        return ["-DSOI_IO=semihosting"]
+    if io != "uart":
+        raise SoiError(f"unknown harness output '{io}' (semihosting or uart)")
+    if board.uart_kind is None or board.uart_base is None:
+        raise SoiError(f"board {board.name} has no [uart] table (kind, base) in boards/{board.name}.toml")
+    return ["-DSOI_IO=uart", f"-DSOI_UART={board.uart_kind}", f"-DSOI_UART_BASE=0x{board.uart_base:08X}"]
+
+
+def build_firmware(sources: GeneratedSources, board: Board, build_dir: Path, log: Path | None = None,
+                   io: str = "semihosting") -> BuildResult:
+    """Configure and build; `io` is where the harness writes: semihosting (QEMU) or uart (Renode)."""
     require_tool("cmake", "apt-get install cmake")
     require_tool("arm-none-eabi-gcc", APT_HINT)
     nn = cmsis_nn_path()
@@ -57,6 +70,7 @@ def build_firmware(sources: GeneratedSources, board: Board, build_dir: Path, log
         f"-DSOI_GEN_DIR={sources.out_dir.resolve()}",
         f"-DSOI_CPU_FLAGS={';'.join(board.cpu_flags)}",
         f"-DCMSIS_NN_PATH={nn or ''}",
+        *io_options(board, io),
     ]
     log = log or build_dir / "build.log"
     build_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from soi_mcu.errors import SoiError
 def _cmd_demo(args: argparse.Namespace) -> int:
     from soi_mcu.pipeline import demo
 
-    report = demo(args.board, args.frames, Path(args.out))
+    report = demo(args.board, args.frames, Path(args.out), backend=args.backend)
     print(f"report: {Path(args.out) / 'report.json'}")
     return 0 if report.bitexact else 1
 
@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", default="mps2-an386", help="board name (see `soi-mcu boards`)")
     p.add_argument("--frames", type=int, default=64, help="frames to stream through the firmware")
     p.add_argument("--out", default="out/demo", help="output folder (report.json, generated C, build)")
+    p.add_argument("--backend", choices=("qemu", "renode"), default="qemu",
+                   help="simulator: qemu (cycle estimates) or renode (Renode boards; virtual instruction counts)")
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("boards", help="list the known boards")
     p.set_defaults(func=_cmd_boards)

@@ -20,6 +20,7 @@ from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.lowering import lower
 from soi_mcu.model import ModelSpec, OfflineModel, demo_spec
 from soi_mcu.quantize import export_tflite, reference_outputs
+from soi_mcu.renode import RENODE_MISSING, renode_available, simulate_renode
 from soi_mcu.report import Report, format_layers, format_table, make_report, write_json
 from soi_mcu.simulate import QEMU_HINT, simulate_qemu
 from soi_mcu.streaming import check_equivalence
@@ -61,14 +62,23 @@ def check_fits(plan, board: Board) -> None:
                        f"board {board.name} has {board.ram_size}")
 
 
-def preflight(board: Board) -> None:
+def preflight(board: Board, backend: str = "qemu") -> None:
     """Fail in the first second, not after the export, when a tool or setting is missing."""
     require_tool("cmake", "apt-get install cmake")
     require_tool("arm-none-eabi-gcc", APT_HINT)
-    require_tool("qemu-system-arm", QEMU_HINT)
     cmsis_nn_path()
-    if not board.qemu_machine:
-        raise SoiError(f"board {board.name} cannot run in QEMU (no [simulators.qemu] in its board file)")
+    if backend == "qemu":
+        require_tool("qemu-system-arm", QEMU_HINT)
+        if not board.qemu_machine:
+            raise SoiError(f"board {board.name} cannot run in QEMU (no [simulators.qemu] in its board file); "
+                           f"its simulators: {', '.join(board.simulators) or 'none'}")
+    elif backend == "renode":
+        if not renode_available():
+            raise SoiError(RENODE_MISSING)
+        if not board.renode_platform:
+            raise SoiError(f"board {board.name} cannot run in Renode (no [simulators.renode] in its board file)")
+    else:
+        raise SoiError(f"unknown backend '{backend}' (qemu or renode)")
 
 
 def check_writable(out_dir: Path) -> None:
@@ -82,11 +92,11 @@ def check_writable(out_dir: Path) -> None:
 
 
 def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int = 0,
-        quiet: bool = False) -> Report:
+        quiet: bool = False, backend: str = "qemu") -> Report:
     board = load_board(board_name)
     if frames < 1:
         raise SoiError("--frames must be at least 1")
-    preflight(board)
+    preflight(board, backend)
     check_writable(out_dir)
     progress = Progress(quiet)
     progress(f"model '{spec.name}': building and checking streaming == offline (float)")
@@ -116,10 +126,14 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
     sources = generate(plan, board, inputs_q, out_dir / "generated")
 
     progress(f"building firmware for {board.name} ({board.core})")
-    build = build_firmware(sources, board, out_dir / "build")
+    build = build_firmware(sources, board, out_dir / "build", io="uart" if backend == "renode" else "semihosting")
 
-    progress(f"simulating {frames} frames in QEMU ({board.qemu_machine}) with the cycle plugin")
-    sim = simulate_qemu(build, board, frames, plan.output_size, out_dir / "sim")
+    if backend == "renode":
+        progress(f"simulating {frames} frames in Renode ({board.renode_platform}), counting instructions")
+        sim = simulate_renode(build, board, frames, plan.output_size, out_dir / "sim")
+    else:
+        progress(f"simulating {frames} frames in QEMU ({board.qemu_machine}) with the cycle plugin")
+        sim = simulate_qemu(build, board, frames, plan.output_size, out_dir / "sim")
 
     progress("comparing every frame with LiteRT")
     report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff)
@@ -152,8 +166,9 @@ def generate_library_for(spec: ModelSpec, board_name: str, out_dir: Path, seed: 
     return generate_library(plan, board, out_dir)
 
 
-def demo(board: str = "mps2-an386", frames: int = 64, out_dir: Path = Path("out/demo"), quiet: bool = False) -> Report:
-    report = run(demo_spec(), board, frames, out_dir, quiet=quiet)
+def demo(board: str = "mps2-an386", frames: int = 64, out_dir: Path = Path("out/demo"), quiet: bool = False,
+         backend: str = "qemu") -> Report:
+    report = run(demo_spec(), board, frames, out_dir, quiet=quiet, backend=backend)
     if not quiet:
         print(format_table(report))
         print(format_layers(report))

@@ -95,9 +95,9 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
         layers=_layers(plan, sim, float(total_cycles.mean())),
         units={
             "macs_per_step": "multiply-accumulates per step (analytic)",
-            "instructions_per_step": "executed instructions per step (measured in QEMU)",
-            "cycles_per_step": "cycles per step, step() + precompute() (estimated from instruction timings; "
-                               "range = pipeline refill 1..3)",
+            "instructions_per_step": f"executed instructions per step (measured by {sim.simulator})",
+            "cycles_per_step": f"cycles per step, step() + precompute(): {sim.counter_kind}"
+                               + ("; range = pipeline refill 1..3" if "qemu" in sim.simulator else ""),
             "step_cycles": "cycles of step() alone: the work after the frame arrives (estimated)",
             "precompute_cycles": "cycles of precompute(): work on past frames only, between frames (estimated)",
             "precomputed_mac_share": "fraction of MACs done by precompute() (analytic)",

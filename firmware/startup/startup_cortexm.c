@@ -1,9 +1,9 @@
 /* Minimal Cortex-M startup for the simulation harness: vector table, .data/.bss set-up, stack
  * painting (for the high-water mark), FPU enable, and a fault handler that reports over
- * semihosting instead of hanging. */
+ * semihosting or the UART (soi_io.h) instead of hanging. */
 #include <stdint.h>
 
-#include "soi_semihost.h"
+#include "soi_io.h"
 
 extern uint32_t __data_load__, __data_start__, __data_end__;
 extern uint32_t __bss_start__, __bss_end__;
@@ -53,7 +53,7 @@ __attribute__((used, noreturn)) void soi_c_start(void)
     for (uint32_t *dst = &__bss_start__; dst < &__bss_end__;) {
         *dst++ = 0u;
     }
-    soi_sh_exit(main());
+    soi_io_exit(main());
 }
 
 /* Naked, so that no prologue moves SP before the exception frame is located: the frame's address is
@@ -86,8 +86,8 @@ __attribute__((used, noreturn)) void soi_fault_report(const uint32_t *frame)
     p = soi_fmt_u32(p, *(volatile uint32_t *)0xE000ED2Cu);
     *p++ = '\n';
     *p = '\0';
-    soi_sh_write0(line);
-    soi_sh_exit(3);
+    soi_io_write(line);
+    soi_io_exit(3);
 }
 
 typedef void (*soi_vector)(void);
