@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from soi_mcu.errors import SoiError
+from soi_mcu.memory import MemoryPlan, plan_memory
 from soi_mcu.model import (
     Add,
     Concat,
@@ -149,6 +150,7 @@ class CPlan:
     output_zero_point: int
     output_buffer: str
     buffers: dict[str, int]  # activation frame buffers: name -> bytes
+    memory: MemoryPlan  # which of them persist, and the arena the others share
     nodes: tuple[ConvNode | ConcatNode | ShiftNode | UpsampleNode | AddNode | PoolNode, ...]
     scratch_bytes: int
     macs_by_phase: tuple[int, ...]
@@ -251,6 +253,7 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
         output_zero_point=int(outp.zero_point[0]),
         output_buffer=_input_expr(buf[sched.output], needs_input_copy),
         buffers=buffers,
+        memory=plan_memory(buffers, groups, sched.phases, _input_expr(buf[sched.output], needs_input_copy)),
         nodes=tuple(nodes),
         scratch_bytes=max([scratch_bytes_for(n.cin, n.kt, n.kf) for n in convs] + [64]),
         macs_by_phase=tuple(macs),

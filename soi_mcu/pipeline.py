@@ -52,13 +52,13 @@ def quantize_frames(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 def check_fits(plan, board: Board) -> None:
     """Refuse a model whose estimated flash or RAM exceeds the board's, before compiling."""
-    ram = plan.state_bytes + sum(plan.buffers.values()) + plan.scratch_bytes + board.stack_size
+    ram = plan.state_bytes + plan.memory.total() + plan.scratch_bytes + board.stack_size
     if plan.weight_bytes > board.flash_size:
         raise SoiError(f"model weights need {plan.weight_bytes} bytes of flash, board {board.name} has "
                        f"{board.flash_size}; use a smaller model or a larger board")
     if ram > board.ram_size:
         raise SoiError(f"model needs about {ram} bytes of RAM (state {plan.state_bytes}, buffers "
-                       f"{sum(plan.buffers.values())}, scratch {plan.scratch_bytes}, stack {board.stack_size}), "
+                       f"{plan.memory.total()}, scratch {plan.scratch_bytes}, stack {board.stack_size}), "
                        f"board {board.name} has {board.ram_size}")
 
 

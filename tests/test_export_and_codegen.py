@@ -167,3 +167,17 @@ def test_classifier_on_host_is_bitexact(variant: str, tmp_path: Path) -> None:
     generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
     out = run_on_host(tmp_path / "gen", frames, plan.output_size)
     assert np.array_equal(out, ex.reference.reshape(frames, -1))
+
+
+def test_memory_plan_keeps_held_frames_and_shares_the_rest(demo_export: Exported) -> None:
+    plan = lower(demo_export.spec, demo_export.graph)
+    mem = plan.memory
+    assert "soi_buf_dec2" in mem.persistent  # held by the duplication on odd steps
+    assert {"soi_buf_enc0", "soi_buf_enc2", "soi_buf_skip", "soi_buf_head"} <= set(mem.offsets)
+    transient = {n: plan.buffers[n] for n in mem.offsets}
+    assert mem.arena_bytes < sum(transient.values())  # some reuse happened
+    # enc0 is read by the skip concat, so nothing written in between may overlap it
+    enc0 = range(mem.offsets["soi_buf_enc0"], mem.offsets["soi_buf_enc0"] + plan.buffers["soi_buf_enc0"])
+    for name in ("soi_buf_enc1_s", "soi_buf_enc2", "soi_buf_skip"):
+        other = range(mem.offsets[name], mem.offsets[name] + plan.buffers[name])
+        assert not set(enc0) & set(other), name
