@@ -50,6 +50,12 @@ def quantize_frames(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.clip(q, -128, 127).astype(np.int8)
 
 
+def memory_estimate(plan) -> dict[str, int]:
+    """What the model will take, from the plan (bytes), before anything is compiled."""
+    return {"weights_flash": plan.weight_bytes, "state": plan.state_bytes, "arena": plan.memory.arena_bytes,
+            "persistent_activations": sum(plan.memory.persistent.values()), "scratch": plan.scratch_bytes}
+
+
 def check_fits(plan, board: Board) -> None:
     """Refuse a model whose estimated flash or RAM exceeds the board's, before compiling."""
     ram = plan.state_bytes + plan.memory.total() + plan.scratch_bytes + board.stack_size
@@ -122,6 +128,9 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
 
     progress("generating C from templates")
     plan = lower(spec, graph)
+    est = memory_estimate(plan)
+    if not quiet:
+        print("      estimate: " + ", ".join(f"{k.replace('_', ' ')} {v:,} B" for k, v in est.items()), file=sys.stderr)
     check_fits(plan, board)
     sources = generate(plan, board, inputs_q, out_dir / "generated")
 
@@ -136,7 +145,7 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
         sim = simulate_qemu(build, board, frames, plan.output_size, out_dir / "sim")
 
     progress("comparing every frame with LiteRT")
-    report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff)
+    report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff, est)
     progress(f"writing {out_dir / 'report.json'}")
     write_json(report, out_dir / "report.json")
     return report

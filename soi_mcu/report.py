@@ -40,6 +40,7 @@ class Report:
     cpu_load: float
     ram: dict
     flash: int
+    memory_estimate: dict
     layers: list[dict]
     units: dict
 
@@ -53,7 +54,7 @@ def _stats(per_step: np.ndarray, phases: int) -> dict:
 
 
 def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, reference: np.ndarray,
-                frame_rate_hz: float, streaming_diff: float) -> Report:
+                frame_rate_hz: float, streaming_diff: float, memory_estimate: dict | None = None) -> Report:
     frames = sim.outputs.shape[0]
     ref = reference.reshape(frames, -1)
     mismatched = [int(i) for i in np.nonzero((ref != sim.outputs).any(axis=1))[0]]
@@ -92,6 +93,7 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
         ram={"static": build.static_ram, "stack_peak": sim.stack_peak, "state": state,
              "peak": build.static_ram + sim.stack_peak},
         flash=build.flash,
+        memory_estimate=memory_estimate or {},
         layers=_layers(plan, sim, float(total_cycles.mean())),
         units={
             "macs_per_step": "multiply-accumulates per step (analytic)",
@@ -107,6 +109,8 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
             "ram": "bytes: static = .data+.bss of the firmware, stack_peak measured by stack painting, "
                    "state = partial-state buffers (part of static)",
             "flash": "bytes: .text+.rodata+.data of the firmware",
+            "memory_estimate": "bytes, from the plan before compiling: weights (flash), partial states, activation "
+                               "arena (shared by liveness), activations held across steps, kernel scratch",
             "layers": "per layer (and step/precompute overheads): average estimated cycles and executed instructions "
                       "per step, share of cycles_per_step avg, analytic MACs per step, MAC/cycle",
         },
