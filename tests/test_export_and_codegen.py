@@ -89,7 +89,7 @@ def test_generated_c_on_host_is_bitexact(demo_export: Exported, tmp_path: Path) 
 
 
 @pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", range(50))
 def test_random_models_on_host_are_bitexact(seed: int, tmp_path: Path) -> None:
     spec = random_spec(random.Random(1000 + seed))
     from soi_mcu.model import analyze
@@ -100,6 +100,9 @@ def test_random_models_on_host_are_bitexact(seed: int, tmp_path: Path) -> None:
     generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
     out = run_on_host(tmp_path / "gen", frames, plan.output_size)
     assert np.array_equal(out, ex.reference.reshape(frames, -1)), spec
+    # and the same code under AddressSanitizer + UndefinedBehaviorSanitizer: no report, same output
+    sanitized = run_on_host(tmp_path / "gen", frames, plan.output_size, sanitize=True)
+    assert np.array_equal(sanitized, out)
 
 
 def test_corrupt_tflite_is_a_clear_error(tmp_path: Path) -> None:

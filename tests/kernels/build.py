@@ -65,6 +65,15 @@ TARGETS = {
         (0x00000000, 0x80000),
         (0x21000000, 0x200000),
     ),
+    # MVE path with the C intrinsic loops instead of the inline-asm ones (same results expected).
+    "cortex-m55-noasm": Target(
+        "cortex-m55-noasm",
+        "mps3-an547",
+        "cortex-m55",
+        ("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-DSOI_NN_NO_ASM"),
+        (0x00000000, 0x80000),
+        (0x21000000, 0x200000),
+    ),
 }
 
 

@@ -86,6 +86,68 @@ static inline uint32_t soi_sxtb16_ror8(uint32_t x) { return soi_sxtb16(soi_ror8(
 #endif
 #endif
 
+#if defined(SOI_NN_MVE)
+/* Tail-predicated byte copy / fill: a low-overhead loop of 16 bytes per iteration (n may be 0). */
+static inline __attribute__((always_inline)) void soi_mve_copy_s8(int8_t *dst, const int8_t *src, int32_t n)
+{
+#if defined(__OPTIMIZE__) && !defined(SOI_NN_NO_ASM)
+    __asm__ volatile("wlstp.8 lr, %[n], 2f\n"
+                     "1:\n"
+                     "vldrb.8 q0, [%[s]], #16\n"
+                     "vstrb.8 q0, [%[d]], #16\n"
+                     "letp lr, 1b\n"
+                     "2:\n"
+                     : [d] "+r"(dst), [s] "+r"(src)
+                     : [n] "r"(n)
+                     : "q0", "lr", "memory");
+#else
+    for (; n > 0; n -= 16, dst += 16, src += 16)
+    {
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
+        vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
+    }
+#endif
+}
+
+static inline __attribute__((always_inline)) void soi_mve_fill_s8(int8_t *dst, int8_t v, int32_t n)
+{
+#if defined(__OPTIMIZE__) && !defined(SOI_NN_NO_ASM)
+    __asm__ volatile("vdup.8 q0, %[v]\n"
+                     "wlstp.8 lr, %[n], 2f\n"
+                     "1:\n"
+                     "vstrb.8 q0, [%[d]], #16\n"
+                     "letp lr, 1b\n"
+                     "2:\n"
+                     : [d] "+r"(dst)
+                     : [n] "r"(n), [v] "r"((int32_t)v)
+                     : "q0", "lr", "memory");
+#else
+    const int8x16_t vv = vdupq_n_s8(v);
+    for (; n > 0; n -= 16, dst += 16)
+    {
+        vstrbq_p_s8(dst, vv, vctp8q((uint32_t)n));
+    }
+#endif
+}
+#endif
+
+#if defined(SOI_NN_MVE)
+/* Requantizes 4 accumulators with per-lane (multiplier, shift): the vector form of soi_nn_requantize.
+ * VQRDMULH is (2*x*m + 2^31) >> 32 = (x*m + 2^30) >> 31 (no saturation: m < 2^31). VRSHL by -e rounds
+ * halves up; subtracting 1 from negative values first gives TFLite's halves away from zero (the AND
+ * with -e is 0 where e == 0, so nothing is subtracted there). */
+static inline int32x4_t soi_mve_requant_lanes(int32x4_t v, int32x4_t mult, int32x4_t shift)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int32x4_t neg_right = vminq_s32(shift, zero);
+    v = vshlq_s32(v, vmaxq_s32(shift, zero));
+    v = vqrdmulhq_s32(v, mult);
+    const int32x4_t fix = vshrq_n_s32(vandq_s32(v, neg_right), 31);
+    return vrshlq_s32(vaddq_s32(v, fix), neg_right);
+}
+
+#endif
+
 /* TFLite MultiplyByQuantizedMultiplier: x * 2^max(shift,0), rounding doubling high multiply by the Q31
  * multiplier ((x*m + 2^30) >> 31), then rounding divide by 2^max(-shift,0), halves away from zero.
  * The left shift wraps in 32 bits like the int32 reference arithmetic does in practice. */
@@ -131,7 +193,8 @@ static inline int8_t soi_nn_output(const soi_nn_out_stage *os, int32_t row, int3
 }
 
 /* Scratch bytes used by the im2col convolution core for a K = KH*KW*C_IN/groups dot product length.
- * C / DSP: two int16 columns (4*K); MVE: four int8 columns (4*K). MVE 1x1 reads the input in place. */
+ * C / DSP: two int16 columns (4*K + 4 alignment bytes); MVE: two int8 columns (2*K). MVE 1x1 reads the
+ * input in place and needs none. */
 int32_t soi_nn_conv_buffer_size(soi_nn_isa isa, int32_t k, int32_t is_1x1);
 
 /* The convolution core behind every conv entry point (validated arguments). */

@@ -22,7 +22,7 @@ static int32_t wrapper_size(soi_nn_isa isa,
 int32_t arm_convolve_s8_get_buffer_size(const cmsis_nn_dims *input_dims, const cmsis_nn_dims *filter_dims)
 {
     (void)input_dims;
-    /* Enough for the im2col layout of every ISA (C / DSP: 2 x K int16 + 4 alignment bytes, MVE: 4 x K int8). */
+    /* Enough for the im2col layout of every ISA (C / DSP: 2 x K int16 + 4 alignment bytes, MVE: 2 x K int8). */
     return 4 * filter_dims->h * filter_dims->w * filter_dims->c + 4;
 }
 

@@ -1,8 +1,36 @@
 /* arm_depthwise_conv_s8: generic depthwise conv (batches, ch_mult, stride, padding, dilation).
  * Filter [1, KH, KW, C_IN * ch_mult], oc = ic * ch_mult + m. The valid tap window is computed once per
- * output pixel, so the inner loop has no bounds checks. Plain C on every target. */
+ * output pixel, so the inner loop has no bounds checks. With ch_mult 1 the channels are the inner loop
+ * (SXTB16 + SMLABB / SMLATT on DSP targets). */
 #include "arm_nnfunctions.h"
 #include "soi_nn_support.h"
+
+/* Channels per accumulator chunk of the ch_mult == 1 path (4 bytes of stack each). */
+#define SOI_DW_CHUNK 64
+
+/* acc[c] += (x[c] + in_off) * f[c] for c < n. DSP: 4 channels per step, SXTB16 splits each word into
+ * channels (0, 2) and (1, 3), SMLABB / SMLATT multiply the matching halves. */
+static inline void dw_tap(int32_t *acc, const int8_t *x, const int8_t *f, int32_t n, int32_t in_off)
+{
+    int32_t c = 0;
+#if defined(SOI_NN_DSP) && defined(__ARM_FEATURE_DSP)
+    const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
+    for (; c + 4 <= n; c += 4)
+    {
+        const uint32_t xw = soi_read_u32(x + c), fw = soi_read_u32(f + c);
+        const uint32_t x02 = soi_sadd16(soi_sxtb16(xw), off2), x13 = soi_sadd16(soi_sxtb16_ror8(xw), off2);
+        const uint32_t f02 = soi_sxtb16(fw), f13 = soi_sxtb16_ror8(fw);
+        acc[c] = __smlabb((int32_t)x02, (int32_t)f02, acc[c]);
+        acc[c + 2] = __smlatt((int32_t)x02, (int32_t)f02, acc[c + 2]);
+        acc[c + 1] = __smlabb((int32_t)x13, (int32_t)f13, acc[c + 1]);
+        acc[c + 3] = __smlatt((int32_t)x13, (int32_t)f13, acc[c + 3]);
+    }
+#endif
+    for (; c < n; c++)
+    {
+        acc[c] += (x[c] + in_off) * f[c];
+    }
+}
 
 /* First tap index whose position (o * stride - pad + t * dil) is >= 0, and the end index < size. */
 static void tap_range(int32_t o, int32_t stride, int32_t pad, int32_t dil, int32_t taps, int32_t size,
@@ -62,6 +90,34 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx,
                 int32_t kx0, kx1;
                 tap_range(ox, p->stride.w, p->padding.w, p->dilation.w, kw, in_w, &kx0, &kx1);
                 const int32_t ix0 = ox * p->stride.w - p->padding.w;
+                if (cm == 1)
+                {
+                    /* Channels innermost: contiguous input / filter runs per tap, accumulators for up to
+                     * SOI_DW_CHUNK channels at a time on the stack. */
+                    for (int32_t c0 = 0; c0 < c_out; c0 += SOI_DW_CHUNK)
+                    {
+                        const int32_t nc = c_out - c0 < SOI_DW_CHUNK ? c_out - c0 : SOI_DW_CHUNK;
+                        int32_t acc[SOI_DW_CHUNK];
+                        for (int32_t c = 0; c < nc; c++)
+                        {
+                            acc[c] = bias_data != NULL ? bias_data[c0 + c] : 0;
+                        }
+                        for (int32_t ky = ky0; ky < ky1; ky++)
+                        {
+                            const int8_t *row = in_b + ((iy0 + ky * p->dilation.h) * in_w + ix0) * c_in + c0;
+                            const int8_t *frow = filter_data + ky * kw * c_out + c0;
+                            for (int32_t kx = kx0; kx < kx1; kx++)
+                            {
+                                dw_tap(acc, row + kx * p->dilation.w * c_in, frow + kx * c_out, nc, p->input_offset);
+                            }
+                        }
+                        for (int32_t c = 0; c < nc; c++)
+                        {
+                            out[c0 + c] = soi_nn_output(&os, c0 + c, acc[c]);
+                        }
+                    }
+                    continue;
+                }
                 for (int32_t oc = 0; oc < c_out; oc++)
                 {
                     const int32_t ic = oc / cm;

@@ -7,6 +7,9 @@
 
 /* Byte offset of value t of column `col` inside the pair layout. The (0, 2, 1, 3) order inside a
  * group matches SXTB16 of a filter word: low lanes = bytes 0 and 2, high lanes = bytes 1 and 3. */
+/* Longest column (K) gathered through a stack buffer first (see soi_nn_im2col_s16). */
+#define SOI_IM2COL_SMALL_K 256
+
 static inline int32_t pair_pos(int32_t t, int32_t col, int32_t k, int32_t k4)
 {
     static const uint8_t perm[4] = {0u, 2u, 1u, 3u};
@@ -104,6 +107,48 @@ void soi_nn_im2col_s16(uint8_t *cols,
         kx1--;
     }
     const int contiguous = dw == 1 && cg == in_c;
+    if (contiguous && kx0 == 0 && kx1 == kw && k <= SOI_IM2COL_SMALL_K)
+    {
+        /* Short columns (few input channels): the per-run head / tail handling would dominate, so the
+         * int8 column is first gathered contiguously (rows outside the input hold the zero point,
+         * which the offset turns into 0), then converted a whole group at a time. */
+        uint32_t tmp_w[SOI_IM2COL_SMALL_K / 4];
+        int8_t *tmp = (int8_t *)tmp_w;
+        const int8_t pad = (int8_t)(-p->input_offset);
+        const int32_t run = kw * cg;
+        int8_t *dst = tmp;
+        for (int32_t ky = 0; ky < kh; ky++, dst += run)
+        {
+            const int32_t iy = oy * p->stride.h - p->padding.h + ky * p->dilation.h;
+            if (iy < 0 || iy >= in_dims->h)
+            {
+                for (int32_t i = 0; i < run; i++)
+                {
+                    dst[i] = pad;
+                }
+                continue;
+            }
+            const int8_t *src = in + (iy * in_w + ix0) * in_c + c0;
+            int32_t i = 0;
+            for (; i + 4 <= run; i += 4)
+            {
+                soi_write_u32(dst + i, soi_read_u32(src + i));
+            }
+            for (; i < run; i++)
+            {
+                dst[i] = src[i];
+            }
+        }
+        if (k4 > 0)
+        {
+            put_groups((uint32_t *)(void *)(cols + col * 8), tmp, k4 >> 2, p->input_offset);
+        }
+        for (int32_t t = k4; t < k; t++)
+        {
+            put_s16(cols, pair_pos(t, col, k, k4), tmp[t] + p->input_offset);
+        }
+        return;
+    }
     int32_t t = 0;
     for (int32_t ky = 0; ky < kh; ky++, t += kw * cg)
     {
@@ -130,8 +175,17 @@ void soi_nn_im2col_s16(uint8_t *cols,
     }
 }
 
+#if defined(SOI_NN_MVE)
+#define copy_s8 soi_mve_copy_s8
+#define fill_s8 soi_mve_fill_s8
+#else
+static inline void copy_s8(int8_t *dst, const int8_t *src, int32_t n) { memcpy(dst, src, (size_t)n); }
+static inline void fill_s8(int8_t *dst, int8_t v, int32_t n) { memset(dst, v, (size_t)n); }
+#endif
+
 /* MVE: column of K int8 values without offset; padding is -input_offset (= input zero point, always
- * representable) so that (pad + input_offset) contributes 0 once the offset is folded in via sum(w). */
+ * representable) so that (pad + input_offset) contributes 0 once the offset is folded in via sum(w).
+ * With dilation_w 1 and no groups, the valid taps of a filter row are one contiguous run of the input. */
 void soi_nn_im2col_s8(int8_t *dst,
                       const int8_t *in,
                       const cmsis_nn_dims *in_dims,
@@ -144,20 +198,39 @@ void soi_nn_im2col_s8(int8_t *dst,
                       int32_t ox)
 {
     const int8_t pad = (int8_t)(-p->input_offset);
-    for (int32_t ky = 0; ky < kh; ky++)
+    const int32_t in_w = in_dims->w, in_c = in_dims->c;
+    const int32_t dw = p->dilation.w, ix0 = ox * p->stride.w - p->padding.w;
+    int32_t kx0 = 0, kx1 = kw;
+    while (kx0 < kw && ix0 + kx0 * dw < 0)
+    {
+        kx0++;
+    }
+    while (kx1 > kx0 && ix0 + (kx1 - 1) * dw >= in_w)
+    {
+        kx1--;
+    }
+    const int contiguous = dw == 1 && cg == in_c;
+    for (int32_t ky = 0; ky < kh; ky++, dst += kw * cg)
     {
         const int32_t iy = oy * p->stride.h - p->padding.h + ky * p->dilation.h;
-        for (int32_t kx = 0; kx < kw; kx++, dst += cg)
+        if (iy < 0 || iy >= in_dims->h || kx0 == kx1)
         {
-            const int32_t ix = ox * p->stride.w - p->padding.w + kx * p->dilation.w;
-            if (iy >= 0 && iy < in_dims->h && ix >= 0 && ix < in_dims->w)
+            fill_s8(dst, pad, kw * cg);
+            continue;
+        }
+        const int8_t *row = in + iy * in_w * in_c + c0;
+        fill_s8(dst, pad, kx0 * cg);
+        if (contiguous)
+        {
+            copy_s8(dst + kx0 * cg, row + (ix0 + kx0) * in_c, (kx1 - kx0) * cg);
+        }
+        else
+        {
+            for (int32_t kx = kx0; kx < kx1; kx++)
             {
-                memcpy(dst, in + (iy * in_dims->w + ix) * in_dims->c + c0, (size_t)cg);
-            }
-            else
-            {
-                memset(dst, pad, (size_t)cg);
+                copy_s8(dst + kx * cg, row + (ix0 + kx * dw) * in_c, cg);
             }
         }
+        fill_s8(dst + kx1 * cg, pad, (kw - kx1) * cg);
     }
 }

@@ -110,25 +110,51 @@ dot_2x2(const int8_t *w0, const int8_t *w1, const uint8_t *cols, int32_t k, int3
     acc[3] = a11;
 }
 
+/* Requantization with the per-row constants hoisted (see soi_nn_requantize): branch-free, since with
+ * e == 0 the mask and half are 0 and the rounding term is always 0. */
+typedef struct
+{
+    int32_t mult, left, right, mask, half;
+} rq_row;
+
+static inline rq_row rq_setup(int32_t mult, int32_t shift)
+{
+    rq_row q;
+    q.mult = mult;
+    q.left = shift > 0 ? shift : 0;
+    q.right = shift > 0 ? 0 : -shift;
+    q.mask = (int32_t)((1u << q.right) - 1u);
+    q.half = q.mask >> 1;
+    return q;
+}
+
+static inline int32_t rq_apply(const rq_row *q, int32_t acc)
+{
+    const int32_t x = (int32_t)((uint32_t)acc << q->left);
+    const int32_t hi = (int32_t)(((int64_t)x * q->mult + (1LL << 30)) >> 31);
+    const int32_t thr = q->half + (int32_t)((uint32_t)hi >> 31);
+    return (hi >> q->right) + ((hi & q->mask) > thr ? 1 : 0);
+}
+
 /* Requantizes and stores one 2x2 block. Kept out of line: next to the inline asm every local would be
  * spilled, and a call with its own registers is cheaper than that. */
 static __attribute__((noinline)) void store_2x2(const int32_t acc[4], int32_t r, int32_t r1, const soi_nn_out_stage *os,
                                                 int8_t *out0, int8_t *out1)
 {
     const int32_t off = os->out_offset, lo = os->act_min, hi = os->act_max;
-    const int32_t m0 = os->mult[r], s0 = os->shift[r];
-    out0[r] = soi_nn_clamp_s8(soi_nn_requantize(acc[0], m0, s0) + off, lo, hi);
+    const rq_row q0 = rq_setup(os->mult[r], os->shift[r]);
+    out0[r] = soi_nn_clamp_s8(rq_apply(&q0, acc[0]) + off, lo, hi);
     if (out1 != NULL)
     {
-        out1[r] = soi_nn_clamp_s8(soi_nn_requantize(acc[1], m0, s0) + off, lo, hi);
+        out1[r] = soi_nn_clamp_s8(rq_apply(&q0, acc[1]) + off, lo, hi);
     }
     if (r1 != r)
     {
-        const int32_t m1 = os->mult[r1], s1 = os->shift[r1];
-        out0[r1] = soi_nn_clamp_s8(soi_nn_requantize(acc[2], m1, s1) + off, lo, hi);
+        const rq_row q1 = rq_setup(os->mult[r1], os->shift[r1]);
+        out0[r1] = soi_nn_clamp_s8(rq_apply(&q1, acc[2]) + off, lo, hi);
         if (out1 != NULL)
         {
-            out1[r1] = soi_nn_clamp_s8(soi_nn_requantize(acc[3], m1, s1) + off, lo, hi);
+            out1[r1] = soi_nn_clamp_s8(rq_apply(&q1, acc[3]) + off, lo, hi);
         }
     }
 }
