@@ -8,6 +8,7 @@ from pathlib import Path
 
 from soi_mcu import __version__
 from soi_mcu.errors import SoiError
+from soi_mcu.training_args import evaluate_arguments, sweep_arguments, train_arguments
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -75,6 +76,24 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from soi_mcu.train import run_from_args
+
+    return run_from_args(args)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from soi_mcu.evaluate import run_from_args
+
+    return run_from_args(args)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from soi_mcu.sweep import run_from_args
+
+    return run_from_args(args)
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from soi_mcu.doctor import doctor_main
 
@@ -115,6 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/profile", help="output folder (profile.json, .csv, .png)")
     p.add_argument("--compare", default="", help="an earlier profile.json: print the deltas")
     p.set_defaults(func=_cmd_profile)
+    p = sub.add_parser("train", help="train a U-Net variant on synthetic speech in noise (or a DNS-style folder)")
+    train_arguments(p)
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("evaluate", help="SI-SNRi of a checkpoint on a held-out set")
+    evaluate_arguments(p)
+    p.set_defaults(func=_cmd_evaluate)
+    p = sub.add_parser("sweep", help="train and evaluate SOI variants over seeds: a table like the paper's Table 1")
+    sweep_arguments(p)
+    p.set_defaults(func=_cmd_sweep)
     p = sub.add_parser("doctor", help="check the toolchain, simulators and Python packages; say how to fix what is missing")
     p.set_defaults(func=_cmd_doctor)
     return parser

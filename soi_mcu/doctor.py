@@ -319,11 +319,18 @@ def check_renode() -> list[Check]:
     return checks
 
 
+def check_espeak() -> Check:
+    """Synthetic speech for `soi-mcu train` / `sweep` (optional: a DNS-style folder works without it)."""
+    path = shutil.which("espeak-ng")
+    return Check("espeak-ng", path is not None, False, "", path or "not found (train/sweep on synthetic speech need it)",
+                 "" if path else "apt-get install espeak-ng  (or train on a DNS-style folder with --data)")
+
+
 def run_checks() -> list[Check]:
     """Every check, in the order of the pipeline's stages; never raises."""
     groups: list[Callable[[], Check | list[Check]]] = [
         check_python, check_packages, check_litert_ref, check_arm_gcc, check_cmake, check_cmsis_nn,
-        check_cmsis_packs, check_qemu, check_host_cc, check_plugin_header, check_plugin_build, check_renode,
+        check_cmsis_packs, check_qemu, check_host_cc, check_plugin_header, check_plugin_build, check_renode, check_espeak,
     ]
     checks: list[Check] = []
     for group in groups:

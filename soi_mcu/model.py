@@ -330,11 +330,11 @@ class OfflineModel(nn.Module):
         t_len = x.shape[1]
         acts = {"input": x.permute(0, 3, 1, 2)}
         for layer in self.spec.layers:
-            acts[layer.name] = self._apply(layer, acts)
+            acts[layer.name] = self._apply_layer(layer, acts)
         y = acts[self.schedule.output][:, :, :t_len]
         return y.permute(0, 2, 3, 1)
 
-    def _apply(self, layer: Layer, acts: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _apply_layer(self, layer: Layer, acts: dict[str, torch.Tensor]) -> torch.Tensor:
         if isinstance(layer, Conv):
             x = acts[layer.input]
             pad_t = (layer.kt - 1) * layer.dilation

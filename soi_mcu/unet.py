@@ -17,8 +17,10 @@ def unet_spec(cfg: UNetConfig) -> ModelSpec:
     """Encoder e1..eN (STMC convs, some strided in frequency), decoder dN..d1 with skip concats.
 
     S-CC at position p: e_p is strided by 2 in time and d_p's output is duplicated back to e_{p-1}'s
-    rate before it meets e_{p-1}'s skip. SS-CC adds a shift after that duplication. SC at p shifts
-    what flows from e_p to e_{p+1} (the skip from e_p stays current).
+    rate before it meets e_{p-1}'s skip (the network input's, for p = 1: the paper's skip from the
+    strided conv's input keeps the current frame in the output on the steps the pair skips).
+    SS-CC adds a shift after that duplication. SC at p shifts what flows from e_p to e_{p+1} (the
+    skip from e_p stays current).
     """
     kt, kf = cfg.kernel
     act = cfg.activation
@@ -51,7 +53,7 @@ def unet_spec(cfg: UNetConfig) -> ModelSpec:
         if cfg.fstride[i - 1] > 1:
             layers.append(Upsample(f"up{i}", y, factor=cfg.fstride[i - 1]))
             y = f"up{i}"
-        if i > 1:
+        if i > 1 or i in pairs:  # a pair at layer 1 gets the skip from its strided conv's input too
             layers.append(Concat(f"skip{i}", (y, enc[i - 1])))
             y = f"skip{i}"
         x = y
