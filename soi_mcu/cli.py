@@ -44,14 +44,15 @@ def _cmd_complexity(args: argparse.Namespace) -> int:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from soi_mcu.config import load_config
-    from soi_mcu.profile import compare, format_profile, profile, write_outputs
+    from soi_mcu.profile import compare, format_profile, load_quality, profile, write_outputs
     from soi_mcu.unet import variant_config
 
     base = load_config(Path(args.config))
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for v in variants:
         variant_config(base, v)  # fail before any build on a typo or a bad position
-    rows = profile(base, args.board, variants, args.frames, Path(args.out))
+    quality = load_quality(Path(args.quality) if args.quality else None)
+    rows = profile(base, args.board, variants, args.frames, Path(args.out), quality)
     print(format_profile(rows, args.board))
     for path in write_outputs(rows, args.board, Path(args.out)):
         print(f"wrote {path}")
@@ -133,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=32, help="frames to simulate per variant")
     p.add_argument("--out", default="out/profile", help="output folder (profile.json, .csv, .png)")
     p.add_argument("--compare", default="", help="an earlier profile.json: print the deltas")
+    p.add_argument("--quality", default="", help="a sweep.json from `soi-mcu sweep`: add each variant's SI-SNRi "
+                   "and plot quality against measured cycles")
     p.set_defaults(func=_cmd_profile)
     p = sub.add_parser("train", help="train a U-Net variant on synthetic speech in noise (or a DNS-style folder)")
     train_arguments(p)

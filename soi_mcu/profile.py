@@ -35,6 +35,10 @@ class VariantCost:
     ram_stack_peak: int  # bytes, measured by stack painting
     ram_state: int  # bytes, partial states (part of static)
     flash: int  # bytes, from the ELF
+    non_mac_share: float  # share of the cycles outside conv layers (state updates, concat, upsampling, calls)
+    conv_mac_per_cycle: float  # MAC/cycle of the conv layers alone
+    deviation: str  # why the cycle ratio differs from the MAC ratio by more than 5 %, with numbers; "" if not
+    si_snri_db: float | None  # float quality from a sweep.json (--quality), when given
 
 
 UNITS = {
@@ -45,10 +49,33 @@ UNITS = {
     "cpu_load": "fraction of the board clock (estimated)",
     "ram_*": "bytes (measured: ELF sections, stack painting)",
     "flash": "bytes (measured: ELF sections)",
+    "non_mac_share": "fraction of estimated cycles spent outside conv layers (per-layer breakdown)",
+    "conv_mac_per_cycle": "analytic conv MACs / estimated conv-layer cycles",
+    "si_snri_db": "SI-SNRi of the float model, mean over seeds, from the given sweep.json (measured in training)",
 }
 
 
-def profile(base: UNetConfig, board: str, variants: list[str], frames: int, out_dir: Path) -> list[VariantCost]:
+def _conv_split(report) -> tuple[float, float]:
+    """(share of cycles outside conv layers, conv MAC/cycle) from the report's per-layer breakdown."""
+    total = sum(row["cycles"] for row in report.layers) or 1.0
+    conv_cycles = sum(row["cycles"] for row in report.layers if row["kind"] == "conv")
+    conv_macs = sum(row["macs"] for row in report.layers if row["kind"] == "conv")
+    return 1.0 - conv_cycles / total, conv_macs / conv_cycles if conv_cycles else 0.0
+
+
+def load_quality(path: Path | None) -> dict[str, float]:
+    """Variant -> mean SI-SNRi from a `soi-mcu sweep` result."""
+    if path is None:
+        return {}
+    try:
+        rows = json.loads(Path(path).read_text())["rows"]
+        return {r["variant"]: float(r["si_snri_mean"]) for r in rows}
+    except (OSError, ValueError, KeyError) as exc:
+        raise SoiError(f"--quality {path}: not a sweep.json from soi-mcu sweep ({exc})") from None
+
+
+def profile(base: UNetConfig, board: str, variants: list[str], frames: int, out_dir: Path,
+            quality: dict[str, float] | None = None) -> list[VariantCost]:
     if "stmc" not in variants:
         variants = ["stmc", *variants]  # every figure is reported as a ratio to STMC
     reports = {}
@@ -61,10 +88,20 @@ def profile(base: UNetConfig, board: str, variants: list[str], frames: int, out_
                           quiet=True), spec)
     ref, ref_spec = reports["stmc"]
     ref_macs = sum(macs_by_phase(ref_spec)[0]) / len(macs_by_phase(ref_spec)[0])
+    ref_share, ref_mpc = _conv_split(ref)
     rows = []
     for v, (r, spec) in reports.items():
         total = macs_by_phase(spec)[0]
         avg_macs = sum(total) / len(total)
+        share, mpc = _conv_split(r)
+        cycle_ratio = r.cycles_per_step["avg"] / ref.cycles_per_step["avg"]
+        mac_ratio = avg_macs / ref_macs
+        deviation = ""
+        if abs(cycle_ratio / mac_ratio - 1) > 0.05:
+            deviation = (f"cycles {100 * cycle_ratio:.1f}% vs MACs {100 * mac_ratio:.1f}% of STMC: {100 * share:.0f}% of its "
+                         f"cycles are outside conv work (STMC: {100 * ref_share:.0f}%), and its convs run at {mpc:.3f} "
+                         f"MAC/cycle (STMC: {ref_mpc:.3f}): the layers it skips are kernel-efficient ones, the layers "
+                         "that still run every step less so (see each variant's report.json layers)")
         rows.append(VariantCost(
             variant=v,
             bitexact=r.bitexact,
@@ -81,6 +118,10 @@ def profile(base: UNetConfig, board: str, variants: list[str], frames: int, out_
             ram_stack_peak=r.ram["stack_peak"],
             ram_state=r.ram["state"],
             flash=r.flash,
+            non_mac_share=share,
+            conv_mac_per_cycle=mpc,
+            deviation=deviation,
+            si_snri_db=(quality or {}).get(v),
         ))
     return rows
 
@@ -95,8 +136,11 @@ def format_profile(rows: list[VariantCost], board: str) -> str:
             f"{r.variant:10s} {'yes' if r.bitexact else 'NO':>5s} {r.analytic_avg_mmac_s:7.2f} {100 * r.mac_ratio:5.1f}% "
             f"{r.avg_cycles:12,.0f} {100 * r.cycle_ratio:5.1f}% {r.peak_cycles:10,} {r.step_peak_cycles:11,} "
             f"{r.mac_per_cycle:7.3f} {100 * r.cpu_load:6.1f}% {r.ram_static + r.ram_stack_peak:7,} {r.flash:8,}")
-    lines.append("cyc % vs MAC %: cycles shrink less than MACs where per-step overhead (ring updates, "
-                 "concatenation, requantization, calls) does not scale with the skipped layers.")
+    for r in rows:
+        if r.deviation:
+            lines.append(f"{r.variant}: {r.deviation}")
+        if r.si_snri_db is not None:
+            lines.append(f"{r.variant}: SI-SNRi {r.si_snri_db:.2f} dB (float, from the sweep)")
     return "\n".join(lines)
 
 
@@ -133,7 +177,9 @@ def _plot(rows: list[VariantCost], board: str, path: Path) -> Path | None:
     except ImportError:
         print("matplotlib is not installed: no profile.png (pip install matplotlib)", file=sys.stderr)
         return None
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    with_quality = [r for r in rows if r.si_snri_db is not None]
+    fig, axes = plt.subplots(1, 3 if with_quality else 2, figsize=(16 if with_quality else 11, 4))
+    ax1, ax2 = axes[0], axes[1]
     names = [r.variant for r in rows]
     x = range(len(rows))
     ax1.bar([i - 0.2 for i in x], [r.avg_cycles / 1e3 for r in rows], 0.4, label="average step")
@@ -149,6 +195,14 @@ def _plot(rows: list[VariantCost], board: str, path: Path) -> Path | None:
     ax2.set_xlabel("analytic MACs, % of STMC")
     ax2.set_ylabel("estimated cycles, % of STMC")
     ax2.set_title("measured vs analytic savings")
+    if with_quality:  # the paper's Figure 4 shape, with cycles measured on the chip
+        ax3 = axes[2]
+        ax3.scatter([r.avg_cycles / 1e3 for r in with_quality], [r.si_snri_db for r in with_quality])
+        for r in with_quality:
+            ax3.annotate(r.variant, (r.avg_cycles / 1e3, r.si_snri_db), fontsize=8)
+        ax3.set_xlabel(f"estimated kcycles per step on {board}")
+        ax3.set_ylabel("SI-SNRi (dB, float model)")
+        ax3.set_title("quality vs cost on the chip")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
