@@ -202,13 +202,17 @@ def activation_range(act: str, out: Tensor) -> tuple[int, int]:
     raise SoiError(f"fused activation '{act}' is not supported by the code generator")
 
 
-def scratch_bytes_for(cin: int, kt: int, kf: int) -> int:
-    """Im2col scratch the conv kernels may ask for: two int16 columns, MVE rounding, margin.
+def scratch_bytes_for(node: ConvNode) -> int:
+    """Kernel scratch a conv may ask for, for either kernel library and any ISA of the board family:
+    conv im2col (two int16 columns, MVE rounding, margin) or, for a depthwise conv, CMSIS-NN's MVE
+    path, which reserves 4 x 124 channels x the kernel area whatever the channel count.
 
-    The generated init() checks each conv's *_get_buffer_size() against this at run time, so a
+    The generated init() checks each layer's *_get_buffer_size() against this at run time, so a
     kernel library that needs more fails loudly instead of overrunning the buffer.
     """
-    col = cin * kt * kf
+    col = node.cin * node.kt * node.kf
+    if node.depthwise:
+        return max(4 * col, 4 * 124 * node.kt * node.kf) + 16
     return 4 * (col + 16) * 2
 
 
@@ -255,7 +259,8 @@ def lower(spec: ModelSpec, graph: Graph) -> CPlan:
         buffers=buffers,
         memory=plan_memory(buffers, groups, sched.phases, _input_expr(buf[sched.output], needs_input_copy)),
         nodes=tuple(nodes),
-        scratch_bytes=max([scratch_bytes_for(n.cin, n.kt, n.kf) for n in convs] + [64]),
+        scratch_bytes=max([scratch_bytes_for(n) for n in convs]
+                          + [4 * n.channels for n in nodes if isinstance(n, PoolNode)] + [64]),
         macs_by_phase=tuple(macs),
         precomputed_macs_by_phase=tuple(pre),
         early_actions=groups["early"],
