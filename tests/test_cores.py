@@ -121,3 +121,31 @@ def test_demo_is_bitexact_on_every_core(name: str, shared_export: dict, tmp_path
     assert 0 < report.ram["static"] and report.ram["static"] + board.stack_size <= board.ram_size
     assert report.ram["peak"] <= board.ram_size
     assert len(shared_export) == 1  # every board reused the one conversion
+
+
+NAMED_MODELS = ["unet:stmc", "unet:scc:2", "unet:scc:1+3", "unet:sscc:3", "unet:fp:1/6", "classifier:stmc", "classifier:scc:2"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("arm-none-eabi-gcc", "cmake", "qemu-system-arm")),
+                    reason="needs gcc-arm-none-eabi, cmake and qemu-system-arm (make setup installs them)")
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+def test_named_models_are_bitexact_on_every_core(board: str, tmp_path: Path) -> None:
+    """The issue's list: U-Net STMC, PP S-CC at 2, PP 2xS-CC at 1 and 3, FP SS-CC at 3, FP S-CC at 1
+    with SC at 6, and the classifier in STMC and SOI form, over 3x their receptive field."""
+    from soi_mcu.classifier import classifier_spec
+    from soi_mcu.config import load_config
+    from soi_mcu.model import analyze
+    from soi_mcu.pipeline import run
+    from soi_mcu.unet import unet_spec, variant_config
+
+    base = load_config(Path(__file__).resolve().parent.parent / "configs" / "unet-mcu-s.toml")
+    failures = []
+    for name in NAMED_MODELS:
+        kind, variant = name.split(":", 1)
+        spec = unet_spec(variant_config(base, variant)) if kind == "unet" else classifier_spec(variant)
+        frames = 3 * analyze(spec).receptive_field
+        report = run(spec, board, frames, tmp_path / name.replace(":", "_").replace("/", "_").replace("+", "_"), quiet=True)
+        if not report.bitexact:
+            failures.append(f"{name}: frames {report.mismatched_frames[:5]}")
+    assert not failures, failures
