@@ -50,15 +50,23 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _context(plan: CPlan, board: Board) -> dict:
+    """What the model templates read: the plan, its nodes by kind, the board."""
+    return {
+        "plan": plan,
+        "convs": [n for n in plan.nodes if isinstance(n, ConvNode)],
+        "shifts": [n for n in plan.nodes if isinstance(n, ShiftNode)],
+        "pools": [n for n in plan.nodes if isinstance(n, PoolNode)],
+        "version": __version__,
+        "board": board,
+    }
+
+
 def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> GeneratedSources:
     """Write model/, harness/ and the board's linker script under out_dir."""
     env = _environment()
-    convs = [n for n in plan.nodes if isinstance(n, ConvNode)]
     frames = int(inputs_q.shape[0])
-    shifts = [n for n in plan.nodes if isinstance(n, ShiftNode)]
-    pools = [n for n in plan.nodes if isinstance(n, PoolNode)]
-    ctx = {"plan": plan, "convs": convs, "shifts": shifts, "pools": pools, "version": __version__, "board": board, "frames": frames,
-           "stack_size": board.stack_size}
+    ctx = _context(plan, board) | {"frames": frames, "stack_size": board.stack_size}
     files = {
         "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
         "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),
@@ -93,10 +101,7 @@ def generate_library(plan: CPlan, board: Board, out_dir: Path) -> list[Path]:
     """Write the model as a library an engineer drops into their firmware: model/ (the API header
     and sources), the kernels and runtime it needs, a CMake target and a plain file list."""
     env = _environment()
-    convs = [n for n in plan.nodes if isinstance(n, ConvNode)]
-    shifts = [n for n in plan.nodes if isinstance(n, ShiftNode)]
-    pools = [n for n in plan.nodes if isinstance(n, PoolNode)]
-    ctx = {"plan": plan, "convs": convs, "shifts": shifts, "pools": pools, "version": __version__, "board": board}
+    ctx = _context(plan, board)
     files: dict[str, str | bytes] = {
         "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
         "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),

@@ -18,7 +18,7 @@ from soi_mcu.codegen import generate, generate_library
 from soi_mcu.data import synthetic_frames
 from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.lowering import lower
-from soi_mcu.model import ModelSpec, OfflineModel, demo_spec
+from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
 from soi_mcu.quantize import export_tflite, reference_outputs
 from soi_mcu.renode import RENODE_MISSING, renode_available, simulate_renode
 from soi_mcu.report import Report, format_layers, format_table, make_report, write_json
@@ -97,6 +97,23 @@ def check_writable(out_dir: Path) -> None:
         raise SoiError(f"output folder {out_dir} cannot be written ({exc.strerror}); choose another --out") from None
 
 
+def float_model(spec: ModelSpec, seed: int, frames: int):
+    """The seeded float model, the synthetic input frames, and proof that it streams as it runs offline."""
+    offline = OfflineModel(spec, seed=seed).eval()
+    x = synthetic_frames(frames, spec.freq_bins, spec.in_channels, seed=seed + 1)
+    eq = check_equivalence(offline, torch.from_numpy(x))
+    if not eq.ok:
+        raise SoiError(f"streaming differs from offline by {eq.max_abs_diff:.3g} (> 1e-5): this is a bug in soi-mcu")
+    return offline, x, eq
+
+
+def export(offline: OfflineModel, length: int, seed: int, out_dir: Path):
+    """Full-int8 .tflite of `length` frames, calibrated on 16 synthetic sequences."""
+    spec = offline.spec
+    calib = np.stack([synthetic_frames(length, spec.freq_bins, spec.in_channels, seed=seed + 100 + i) for i in range(16)])
+    return export_tflite(offline, calib, length, out_dir / "model.tflite")
+
+
 def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int = 0,
         quiet: bool = False, backend: str = "qemu") -> Report:
     board = load_board(board_name)
@@ -106,19 +123,10 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
     check_writable(out_dir)
     progress = Progress(quiet)
     progress(f"model '{spec.name}': building and checking streaming == offline (float)")
-    offline = OfflineModel(spec, seed=seed).eval()
+    offline, x, eq = float_model(spec, seed, max(frames, 3 * analyze(spec).receptive_field + 1))
     sched = offline.schedule
-    check_len = max(frames, 3 * sched.receptive_field + 1)
-    x = synthetic_frames(check_len, spec.freq_bins, spec.in_channels, seed=seed + 1)
-    eq = check_equivalence(offline, torch.from_numpy(x))
-    if not eq.ok:
-        raise SoiError(f"streaming differs from offline by {eq.max_abs_diff:.3g} (> 1e-5): this is a bug in soi-mcu")
-
     progress("exporting full-int8 .tflite with TensorFlow's converter")
-    export_len = -(-frames // sched.phases) * sched.phases
-    calib = np.stack([synthetic_frames(export_len, spec.freq_bins, spec.in_channels, seed=seed + 100 + i)
-                      for i in range(16)])
-    artifact = export_tflite(offline, calib, export_len, out_dir / "model.tflite")
+    artifact = export(offline, -(-frames // sched.phases) * sched.phases, seed, out_dir)
 
     progress("computing the int8 reference with LiteRT's reference kernels")
     graph = load_graph(artifact.path)
@@ -157,17 +165,9 @@ def generate_library_for(spec: ModelSpec, board_name: str, out_dir: Path, seed: 
     check_writable(out_dir)
     progress = Progress(total=4)
     progress(f"model '{spec.name}': checking streaming == offline (float)")
-    offline = OfflineModel(spec, seed=seed).eval()
-    sched = offline.schedule
-    x = synthetic_frames(3 * sched.receptive_field + 1, spec.freq_bins, spec.in_channels, seed=seed + 1)
-    eq = check_equivalence(offline, torch.from_numpy(x))
-    if not eq.ok:
-        raise SoiError(f"streaming differs from offline by {eq.max_abs_diff:.3g} (> 1e-5): this is a bug in soi-mcu")
+    offline, _, _ = float_model(spec, seed, 3 * analyze(spec).receptive_field + 1)
     progress("exporting full-int8 .tflite with TensorFlow's converter")
-    export_len = 8 * sched.phases
-    calib = np.stack([synthetic_frames(export_len, spec.freq_bins, spec.in_channels, seed=seed + 100 + i)
-                      for i in range(16)])
-    artifact = export_tflite(offline, calib, export_len, out_dir / "model.tflite")
+    artifact = export(offline, 8 * offline.schedule.phases, seed, out_dir)
     progress("planning and checking the board's memory")
     plan = lower(spec, load_graph(artifact.path))
     check_fits(plan, board)

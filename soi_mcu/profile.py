@@ -87,7 +87,8 @@ def profile(base: UNetConfig, board: str, variants: list[str], frames: int, out_
         reports[v] = (run(spec, board, frames, out_dir / v.replace(":", "_").replace("/", "_").replace("+", "_"),
                           quiet=True), spec)
     ref, ref_spec = reports["stmc"]
-    ref_macs = sum(macs_by_phase(ref_spec)[0]) / len(macs_by_phase(ref_spec)[0])
+    ref_total = macs_by_phase(ref_spec)[0]
+    ref_macs = sum(ref_total) / len(ref_total)
     ref_share, ref_mpc = _conv_split(ref)
     rows = []
     for v, (r, spec) in reports.items():
