@@ -1,0 +1,71 @@
+"""Firmware that goes wrong at run time is reported, not trusted (slow: builds and runs firmware).
+
+Each case generates the demo model's C, plants one fault at the top of `soi_model_step()`, builds it
+and runs it in QEMU: a HardFault names the fault registers and the function of the faulting PC, a
+firmware that never finishes is stopped by the instruction budget, and a stack that grows into its
+guard margin is reported as an overflow instead of returning outputs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from soi_mcu.boards import load_board
+from soi_mcu.build import build_firmware
+from soi_mcu.codegen import generate
+from soi_mcu.errors import SoiError
+from soi_mcu.lowering import lower
+from soi_mcu.simulate import simulate_qemu
+
+from .conftest import Exported, have
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"),
+                       reason="needs gcc-arm-none-eabi, cmake and qemu-system-arm (make setup installs them)"),
+]
+
+STEP_OPENING = "int soi_model_step(const int8_t *input, int8_t *output)\n{\n"
+FRAMES = 8
+
+
+def _run_with(code: str, demo_export: Exported, tmp_path: Path, insn_budget: int = 4_000_000_000) -> None:
+    board = load_board("mps2-an386")
+    plan = lower(demo_export.spec, demo_export.graph)
+    sources = generate(plan, board, demo_export.inputs_q[:FRAMES], tmp_path / "gen")
+    model_c = sources.model_sources[0]
+    text = model_c.read_text()
+    assert STEP_OPENING in text, "the step function's opening changed: update this test"
+    model_c.write_text(text.replace(STEP_OPENING, STEP_OPENING + code, 1))
+    build = build_firmware(sources, board, tmp_path / "build")
+    simulate_qemu(build, board, FRAMES, plan.output_size, tmp_path / "sim", insn_budget=insn_budget)
+
+
+def test_hardfault_reports_registers_and_function(demo_export: Exported, tmp_path: Path) -> None:
+    # A store to an address with no memory behind it: a precise BusFault, escalated to HardFault.
+    fault = "    if (soi_step_count == 3u) { *(volatile uint32_t *)0xF0000000u = 1u; }\n"
+    with pytest.raises(SoiError) as err:
+        _run_with(fault, demo_export, tmp_path)
+    msg = str(err.value)
+    assert re.search(r"HardFault at pc=0x[0-9a-f]{8} \(soi_model_step\)", msg), msg
+    assert re.search(r"CFSR=0x[0-9a-f]{8} HFSR=0x[0-9a-f]{8}", msg), msg
+    assert "qemu.log" in msg
+
+
+def test_firmware_that_never_finishes_is_stopped(demo_export: Exported, tmp_path: Path) -> None:
+    hang = "    if (soi_step_count == 2u) { for (;;) { __asm volatile(\"nop\"); } }\n"
+    with pytest.raises(SoiError, match=r"ran past its budget of 20000000 instructions without finishing"):
+        _run_with(hang, demo_export, tmp_path, insn_budget=20_000_000)
+
+
+def test_stack_overflow_is_reported(demo_export: Exported, tmp_path: Path) -> None:
+    # Grow the stack at run time to 16 bytes short of its end: deep into the paint check's guard
+    # margin, short of running past the stack (which would corrupt the data below it first).
+    grow = ("    { extern uint8_t __stack_limit__; uint8_t *sp = (uint8_t *)__builtin_frame_address(0);\n"
+            "      uint32_t n = (uint32_t)(sp - &__stack_limit__) - 64u;\n"
+            "      volatile uint8_t *deep = __builtin_alloca(n); for (uint32_t i = 0; i < n; i++) { deep[i] = 0u; } }\n")
+    with pytest.raises(SoiError, match=r"stack overflow: the firmware used \d+ of its \d+-byte stack"):
+        _run_with(grow, demo_export, tmp_path)
