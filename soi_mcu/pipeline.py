@@ -127,6 +127,9 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
     sched = offline.schedule
     progress("exporting full-int8 .tflite with TensorFlow's converter")
     artifact = export(offline, -(-frames // sched.phases) * sched.phases, seed, out_dir)
+    if artifact.from_cache and not quiet:
+        print(f"      reused the cached conversion {artifact.sha256[:12]} (same model, calibration and converter)",
+              file=sys.stderr)
 
     progress("computing the int8 reference with LiteRT's reference kernels")
     graph = load_graph(artifact.path)

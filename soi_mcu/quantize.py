@@ -28,6 +28,7 @@ class TfliteArtifact:
     sha256: str
     frames: int  # time length the graph was exported with
     converter_version: str
+    from_cache: bool = False  # the conversion was reused (same spec, weights, calibration, converter)
 
 
 def _keras_model(offline: OfflineModel, frames: int):
@@ -104,13 +105,14 @@ def export_tflite(
         raise SoiError(f"export length {frames} must be a multiple of the model's {phases}-step pattern")
     key = _export_key(offline, calibration, frames)
     cached = cache_dir() / f"{key}.tflite"
-    if cached.is_file():  # same spec, weights, calibration and converter: reuse the conversion
+    from_cache = cached.is_file()
+    if from_cache:  # same spec, weights, calibration and converter: reuse the conversion
         data = cached.read_bytes()
     else:
         data = _convert(offline, calibration, frames)
         _atomic_write(cached, data)
     _atomic_write(out_path, data)
-    return TfliteArtifact(out_path, hashlib.sha256(data).hexdigest(), frames, _tf_version())
+    return TfliteArtifact(out_path, hashlib.sha256(data).hexdigest(), frames, _tf_version(), from_cache)
 
 
 def cache_dir() -> Path:

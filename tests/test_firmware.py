@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +119,37 @@ def test_rerun_gives_identical_outputs(tmp_path: Path) -> None:
     demo(frames=16, out_dir=tmp_path, quiet=True)
     assert (tmp_path / "report.json").read_bytes() == first
     assert {p: p.read_bytes() for p in (tmp_path / "generated").rglob("*.c")} == generated
+
+
+def test_killed_run_resumes_with_identical_outputs(tmp_path: Path) -> None:
+    """Kill `soi-mcu demo` while it builds the firmware, re-run it: it reuses the cached conversion and
+    ends with the same report and generated C as a run that was never interrupted."""
+    env = {**os.environ, "SOI_MCU_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "soi_mcu.cli", "demo", "--frames", "16", "--out"]
+    baseline = subprocess.run([*cmd, str(tmp_path / "baseline")], env=env, capture_output=True, text=True, timeout=600)
+    assert baseline.returncode == 0, baseline.stderr[-2000:]
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, str(out)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("[5/8] building firmware"):
+            time.sleep(1.0)  # let CMake and the compiler get going
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    assert not (out / "report.json").exists()
+
+    rerun = subprocess.run([*cmd, str(out)], env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "reused the cached conversion" in rerun.stderr
+    assert (out / "report.json").read_bytes() == (tmp_path / "baseline" / "report.json").read_bytes()
+    for path in (tmp_path / "baseline" / "generated").rglob("*.c"):
+        assert (out / "generated" / path.relative_to(tmp_path / "baseline" / "generated")).read_bytes() == path.read_bytes()
 
 
 @pytest.mark.parametrize("variant", ["stmc", "scc:2"])
