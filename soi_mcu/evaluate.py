@@ -1,4 +1,13 @@
-"""SI-SNRi of a trained float model on a held-out, seeded set of mixtures, with reference points.
+"""SI-SNRi of a trained model on a held-out, seeded set of mixtures: the float model and its full-int8
+export, with reference points.
+
+int8: the checkpoint is exported as the firmware gets it (`quantize.export_tflite`: full int8,
+per-channel weights, int8 I/O), calibrated on training-split mixtures (never the held-out ones), and
+each held-out mixture is run through LiteRT's reference kernels from a reset state. The firmware is
+bit-exact to those kernels frame by frame, so the int8 figure is the firmware's quality. The .tflite
+is the offline graph over a fixed number of frames; it is exported with the held-out mixtures' frame
+count (rounded up to the step pattern), and because every layer is causal, one invocation per
+mixture gives exactly the frames that streaming from reset gives.
 
 Reference points on the same mixtures: the identity mask (the noisy input itself: SI-SNRi 0 by
 definition) and an oracle magnitude mask min(|S| / |X|, 1) with the noisy phase: the best a
@@ -8,7 +17,9 @@ definition) and an oracle magnitude mask min(|S| / |X|, 1) with the noisy phase:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,10 +28,11 @@ import torch
 
 from soi_mcu.audio import istft, si_snr, stft
 from soi_mcu.config import UNetConfig
+from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel
 from soi_mcu.speech_data import MixtureSource, SyntheticSpeechNoise, fixed_set
-from soi_mcu.train import enhance, load_checkpoint, pick_device
-from soi_mcu.training_args import EVAL_SEED
+from soi_mcu.train import enhance, features, load_checkpoint, pick_device
+from soi_mcu.training_args import CALIBRATION_SEED, EVAL_SEED
 from soi_mcu.training_args import evaluate_arguments as add_arguments  # noqa: F401  (tests)
 
 
@@ -35,9 +47,23 @@ class Evaluation:
     si_snr_enhanced: float
     si_snr_oracle: float  # oracle magnitude mask
     si_snri_oracle: float
+    # the full-int8 export run by LiteRT (the firmware's arithmetic); None when not evaluated
+    si_snri_int8: float | None = None
+    si_snri_int8_std: float | None = None
+    int8_minus_float_db: float | None = None  # mean over mixtures of (int8 - float) SI-SNR
+    int8_frames: int | None = None  # frames the .tflite was exported with
+    calibration_count: int | None = None  # training-split mixtures used to calibrate the int8 ranges
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Int8Run:
+    outputs: np.ndarray  # dequantized model outputs, (sequences, time, freq, channels) float32
+    frames: int  # export length
+    sha256: str  # of the .tflite
+    from_cache: bool
 
 
 def eval_set(base: UNetConfig, count: int = 64, seconds: float = 2.0, seed: int = EVAL_SEED,
@@ -48,15 +74,77 @@ def eval_set(base: UNetConfig, count: int = 64, seconds: float = 2.0, seed: int 
     return torch.from_numpy(noisy), torch.from_numpy(clean)
 
 
+def calibration_set(base: UNetConfig, count: int, samples: int, source: MixtureSource | None = None,
+                    seed: int = CALIBRATION_SEED) -> torch.Tensor:
+    """Noisy mixtures for the int8 ranges: the training split (or the user's folder), its own seed."""
+    source = source or SyntheticSpeechNoise(base.sample_rate, "train")
+    return torch.from_numpy(fixed_set(source, count, samples, seed)[0])
+
+
 def oracle_mask_estimate(noisy: torch.Tensor, clean: torch.Tensor, base: UNetConfig) -> torch.Tensor:
     spec_x = stft(noisy, base.n_fft, base.hop)
     mask = (stft(clean, base.n_fft, base.hop).abs() / (spec_x.abs() + 1e-8)).clamp(max=1.0)
     return istft(spec_x * mask, base.n_fft, base.hop, noisy.shape[-1])
 
 
+def int8_outputs(model: OfflineModel, inputs: np.ndarray, calibration: np.ndarray, keep: Path | None = None) -> Int8Run:
+    """Export `model` to full int8 (calibrated on `calibration`) and run LiteRT's reference kernels on each
+    sequence of `inputs` separately, from a reset state.
+
+    inputs, calibration: (sequences, time, freq, channels) float model inputs of the same time length.
+    The .tflite is exported for that length rounded up to the model's step pattern (the tail is zero
+    padding; the layers are causal, so it does not change the frames before it). keep: also write the
+    .tflite there.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from soi_mcu.quantize import export_tflite
+
+    if inputs.ndim != 4 or calibration.ndim != 4 or inputs.shape[1:] != calibration.shape[1:]:
+        raise SoiError(f"int8 evaluation: inputs {inputs.shape} and calibration {calibration.shape} must be "
+                       "(sequences, time, freq, channels) of the same shape per sequence")
+    t_len = inputs.shape[1]
+    phases = model.schedule.phases
+    frames = -(-t_len // phases) * phases
+
+    def pad(x: np.ndarray) -> np.ndarray:
+        return np.pad(np.asarray(x, np.float32), ((0, 0), (0, frames - t_len), (0, 0), (0, 0)))
+
+    cpu_model = copy.deepcopy(model).cpu().eval()
+    with tempfile.TemporaryDirectory(prefix="soi-int8-") as tmp:
+        artifact = export_tflite(cpu_model, pad(calibration), frames, keep or Path(tmp) / "model.tflite")
+        interp = Interpreter(model_path=str(artifact.path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        interp.allocate_tensors()
+        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+        in_scale, in_zero = (float(v) for v in inp["quantization"])
+        out_scale, out_zero = (float(v) for v in out["quantization"])
+        results = []
+        for seq in pad(inputs):
+            q = np.clip(np.floor(seq / in_scale + 0.5) + in_zero, -128, 127).astype(np.int8)  # as TFLite's QUANTIZE
+            interp.set_tensor(inp["index"], q[None])
+            interp.invoke()
+            y = interp.get_tensor(out["index"])[0, :t_len].astype(np.float32)
+            results.append((y - out_zero) * out_scale)
+    return Int8Run(np.stack(results), frames, artifact.sha256, artifact.from_cache)
+
+
+def enhance_int8(model: OfflineModel, noisy: torch.Tensor, base: UNetConfig,
+                 calibration: torch.Tensor) -> tuple[torch.Tensor, Int8Run]:
+    """`train.enhance` with the model replaced by its int8 export run in LiteRT (same front and back end)."""
+    spec = stft(noisy.cpu(), base.n_fft, base.hop)
+    feats = features(spec.abs()).numpy()
+    calib = features(stft(calibration.cpu(), base.n_fft, base.hop).abs()).numpy()
+    if calib.shape[1] != feats.shape[1]:
+        raise SoiError("int8 evaluation: calibration mixtures must be as long as the held-out ones")
+    run = int8_outputs(model, feats, calib)
+    mask = torch.sigmoid(torch.from_numpy(run.outputs[..., 0]))
+    return istft(spec * mask, base.n_fft, base.hop, noisy.shape[-1]), run
+
+
 @torch.no_grad()
 def evaluate_model(model: OfflineModel, base: UNetConfig, noisy: torch.Tensor, clean: torch.Tensor,
-                   seed: int = EVAL_SEED, batch: int = 16) -> Evaluation:
+                   seed: int = EVAL_SEED, batch: int = 16, calibration: torch.Tensor | None = None) -> Evaluation:
+    """SI-SNRi of the float model; with `calibration` (noisy mixtures as long as `noisy`) also of its int8 export."""
     dev = next(model.parameters()).device
     model.eval()
     est = torch.cat([enhance(model, noisy[i: i + batch].to(dev), base).cpu() for i in range(0, len(noisy), batch)])
@@ -64,21 +152,37 @@ def evaluate_model(model: OfflineModel, base: UNetConfig, noisy: torch.Tensor, c
     s_est = si_snr(est, clean)
     s_oracle = si_snr(oracle_mask_estimate(noisy, clean, base), clean)
     gain = (s_est - s_noisy).numpy()
+    int8: dict = {}
+    if calibration is not None:
+        est_q, run = enhance_int8(model, noisy, base, calibration)
+        s_q = si_snr(est_q, clean)
+        gain_q = (s_q - s_noisy).numpy()
+        int8 = {"si_snri_int8": float(gain_q.mean()), "si_snri_int8_std": float(gain_q.std()),
+                "int8_minus_float_db": float((s_q - s_est).mean()), "int8_frames": run.frames,
+                "calibration_count": len(calibration)}
     return Evaluation(
         count=len(noisy), seconds=noisy.shape[-1] / base.sample_rate, seed=seed,
         si_snri=float(gain.mean()), si_snri_std=float(gain.std()),
         si_snr_noisy=float(s_noisy.mean()), si_snr_enhanced=float(s_est.mean()),
-        si_snr_oracle=float(s_oracle.mean()), si_snri_oracle=float((s_oracle - s_noisy).mean()),
+        si_snr_oracle=float(s_oracle.mean()), si_snri_oracle=float((s_oracle - s_noisy).mean()), **int8,
     )
 
 
 def evaluate_checkpoint(path: Path, count: int = 64, seconds: float = 2.0, seed: int = EVAL_SEED,
-                        source: MixtureSource | None = None, device: str | None = None) -> tuple[Evaluation, dict]:
-    """Evaluation of a checkpoint written by `train`; also returns the checkpoint's metadata."""
+                        source: MixtureSource | None = None, device: str | None = None, int8: bool = True,
+                        calibration_count: int = 16, calibration_source: MixtureSource | None = None) -> tuple[Evaluation, dict]:
+    """Evaluation of a checkpoint written by `train` (float, and int8 unless int8=False); also returns the
+    checkpoint's metadata. Calibration mixtures come from `calibration_source`, else from `source` (the
+    user's folder) with a seed of their own, else from the synthetic training split."""
     model, base, variant, ckpt = load_checkpoint(path, device or str(pick_device()))
     noisy, clean = eval_set(base, count, seconds, seed, source)
+    calib = None
+    if int8:
+        if calibration_count < 1:
+            raise SoiError("int8 evaluation needs at least 1 calibration mixture")
+        calib = calibration_set(base, calibration_count, noisy.shape[-1], calibration_source or source)
     meta = {"variant": variant, "step": ckpt.get("step"), "seed": ckpt.get("seed"), "config": base.name}
-    return evaluate_model(model, base, noisy, clean, seed), meta
+    return evaluate_model(model, base, noisy, clean, seed, calibration=calib), meta
 
 
 def format_evaluation(ev: Evaluation, title: str = "") -> str:
@@ -86,9 +190,13 @@ def format_evaluation(ev: Evaluation, title: str = "") -> str:
     lines += [
         f"held-out mixtures: {ev.count} x {ev.seconds:g} s (seed {ev.seed})",
         f"SI-SNR noisy mixture   {ev.si_snr_noisy:7.2f} dB   (identity mask: SI-SNRi 0.00 dB)",
-        f"SI-SNR enhanced        {ev.si_snr_enhanced:7.2f} dB   SI-SNRi {ev.si_snri:6.2f} dB (std {ev.si_snri_std:.2f})",
-        f"SI-SNR oracle mask     {ev.si_snr_oracle:7.2f} dB   SI-SNRi {ev.si_snri_oracle:6.2f} dB",
+        f"SI-SNR enhanced        {ev.si_snr_enhanced:7.2f} dB   SI-SNRi {ev.si_snri:6.2f} dB (std {ev.si_snri_std:.2f})  float",
     ]
+    if ev.si_snri_int8 is not None:
+        lines.append(f"SI-SNR enhanced, int8  {ev.si_snr_enhanced + ev.int8_minus_float_db:7.2f} dB   "
+                     f"SI-SNRi {ev.si_snri_int8:6.2f} dB (std {ev.si_snri_int8_std:.2f})  int8 (LiteRT reference "
+                     f"kernels = firmware), {ev.int8_minus_float_db:+.2f} dB vs float")
+    lines.append(f"SI-SNR oracle mask     {ev.si_snr_oracle:7.2f} dB   SI-SNRi {ev.si_snri_oracle:6.2f} dB")
     return "\n".join(lines)
 
 
@@ -99,11 +207,18 @@ def summary(values: list[float]) -> tuple[float, float]:
 
 def run_from_args(args: argparse.Namespace) -> int:
     from soi_mcu.speech_data import DnsFolder
+    from soi_mcu.train import checkpoint_kind
 
+    if checkpoint_kind(Path(args.checkpoint)) == "scene":
+        from soi_mcu.scenes import run_evaluate_from_args
+
+        return run_evaluate_from_args(args)
     _, base, _, _ = load_checkpoint(Path(args.checkpoint), "cpu")
     source = DnsFolder(Path(args.data), base.sample_rate) if args.data else None
-    ev, meta = evaluate_checkpoint(Path(args.checkpoint), args.count, args.seconds, args.seed, source, args.device)
+    ev, meta = evaluate_checkpoint(Path(args.checkpoint), args.count, args.seconds, args.seed, source, args.device,
+                                   int8=not args.float_only, calibration_count=args.calibration)
     if args.json:
+        meta["train_seed"] = meta.pop("seed")  # "seed" is the held-out set's
         print(json.dumps(meta | ev.as_dict(), indent=2))
     else:
         print(format_evaluation(ev, f"{meta['config']} {meta['variant']} (seed {meta['seed']}, {meta['step']} steps)"))

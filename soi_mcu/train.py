@@ -139,8 +139,8 @@ def save_checkpoint(result: TrainResult, path: Path) -> Path:
     return path
 
 
-def load_checkpoint(path: Path, device: str | None = None) -> tuple[OfflineModel, UNetConfig, str, dict]:
-    """(model in eval mode, base config, variant, the whole checkpoint dict)."""
+def read_checkpoint(path: Path) -> dict:
+    """The checkpoint dict (U-Net or scene classifier), or a clear error."""
     try:
         ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -149,6 +149,19 @@ def load_checkpoint(path: Path, device: str | None = None) -> tuple[OfflineModel
         raise SoiError(f"{path}: not a soi-mcu checkpoint ({exc})") from None
     if not isinstance(ckpt, dict) or not {"state_dict", "config", "variant"} <= ckpt.keys():
         raise SoiError(f"{path}: not a soi-mcu checkpoint (no state_dict/config/variant)")
+    return ckpt
+
+
+def checkpoint_kind(path: Path) -> str:
+    """"unet" (speech enhancement, `train CONFIG`) or "scene" (the scene classifier, `train scenes`)."""
+    return str(read_checkpoint(path).get("kind", "unet"))
+
+
+def load_checkpoint(path: Path, device: str | None = None) -> tuple[OfflineModel, UNetConfig, str, dict]:
+    """(model in eval mode, base config, variant, the whole checkpoint dict) of a U-Net checkpoint."""
+    ckpt = read_checkpoint(path)
+    if ckpt.get("kind", "unet") != "unet":
+        raise SoiError(f"{path}: a {ckpt['kind']} classifier checkpoint, not a U-Net one")
     base = validate(UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["config"].items()}), str(path))
     model = OfflineModel(unet_spec(variant_config(base, ckpt["variant"])))
     model.load_state_dict(ckpt["state_dict"])
@@ -165,6 +178,10 @@ def data_source(data: str | None, sample_rate: int) -> MixtureSource:
 def run_from_args(args: argparse.Namespace) -> int:
     from soi_mcu.config import load_config
 
+    if args.config == "scenes":
+        from soi_mcu.scenes import run_train_from_args
+
+        return run_train_from_args(args)
     base = load_config(Path(args.config))
     res = train(base, args.variant, steps=args.steps, seed=args.seed, batch=args.batch, seconds=args.seconds, lr=args.lr,
                 source=data_source(args.data, base.sample_rate), checkpoint=Path(args.out), device=args.device)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 EVAL_SEED = 20240607  # the held-out set's seed
+CALIBRATION_SEED = 31337  # the int8 calibration mixtures' seed (training split)
 
 
 def train_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +29,8 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=EVAL_SEED, help="seed of the held-out set")
     p.add_argument("--data", default="", help="DNS-style folder with clean/ and noise/ WAVs (default: synthetic test split)")
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--float-only", action="store_true", help="skip the int8 export and its LiteRT evaluation")
+    p.add_argument("--calibration", type=int, default=16, help="training-split mixtures that calibrate the int8 ranges")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 

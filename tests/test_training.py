@@ -203,9 +203,48 @@ def test_train_and_evaluate_commands_on_a_dns_folder(tmp_path: Path, capsys: pyt
                    "fstride = [2, 1, 2, 1, 1, 1, 1]\n")
     for module, argv in ((train, [str(cfg), "--variant", "sscc:3", "--steps", "2", "--batch", "2", "--seconds", "0.25",
                                   "--data", str(data), "--out", str(tmp_path / "m.pt")]),
-                         (evaluate, [str(tmp_path / "m.pt"), "--count", "2", "--seconds", "0.25", "--data", str(data), "--json"])):
+                         (evaluate, [str(tmp_path / "m.pt"), "--count", "2", "--seconds", "0.25", "--data", str(data), "--json",
+                                     "--float-only"])):
         p = argparse.ArgumentParser()
         module.add_arguments(p)
         assert module.run_from_args(p.parse_args(argv)) == 0
     out = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert out["variant"] == "sscc:3" and out["count"] == 2 and out["step"] == 2
+    assert out["si_snri_int8"] is None  # --float-only
+
+
+def test_int8_evaluation_of_a_checkpoint(cache, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`soi-mcu evaluate` exports the checkpoint to full int8 and runs it in LiteRT: float and int8 SI-SNRi."""
+    from soi_mcu.cli import main
+    from soi_mcu.evaluate import int8_outputs
+    from soi_mcu.pipeline import quantize_frames
+    from soi_mcu.quantize import export_tflite, reference_outputs
+    from soi_mcu.train import load_checkpoint, save_checkpoint, train
+
+    data = DnsFolder(_dns_folder(tmp_path / "dns"), RATE)
+    res = train(TINY, "scc:2", steps=3, seed=0, batch=2, seconds=0.25, lr=1e-2, source=data, log_every=0)
+    save_checkpoint(res, tmp_path / "m.pt")
+    assert main(["evaluate", str(tmp_path / "m.pt"), "--count", "3", "--seconds", "0.3", "--data", str(tmp_path / "dns"),
+                 "--calibration", "4", "--json"]) == 0
+    text = capsys.readouterr().out
+    out = json.loads(text[text.index('{\n  "variant"'):])  # after the converter's chatter (pytest captures it)
+    assert out["calibration_count"] == 4 and out["int8_frames"] % 2 == 0  # scc:2: a 2-step pattern
+    assert abs(out["si_snri_int8"] - out["si_snri"]) < 1.0 and abs(out["int8_minus_float_db"]) < 1.0
+    assert main(["evaluate", str(tmp_path / "m.pt"), "--count", "3", "--seconds", "0.3", "--data", str(tmp_path / "dns"),
+                 "--calibration", "4"]) == 0
+    assert "int8 (LiteRT reference kernels = firmware)" in capsys.readouterr().out
+
+    # the runner is the firmware's oracle: one sequence through it equals quantize.reference_outputs
+    model = load_checkpoint(tmp_path / "m.pt", "cpu")[0]
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 4, (2, 9, TINY.freq_bins, 1)).astype(np.float32)
+    run = int8_outputs(model, x[:1], x[1:])
+    art = export_tflite(model, np.pad(x[1:], ((0, 0), (0, 1), (0, 0), (0, 0))), 10, tmp_path / "ref.tflite")
+    assert run.frames == 10 and art.sha256 == run.sha256
+    from soi_mcu.tflite_graph import load_graph
+
+    graph = load_graph(art.path)
+    inp, outp = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    ref = reference_outputs(art, quantize_frames(x[0], float(inp.scale[0]), int(inp.zero_point[0])))
+    expect = (ref[:9].astype(np.float32) - int(outp.zero_point[0])) * float(outp.scale[0])
+    assert np.array_equal(run.outputs[0], expect)
