@@ -1,11 +1,41 @@
-"""Where the project's data folders (templates, firmware, boards) live."""
+"""Where the data the package needs at run time lives (templates, firmware, boards, renode, ...).
+
+Two layouts, decided once at import:
+
+- installed from a wheel (``pip install .``): setup.py's build_py copies the folders into the
+  package as ``soi_mcu/_data/`` (with the firmware's CMakeLists.txt at its root);
+- a checkout (``pip install -e .``, or running from the repository): no ``_data`` folder, so the
+  folders beside the package are used, and edits to them take effect without reinstalling.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-# The package runs from a checkout (pip install -e .): the data folders sit beside it.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Folders and files copied into a wheel, relative to the repository root (setup.py reads this list).
+DATA_DIRS = ("templates", "firmware", "boards", "renode", "qemu-plugin", "configs")
+DATA_FILES = ("CMakeLists.txt",)
+INSTALLED_DATA = PACKAGE_DIR / "_data"
+
+
+def _data_root() -> Path:
+    if (INSTALLED_DATA / "CMakeLists.txt").is_file():
+        return INSTALLED_DATA
+    return PACKAGE_DIR.parent
+
+
+# The root of the firmware's CMake project and of the data folders below.
+PROJECT_ROOT = _data_root()
+INSTALLED = PROJECT_ROOT == INSTALLED_DATA
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 FIRMWARE_DIR = PROJECT_ROOT / "firmware"
 BOARDS_DIR = PROJECT_ROOT / "boards"
+RENODE_DIR = PROJECT_ROOT / "renode"
+QEMU_PLUGIN_DIR = PROJECT_ROOT / "qemu-plugin"
+CONFIGS_DIR = PROJECT_ROOT / "configs"
+
+
+def missing_data() -> list[str]:
+    """The data folders/files that are absent (a broken install); [] when all are there."""
+    return [name for name in (*DATA_DIRS, *DATA_FILES) if not (PROJECT_ROOT / name).exists()]

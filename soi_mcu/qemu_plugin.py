@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soi_mcu.errors import SoiError
+from soi_mcu.paths import QEMU_PLUGIN_DIR
 
-PLUGIN_SOURCE = Path(__file__).resolve().parent.parent / "qemu-plugin" / "soi_cycles.c"
+PLUGIN_SOURCE = QEMU_PLUGIN_DIR / "soi_cycles.c"
 HEADER_NAME = "qemu-plugin.h"
 CORES = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 CFLAGS = ("-shared", "-fPIC", "-O2", "-Wall")

@@ -18,11 +18,10 @@ import numpy as np
 from soi_mcu.boards import Board
 from soi_mcu.build import BuildResult
 from soi_mcu.errors import SoiError
-from soi_mcu.paths import PROJECT_ROOT
+from soi_mcu.paths import RENODE_DIR
 from soi_mcu.qemu_plugin import MarkHit
 from soi_mcu.simulate import SimResult, _breakdown, _parse_outputs, _symbol_at
 
-RENODE_DIR = PROJECT_ROOT / "renode"
 RENODE_MISSING = ("Renode not found: the renode backend needs renode-test on PATH (Renode is not in Debian/PyPI; "
                   "install it from its release packages)")
 MARKS = ("soi_mark_begin", "soi_mark_end", "soi_mark_pre_begin", "soi_mark_pre_end")
