@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soi_mcu.boards import Board
+from soi_mcu.cmsis_nn import select_kernels
 from soi_mcu.codegen import GeneratedSources
 from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.paths import PROJECT_ROOT
@@ -35,17 +36,9 @@ class BuildResult:
 
 
 def cmsis_nn_path() -> Path | None:
-    """The user's CMSIS-NN checkout from CMSIS_NN_PATH, validated; None when unset."""
-    value = os.environ.get("CMSIS_NN_PATH")
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not (path / "Include" / "arm_nnfunctions.h").is_file() or not (path / "CMakeLists.txt").is_file():
-        raise SoiError(
-            f"CMSIS_NN_PATH={value} is not a CMSIS-NN tree (expected Include/arm_nnfunctions.h and CMakeLists.txt); "
-            "point it at a CMSIS-NN checkout or unset it to use soi-mcu's own kernels"
-        )
-    return path
+    """The CMSIS-NN tree the build links (CMSIS_NN_PATH, else an opted-in pack: SOI_CMSIS_NN=pack), after the
+    tree and API checks; None for soi-mcu's own kernels. Raises SoiError naming the setting and what to do."""
+    return select_kernels().path
 
 
 def io_options(board: Board, io: str) -> list[str]:
@@ -64,12 +57,12 @@ def build_firmware(sources: GeneratedSources, board: Board, build_dir: Path, log
     """Configure and build; `io` is where the harness writes: semihosting (QEMU) or uart (Renode)."""
     require_tool("cmake", "apt-get install cmake")
     require_tool("arm-none-eabi-gcc", APT_HINT)
-    nn = cmsis_nn_path()
+    kernels = select_kernels()
     configure = [
         "cmake", "-S", str(PROJECT_ROOT), "-B", str(build_dir),
         f"-DSOI_GEN_DIR={sources.out_dir.resolve()}",
         f"-DSOI_CPU_FLAGS={';'.join(board.cpu_flags)}",
-        f"-DCMSIS_NN_PATH={nn or ''}",
+        f"-DCMSIS_NN_PATH={kernels.path or ''}",
         *io_options(board, io),
     ]
     log = log or build_dir / "build.log"
@@ -82,7 +75,7 @@ def build_firmware(sources: GeneratedSources, board: Board, build_dir: Path, log
             if proc.returncode != 0:
                 raise SoiError(f"firmware build failed ({cmd[1]} step); see {log}: {_first_error(log)}")
     elf = build_dir / "soi_firmware.elf"
-    return _read_elf(elf, board, str(nn) if nn else "soi-mcu")
+    return _read_elf(elf, board, kernels.label)
 
 
 def _first_error(log: Path) -> str:

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from soi_mcu import qemu_plugin
+from soi_mcu import cmsis_nn, paths, qemu_plugin
+from soi_mcu.errors import SoiError
 
 TIMEOUT_S = 10.0
 MIN_PYTHON = (3, 11)
@@ -265,12 +266,21 @@ def check_litert_ref() -> Check:
 
 def cmsis_nn_version(header: Path) -> str:
     """The API version from arm_nnfunctions.h's `$Revision: V.19.1.0` comment; '' when absent."""
-    try:
-        text = header.read_text(errors="replace")
-    except OSError:
-        return ""
-    match = re.search(r"\$Revision:\s*V?\.?\s*(\d+(?:\.\d+)*)", text)
-    return match.group(1) if match else ""
+    return cmsis_nn.header_revision(header.parent.parent)
+
+
+def _tree_version(tree: Path) -> str:
+    return cmsis_nn.pdsc_version(tree) or cmsis_nn.header_revision(tree)
+
+
+def check_data() -> Check:
+    """The templates, firmware sources and board files the package reads: in the install or the checkout."""
+    missing = paths.missing_data()
+    where = "installed (soi_mcu/_data)" if paths.INSTALLED else "checkout"
+    if missing:
+        return Check("soi-mcu data", False, True, "", f"{paths.PROJECT_ROOT} lacks {', '.join(missing)}",
+                     f"reinstall soi-mcu (pip install .) or run it from a complete checkout ({PIP_HINT})")
+    return Check("soi-mcu data", True, True, "", f"{where}: {paths.PROJECT_ROOT}")
 
 
 def check_cmsis_nn() -> Check:
@@ -279,30 +289,48 @@ def check_cmsis_nn() -> Check:
     if not value:
         return Check(name, False, False, "", "unset: soi-mcu's own kernels (firmware/kernels/) are used", CMSIS_NN_HINT)
     path = Path(value).expanduser()
-    header = path / "Include" / "arm_nnfunctions.h"
-    # Set but wrong is a hard failure: the build refuses it (build.cmsis_nn_path raises).
-    if not header.is_file() or not (path / "CMakeLists.txt").is_file():
-        return Check(name, False, True, "",
-                     f"CMSIS_NN_PATH={value} is not a CMSIS-NN tree (expected Include/arm_nnfunctions.h and "
-                     "CMakeLists.txt)", "point CMSIS_NN_PATH at a CMSIS-NN checkout, or unset it")
-    version = cmsis_nn_version(header)
-    return Check(name, True, True, version, str(path) if version else f"{path} (no $Revision in arm_nnfunctions.h)")
+    # Set but unusable is a hard failure: the build refuses it (cmsis_nn.select_kernels raises).
+    problem = cmsis_nn.tree_problem(path)
+    version = _tree_version(path)
+    if problem:
+        return Check(name, False, True, version, f"CMSIS_NN_PATH={value} {problem}",
+                     f"point CMSIS_NN_PATH at a CMSIS-NN >= {cmsis_nn.MIN_VERSION} tree, or unset it")
+    return Check(name, True, True, version, f"{path}: API matches" if version
+                 else f"{path}: API matches (no version in the pdsc or arm_nnfunctions.h)")
 
 
 def check_cmsis_packs() -> list[Check]:
     found = _dist_version(("cmsis-pack-manager",))
     checks = [Check("cmsis-pack-manager", found is not None, False, found[1] if found else "",
-                    "" if found else "not installed (only used to locate a CMSIS-NN pack)",
+                    "" if found else "not installed (only one way to get a CMSIS-NN pack)",
                     "" if found else "pip install cmsis-pack-manager  (optional)")]
-    root_env = os.environ.get("CMSIS_PACK_ROOT")
-    root = Path(root_env).expanduser() if root_env else Path.home() / ".cache" / "arm" / "packs"
-    pack_dir = root / "ARM" / "CMSIS-NN"
-    versions = sorted(p.name for p in pack_dir.glob("*") if p.is_dir()) if pack_dir.is_dir() else []
-    if versions:
-        checks.append(Check("CMSIS-NN pack", True, False, ", ".join(versions), str(pack_dir)))
+    name = "CMSIS-NN pack"
+    try:
+        opted_in = cmsis_nn.requested_mode() == "pack"
+    except SoiError:
+        value = os.environ.get(cmsis_nn.ENV_MODE, "")
+        return [*checks, Check(name, False, True, "", f"{cmsis_nn.ENV_MODE}={value} is not one of "
+                               f"{', '.join(cmsis_nn.MODES)}", f"set {cmsis_nn.ENV_MODE}=pack or unset it")]
+    root, manager = cmsis_nn.pack_root(), cmsis_nn.pack_manager_root()
+    where = f"{root / cmsis_nn.PACK_VENDOR / cmsis_nn.PACK_NAME} or {manager / cmsis_nn.PACK_VENDOR / cmsis_nn.PACK_NAME}"
+    # Zipped packs are checked in a throw-away folder: doctor leaves no cache behind.
+    with tempfile.TemporaryDirectory(prefix="soi-doctor-") as tmp:
+        candidates = cmsis_nn.pack_candidates(root, manager, unpack_to=Path(tmp))
+    usable = next((c for c in candidates if not c.problem), None)
+    versions = ", ".join(c.version + ("" if not c.problem else " (unusable)") for c in candidates)
+    use = ("used: SOI_CMSIS_NN=pack" if opted_in and not os.environ.get("CMSIS_NN_PATH")
+           else "not used: CMSIS_NN_PATH comes first" if opted_in
+           else "not used: set SOI_CMSIS_NN=pack to build with it")
+    if usable is not None:
+        checks.append(Check(name, True, False, versions, f"{usable.path} ({use})"))
+    elif candidates:
+        checks.append(Check(name, False, opted_in, versions, f"{candidates[0].path} {candidates[0].problem}",
+                            f"install ARM::CMSIS-NN >= {cmsis_nn.MIN_VERSION} (cpackget add ARM::CMSIS-NN)"
+                            + (" or unset SOI_CMSIS_NN" if opted_in else "")))
     else:
-        checks.append(Check("CMSIS-NN pack", False, False, "", f"none in {pack_dir}",
-                            "optional: fetch the ARM::CMSIS-NN pack with cmsis-pack-manager, or use CMSIS_NN_PATH"))
+        checks.append(Check(name, False, opted_in, "", f"none in {where}",
+                            "cpackget add ARM::CMSIS-NN (CMSIS-Toolbox), then SOI_CMSIS_NN=pack"
+                            + ("; or unset SOI_CMSIS_NN" if opted_in else "  (optional)")))
     return checks
 
 
@@ -329,7 +357,7 @@ def check_espeak() -> Check:
 def run_checks() -> list[Check]:
     """Every check, in the order of the pipeline's stages; never raises."""
     groups: list[Callable[[], Check | list[Check]]] = [
-        check_python, check_packages, check_litert_ref, check_arm_gcc, check_cmake, check_cmsis_nn,
+        check_python, check_data, check_packages, check_litert_ref, check_arm_gcc, check_cmake, check_cmsis_nn,
         check_cmsis_packs, check_qemu, check_host_cc, check_plugin_header, check_plugin_build, check_renode, check_espeak,
     ]
     checks: list[Check] = []

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from soi_mcu import doctor
+from soi_mcu import doctor, paths
 from soi_mcu.doctor import Check, doctor_main, format_checks, run_checks
+from soi_mcu.paths import FIRMWARE_DIR
 
 
 def _by_name(checks: list[Check]) -> dict[str, Check]:
@@ -17,8 +18,9 @@ def _by_name(checks: list[Check]) -> dict[str, Check]:
 
 @pytest.fixture(autouse=True)
 def _no_cmsis_nn(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The user's own CMSIS_NN_PATH must not change what these tests see.
+    # The user's own CMSIS_NN_PATH / SOI_CMSIS_NN must not change what these tests see.
     monkeypatch.delenv("CMSIS_NN_PATH", raising=False)
+    monkeypatch.delenv("SOI_CMSIS_NN", raising=False)
 
 
 def test_this_machine_passes_every_required_check() -> None:
@@ -63,15 +65,60 @@ def test_cmsis_nn_path_not_a_tree_names_the_path(monkeypatch: pytest.MonkeyPatch
     assert str(tmp_path) in check.detail
 
 
+def _fake_cmsis_nn(root: Path, revision: str = "V.19.1.0") -> Path:
+    """A CMSIS-NN-shaped tree whose headers are the project's own (which declare the same API)."""
+    (root / "Include").mkdir(parents=True)
+    for header in (FIRMWARE_DIR / "kernels" / "include").glob("*.h"):
+        text = header.read_text()
+        if header.name == "arm_nnfunctions.h":
+            text = f"/*\n * Title:        arm_nnfunctions.h\n * $Revision:   {revision}\n */\n" + text
+        (root / "Include" / header.name).write_text(text)
+    (root / "CMakeLists.txt").write_text("project(CMSISNN)\n")
+    return root
+
+
 def test_fake_cmsis_nn_tree_reports_its_version(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "Include").mkdir()
-    (tmp_path / "Include" / "arm_nnfunctions.h").write_text(
-        "/*\n * Title:        arm_nnfunctions.h\n * $Date:        5 June 2025\n * $Revision:   V.19.1.0\n */\n"
-    )
-    (tmp_path / "CMakeLists.txt").write_text("project(CMSISNN)\n")
-    monkeypatch.setenv("CMSIS_NN_PATH", str(tmp_path))
+    monkeypatch.setenv("CMSIS_NN_PATH", str(_fake_cmsis_nn(tmp_path)))
     check = doctor.check_cmsis_nn()
     assert check.ok and check.version == "19.1.0"
+    assert "API matches" in check.detail
+
+
+def test_cmsis_nn_path_with_another_api_fails_with_the_difference(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    tree = _fake_cmsis_nn(tmp_path)
+    header = tree / "Include" / "arm_nnfunctions.h"
+    header.write_text(header.read_text().replace("int32_t arm_avgpool_s8_get_buffer_size(const int dim_dst_width",
+                                                 "int32_t arm_avgpool_s8_get_buffer_size(const int16_t dim_dst_width"))
+    monkeypatch.setenv("CMSIS_NN_PATH", str(tree))
+    check = doctor.check_cmsis_nn()
+    assert not check.ok and check.required
+    assert "arm_avgpool_s8_get_buffer_size takes (int16_t, int) here" in check.detail
+    assert str(tree) in check.detail and "CMSIS-NN >=" in check.fix
+
+
+def test_data_folders_are_found() -> None:
+    check = doctor.check_data()
+    assert check.ok and check.required and str(paths.PROJECT_ROOT) in check.detail
+
+
+def test_cmsis_nn_pack_is_reported_but_only_used_on_request(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CMSIS_PACK_ROOT", str(tmp_path / "packs"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("SOI_CMSIS_NN", raising=False)
+    pack = _by_name(doctor.check_cmsis_packs())["CMSIS-NN pack"]
+    assert not pack.ok and not pack.required and "none in" in pack.detail
+    _fake_cmsis_nn(tmp_path / "packs" / "ARM" / "CMSIS-NN" / "7.0.0")
+    pack = _by_name(doctor.check_cmsis_packs())["CMSIS-NN pack"]
+    assert pack.ok and pack.version == "7.0.0" and "set SOI_CMSIS_NN=pack" in pack.detail
+    monkeypatch.setenv("SOI_CMSIS_NN", "pack")
+    pack = _by_name(doctor.check_cmsis_packs())["CMSIS-NN pack"]
+    assert pack.ok and "used: SOI_CMSIS_NN=pack" in pack.detail
+    monkeypatch.setenv("CMSIS_PACK_ROOT", str(tmp_path / "empty"))
+    pack = _by_name(doctor.check_cmsis_packs())["CMSIS-NN pack"]
+    assert not pack.ok and pack.required  # asked for a pack, none there: the build would fail
+    monkeypatch.setenv("SOI_CMSIS_NN", "bogus")
+    pack = _by_name(doctor.check_cmsis_packs())["CMSIS-NN pack"]
+    assert not pack.ok and pack.required and "SOI_CMSIS_NN=bogus" in pack.detail
 
 
 def test_cmsis_nn_unset_is_optional() -> None:
