@@ -32,6 +32,7 @@ class Conv:
     act: str = "relu"
     fstride: int = 1  # stride in frequency (encoders of a U-Net)
     depthwise: bool = False  # one filter per input channel (cout = cin x channel multiplier)
+    norm: bool = False  # batch norm between conv and activation (folded into the conv for streaming and int8)
 
     def out_width(self, width: int) -> int:
         return (width + 2 * (self.kf // 2) - self.kf) // self.fstride + 1
@@ -314,6 +315,7 @@ class OfflineModel(nn.Module):
         self.schedule = analyze(spec)
         torch.manual_seed(seed)
         self.convs = nn.ModuleDict()
+        self.norms = nn.ModuleDict()
         for layer in spec.layers:
             if isinstance(layer, Conv):
                 cin = self.schedule.channels[layer.input]
@@ -321,6 +323,8 @@ class OfflineModel(nn.Module):
                     cin, layer.cout, (layer.kt, layer.kf), stride=(layer.stride, layer.fstride),
                     dilation=(layer.dilation, 1), groups=cin if layer.depthwise else 1
                 )
+                if layer.norm:
+                    self.norms[layer.name] = nn.BatchNorm2d(layer.cout)
             elif isinstance(layer, TConv):
                 cin = self.schedule.channels[layer.input]
                 self.convs[layer.name] = nn.ConvTranspose2d(cin, layer.cout, (layer.factor, 1), stride=(layer.factor, 1))
@@ -334,12 +338,27 @@ class OfflineModel(nn.Module):
         y = acts[self.schedule.output][:, :, :t_len]
         return y.permute(0, 2, 3, 1)
 
+    def conv_params(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight and bias of conv `name` with its batch norm folded in (inference statistics):
+        what the streaming stepper and the int8 export compute with."""
+        conv = self.convs[name]
+        weight = conv.weight.detach()
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(weight.shape[0])
+        if name not in self.norms:
+            return weight, bias
+        bn = self.norms[name]
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        return weight * scale[:, None, None, None], (bias - bn.running_mean) * scale + bn.bias.detach()
+
     def _apply_layer(self, layer: Layer, acts: dict[str, torch.Tensor]) -> torch.Tensor:
         if isinstance(layer, Conv):
             x = acts[layer.input]
             pad_t = (layer.kt - 1) * layer.dilation
             x = nn.functional.pad(x, (layer.kf // 2, layer.kf // 2, pad_t, 0))
-            return activate(self.convs[layer.name](x), layer.act)
+            y = self.convs[layer.name](x)
+            if layer.name in self.norms:
+                y = self.norms[layer.name](y)
+            return activate(y, layer.act)
         if isinstance(layer, Duplicate):
             return torch.repeat_interleave(acts[layer.input], layer.factor, dim=2)
         if isinstance(layer, TConv):

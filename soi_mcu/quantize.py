@@ -44,8 +44,8 @@ def _keras_model(offline: OfflineModel, frames: int):
             )(acts[layer.input])
             common = {"strides": (layer.stride, layer.fstride), "dilation_rate": (layer.dilation, 1),
                       "activation": None if layer.act == "none" else layer.act, "name": layer.name}
-            torch_conv = offline.convs[layer.name]
-            w = torch_conv.weight.detach().numpy()
+            weight, bias = offline.conv_params(layer.name)  # batch norm folded in
+            w = weight.numpy()
             if layer.depthwise:
                 mult = layer.cout // offline.schedule.channels[layer.input]
                 conv = keras.layers.DepthwiseConv2D((layer.kt, layer.kf), depth_multiplier=mult, **common)
@@ -56,7 +56,7 @@ def _keras_model(offline: OfflineModel, frames: int):
                 conv = keras.layers.Conv2D(layer.cout, (layer.kt, layer.kf), **common)
                 acts[layer.name] = conv(pad)
                 kernel = w.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-            conv.set_weights([kernel, torch_conv.bias.detach().numpy()])
+            conv.set_weights([kernel, bias.numpy()])
         elif isinstance(layer, Duplicate):
             src = acts[layer.input]
             _, t, f, c = src.shape

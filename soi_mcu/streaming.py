@@ -145,10 +145,11 @@ class StreamingModel:
 
     def _conv_frame(self, layer: Conv) -> torch.Tensor:
         state = self.states[layer.name]
-        conv = self.offline.convs[layer.name]
+        weight, bias = self.offline.conv_params(layer.name)  # batch norm folded in
         x = state[:, :: layer.dilation][None]  # the kt taps the kernel reads
         x = torch.nn.functional.pad(x, (layer.kf // 2, layer.kf // 2))
-        y = torch.nn.functional.conv2d(x, conv.weight, conv.bias, stride=(1, layer.fstride), groups=conv.groups)[0, :, 0]
+        groups = self.offline.convs[layer.name].groups
+        y = torch.nn.functional.conv2d(x, weight, bias, stride=(1, layer.fstride), groups=groups)[0, :, 0]
         macs = conv_macs(layer, state.shape[0], y.shape[1])
         self.macs_done += macs
         self.macs_by_step[self.step_index] = self.macs_by_step.get(self.step_index, 0) + macs
@@ -175,9 +176,14 @@ class EquivalenceResult:
 
 
 def check_equivalence(offline: OfflineModel, frames: torch.Tensor, precompute_between: bool = False) -> EquivalenceResult:
-    """Compare offline (whole sequence) and streaming (frame by frame) outputs."""
-    with torch.no_grad():
-        ref = offline(frames[None])[0]
-    out = StreamingModel(offline).run(frames, precompute_between)
+    """Compare offline (whole sequence) and streaming (frame by frame) outputs, in inference mode."""
+    training = offline.training
+    offline.eval()  # batch norm: running statistics, as the stepper (and the firmware) use them
+    try:
+        with torch.no_grad():
+            ref = offline(frames[None])[0]
+            out = StreamingModel(offline).run(frames, precompute_between)
+    finally:
+        offline.train(training)
     diff = float((ref - out).abs().max())
     return EquivalenceResult(frames=int(frames.shape[0]), max_abs_diff=diff)

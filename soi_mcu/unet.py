@@ -31,7 +31,7 @@ def unet_spec(cfg: UNetConfig) -> ModelSpec:
     x = "input"
     for i in range(1, depth + 1):
         layers.append(Conv(f"e{i}", x, cout=cfg.channels[i - 1], kt=kt, kf=kf, fstride=cfg.fstride[i - 1],
-                           stride=2 if i in pairs else 1, act=act))
+                           stride=2 if i in pairs else 1, act=act, norm=cfg.batch_norm))
         enc.append(f"e{i}")
         x = f"e{i}"
         if i in cfg.sc:
@@ -39,7 +39,7 @@ def unet_spec(cfg: UNetConfig) -> ModelSpec:
             x = f"sc{i}"
     for i in range(depth, 0, -1):
         cout = cfg.channels[i - 2] if i > 1 else cfg.channels[0]
-        layers.append(Conv(f"d{i}", x, cout=cout, kt=kt, kf=kf, act=act))
+        layers.append(Conv(f"d{i}", x, cout=cout, kt=kt, kf=kf, act=act, norm=cfg.batch_norm))
         y = f"d{i}"
         if i in pairs:
             if cfg.extrapolation == "transposed":

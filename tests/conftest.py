@@ -21,7 +21,7 @@ class Exported:
 
     def __init__(self, spec: ModelSpec, frames: int, out_dir: Path, seed: int = 0) -> None:
         self.spec = spec
-        self.offline = OfflineModel(spec, seed=seed).eval()
+        self.offline = randomize_norms(OfflineModel(spec, seed=seed), seed).eval()
         phases = self.offline.schedule.phases
         export_len = -(-frames // phases) * phases
         calib = np.stack([synthetic_frames(export_len, spec.freq_bins, spec.in_channels, seed=seed + 10 + i)
@@ -38,6 +38,20 @@ class Exported:
 def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     torch.manual_seed(0)
     return Exported(demo_spec(), 64, tmp_path_factory.mktemp("demo"))
+
+
+def randomize_norms(model: OfflineModel, seed: int) -> OfflineModel:
+    """Give every batch norm non-trivial statistics and affine parameters, as training would, so
+    that folding them into the convs is actually exercised."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in model.norms.values():
+            n = bn.num_features
+            bn.running_mean.copy_(torch.randn(n, generator=gen) * 0.5)
+            bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.25)
+            bn.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+            bn.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+    return model
 
 
 def have(*tools: str) -> bool:

@@ -24,6 +24,8 @@ from soi_mcu.model import (
 )
 from soi_mcu.streaming import StreamingModel, check_equivalence
 
+from .conftest import randomize_norms
+
 
 def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
     """A random causal CNN: convs, S-CC pairs (nested up to max_depth), SC shifts, SS-CC, concat skips."""
@@ -35,6 +37,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         name = f"c{next(count)}"
         kw.setdefault("kt", rng.randint(1, 3))
         kw.setdefault("kf", rng.choice([1, 3]))
+        kw.setdefault("norm", rng.random() < 0.3)
         layers.append(Conv(name, src, cout=rng.randint(1, 5), act=rng.choice(["relu", "relu", "none"]), **kw))
         return name
 
@@ -103,11 +106,25 @@ def test_demo_streaming_equals_offline() -> None:
 def test_random_models_stream_equal_offline(seed: int) -> None:
     rng = random.Random(seed)
     spec = random_spec(rng)
-    model = OfflineModel(spec, seed=seed)
+    model = randomize_norms(OfflineModel(spec, seed=seed), seed)
     frames = 3 * model.schedule.receptive_field + rng.randint(0, 7)  # odd lengths included
     x = torch.randn(frames, spec.freq_bins, spec.in_channels)
     result = check_equivalence(model, x, precompute_between=rng.random() < 0.5)
     assert result.max_abs_diff <= 1e-5, (spec, result)
+
+
+def test_batch_norm_is_trained_in_batch_mode_and_folded_for_streaming() -> None:
+    spec = ModelSpec("bn", 8, 1, (Conv("a", "input", cout=3, norm=True), Conv("b", "a", cout=2, norm=True, act="none")))
+    model = OfflineModel(spec, seed=0).train()
+    x = torch.randn(20, 8, 1) * 3 + 1
+    model(x[None])  # one training-mode pass moves the running statistics
+    assert float(model.norms["a"].running_mean.abs().sum()) > 0
+    assert model.training
+    result = check_equivalence(model, x)
+    assert result.ok, result
+    assert model.training  # the check leaves the mode as it found it
+    weight, _ = model.conv_params("a")
+    assert not torch.equal(weight, model.convs["a"].weight)
 
 
 def test_fully_predictive_region_is_precomputed() -> None:

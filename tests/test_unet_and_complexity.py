@@ -38,6 +38,29 @@ def test_transposed_extrapolation_streams_equal_offline() -> None:
     assert result.ok, result
 
 
+@pytest.mark.parametrize("variant", ["stmc", "sscc:3"])
+def test_batch_norm_unet_trains_and_streams_equal_offline(variant: str) -> None:
+    """The paper's U-Net has batch norm after each STMC layer: a training step in batch mode, then the
+    stepper (batch norm folded into the convs) equals the offline model in inference mode."""
+    import dataclasses
+
+    cfg = dataclasses.replace(variant_config(load_config(MCU), variant), batch_norm=True)
+    spec = unet_spec(cfg)
+    assert sum(getattr(layer, "norm", False) for layer in spec.layers) == 14  # 7 encoder + 7 decoder convs
+    model = OfflineModel(spec, seed=4).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(2, 40, cfg.freq_bins, 1)
+    model(x).square().mean().backward()
+    opt.step()
+    result = check_equivalence(model, torch.randn(3 * model.schedule.receptive_field + 1, cfg.freq_bins, 1),
+                               precompute_between=True)
+    assert result.ok, result
+
+
+def test_paper_config_has_batch_norm() -> None:
+    assert load_config(ROOT / "configs" / "unet-paper.toml").batch_norm
+
+
 @pytest.mark.parametrize("variant", ["stmc", "scc:1", "scc:3+5", "sscc:2", "sc:1", "fp:2/4", "scc:7"])
 def test_analytic_macs_equal_the_steppers_count(variant: str) -> None:
     spec = unet_spec(variant_config(load_config(MCU), variant))
@@ -78,6 +101,7 @@ def test_complexity_command_prints_json(capsys: pytest.CaptureFixture[str]) -> N
         ("[soi]\nscc = [9]\n", "outside the encoder layers 1..7"),
         ("[model]\nfstride = [2, 2]\n", "fstride has 2 entries"),
         ("[model]\nkernel = [3, 2]\n", "odd frequency size"),
+        ("[model]\nbatch_norm = 1\n", "batch_norm must be true or false"),
     ],
 )
 def test_bad_configs_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:
