@@ -51,7 +51,23 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for v in variants:
         variant_config(base, v)  # fail before any build on a typo or a bad position
+    if args.quality and args.checkpoints:
+        raise SoiError("give --quality (a sweep.json) or --checkpoints (a folder of checkpoints), not both")
     quality = load_quality(Path(args.quality) if args.quality else None)
+    if args.checkpoints:
+        from soi_mcu.profile import checkpoint_quality, find_checkpoints
+
+        found = find_checkpoints(base, list(dict.fromkeys(["stmc", *variants])), Path(args.checkpoints))
+        missing = [v for v, paths in found.items() if not paths]
+        if missing:
+            print(f"no checkpoint for {', '.join(missing)} in {args.checkpoints}: no quality for them", file=sys.stderr)
+        source = None
+        if args.data:
+            from soi_mcu.speech_data import DnsFolder
+
+            source = DnsFolder(Path(args.data), base.sample_rate)
+        quality = checkpoint_quality(base, found, args.eval_count, args.eval_seconds, calibration_count=args.calibration,
+                                     source=source)
     rows = profile(base, args.board, variants, args.frames, Path(args.out), quality)
     print(format_profile(rows, args.board))
     for path in write_outputs(rows, args.board, Path(args.out)):
@@ -62,19 +78,26 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from soi_mcu.config import load_config
-    from soi_mcu.model import demo_spec
+    from soi_mcu.model_source import load_model
     from soi_mcu.pipeline import generate_library_for
-    from soi_mcu.unet import unet_spec, variant_config
 
-    if args.model == "demo":
-        spec = demo_spec()
-    else:
-        base = load_config(Path(args.model))
-        spec = unet_spec(variant_config(base, args.variant) if args.variant else base)
-    files = generate_library_for(spec, args.board, Path(args.out))
+    model = load_model(args.model, args.variant, args.freq_bins)
+    files = generate_library_for(model, args.board, Path(args.out))
     print(f"wrote {len(files)} files to {args.out} (sources: {Path(args.out) / 'sources.txt'})")
     return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from soi_mcu.model_source import load_model
+    from soi_mcu.pipeline import run
+    from soi_mcu.report import format_layers, format_table
+
+    model = load_model(args.model, args.variant, args.freq_bins)
+    report = run(model, args.board, args.frames, Path(args.out), backend=args.backend)
+    print(format_table(report))
+    print(format_layers(report))
+    print(f"report: {Path(args.out) / 'report.json'}")
+    return 0 if report.bitexact else 1
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -101,6 +124,15 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return doctor_main()
 
 
+def _model_arguments(p: argparse.ArgumentParser) -> None:
+    from soi_mcu.model_source import MODEL_HELP
+
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--variant", default="", help="SOI variant to apply to a config (default: the config's own)")
+    p.add_argument("--freq-bins", type=int, default=0, help="frequency bins of an input frame (PyTorch models)")
+    p.add_argument("--board", default="mps2-an386", help="board name (see `soi-mcu boards`); the model must fit it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soi-mcu", description=__doc__)
     parser.add_argument("--version", action="version", version=f"soi-mcu {__version__}")
@@ -120,10 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "stmc, scc:P, scc:P+Q, sscc:P, sc:P, fp:P/Q")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_complexity)
+    p = sub.add_parser("run", help="the whole pipeline on your model: int8, C, firmware, simulator, report")
+    _model_arguments(p)
+    p.add_argument("--frames", type=int, default=64, help="frames to stream through the firmware")
+    p.add_argument("--out", default="out/run", help="output folder (report.json, generated C, build)")
+    p.add_argument("--backend", choices=("qemu", "renode"), default="qemu", help="simulator")
+    p.set_defaults(func=_cmd_run)
     p = sub.add_parser("generate", help="write a model as a self-contained C library for your firmware")
-    p.add_argument("model", help="a model config (TOML), or `demo`")
-    p.add_argument("--variant", default="", help="SOI variant to apply to the config (default: the config's own)")
-    p.add_argument("--board", default="mps2-an386", help="board whose RAM and flash the model must fit")
+    _model_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_cmd_generate)
     p = sub.add_parser("profile", help="build and simulate SOI variants of a config on a board, compare with STMC")
@@ -136,6 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", default="", help="an earlier profile.json: print the deltas")
     p.add_argument("--quality", default="", help="a sweep.json from `soi-mcu sweep`: add each variant's SI-SNRi "
                    "and plot quality against measured cycles")
+    p.add_argument("--checkpoints", default="", help="a folder of checkpoints of this config (`soi-mcu sweep --checkpoints` "
+                   "OUT, or `soi-mcu train --out` files): each variant's float and int8 SI-SNRi on one held-out set, "
+                   "averaged over its checkpoints, plotted against measured cycles")
+    p.add_argument("--eval-count", type=int, default=64, help="held-out mixtures for --checkpoints")
+    p.add_argument("--eval-seconds", type=float, default=2.0, help="length of each held-out mixture for --checkpoints")
+    p.add_argument("--calibration", type=int, default=16, help="training-split mixtures that calibrate the int8 "
+                   "export for --checkpoints")
+    p.add_argument("--data", default="", help="DNS-style folder (clean/, noise/) for --checkpoints' held-out and "
+                   "calibration mixtures (default: synthetic speech in noise)")
     p.set_defaults(func=_cmd_profile)
     p = sub.add_parser("train", help="train a U-Net variant on synthetic speech in noise (or a DNS-style folder)")
     train_arguments(p)

@@ -38,7 +38,19 @@ class VariantCost:
     non_mac_share: float  # share of the cycles outside conv layers (state updates, concat, upsampling, calls)
     conv_mac_per_cycle: float  # MAC/cycle of the conv layers alone
     deviation: str  # why the cycle ratio differs from the MAC ratio by more than 5 %, with numbers; "" if not
-    si_snri_db: float | None  # float quality from a sweep.json (--quality), when given
+    si_snri_db: float | None = None  # float model's SI-SNRi (--quality sweep.json or --checkpoints), when given
+    si_snri_int8_db: float | None = None  # the int8 export's SI-SNRi in LiteRT = the firmware's (--checkpoints)
+    quality_source: str = ""  # where the quality comes from ("" when none was given)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """A variant's SI-SNRi: mean over its checkpoints (or seeds of a sweep), float and int8."""
+
+    si_snri_db: float
+    si_snri_int8_db: float | None
+    runs: int  # checkpoints (or sweep seeds) averaged
+    source: str  # "sweep FILE" or "N held-out mixtures x S s, seed K, checkpoints in DIR"
 
 
 UNITS = {
@@ -51,7 +63,10 @@ UNITS = {
     "flash": "bytes (measured: ELF sections)",
     "non_mac_share": "fraction of estimated cycles spent outside conv layers (per-layer breakdown)",
     "conv_mac_per_cycle": "analytic conv MACs / estimated conv-layer cycles",
-    "si_snri_db": "SI-SNRi of the float model, mean over seeds, from the given sweep.json (measured in training)",
+    "si_snri_db": "dB, SI-SNRi of the float model, mean over seeds/checkpoints (measured on held-out mixtures: "
+                  "by the sweep for --quality, by profile for --checkpoints)",
+    "si_snri_int8_db": "dB, SI-SNRi of the full-int8 export run by LiteRT's reference kernels, which the firmware "
+                       "matches bit for bit (measured on the same held-out mixtures; --checkpoints only)",
 }
 
 
@@ -63,19 +78,73 @@ def _conv_split(report) -> tuple[float, float]:
     return 1.0 - conv_cycles / total, conv_macs / conv_cycles if conv_cycles else 0.0
 
 
-def load_quality(path: Path | None) -> dict[str, float]:
-    """Variant -> mean SI-SNRi from a `soi-mcu sweep` result."""
+def load_quality(path: Path | None) -> dict[str, Quality]:
+    """Variant -> mean float SI-SNRi from a `soi-mcu sweep` result."""
     if path is None:
         return {}
     try:
         rows = json.loads(Path(path).read_text())["rows"]
-        return {r["variant"]: float(r["si_snri_mean"]) for r in rows}
+        return {r["variant"]: Quality(float(r["si_snri_mean"]), None, int(r.get("seeds", 1)), f"sweep {path}")
+                for r in rows}
     except (OSError, ValueError, KeyError) as exc:
         raise SoiError(f"--quality {path}: not a sweep.json from soi-mcu sweep ({exc})") from None
 
 
+def find_checkpoints(base: UNetConfig, variants: list[str], folder: Path) -> dict[str, list[Path]]:
+    """Variant -> the checkpoints in `folder` (or its checkpoints/ subfolder, as `soi-mcu sweep --checkpoints`
+    writes them) that were trained for that variant of `base`; identified by their contents, not their names."""
+    from soi_mcu.train import read_checkpoint
+
+    folder = Path(folder)
+    root = folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
+    if not root.is_dir():
+        raise SoiError(f"--checkpoints {folder}: not a folder")
+    wanted = {v.strip().lower(): v for v in variants}
+    found: dict[str, list[Path]] = {v: [] for v in variants}
+    for path in sorted(root.glob("*.pt")):
+        ckpt = read_checkpoint(path)
+        v = wanted.get(str(ckpt["variant"]).lower())
+        if ckpt.get("kind", "unet") != "unet" or v is None:
+            continue
+        theirs = UNetConfig(**{k: tuple(x) if isinstance(x, list) else x for k, x in ckpt["config"].items()})
+        if (unet_spec(variant_config(theirs, v)).layers != unet_spec(variant_config(base, v)).layers
+                or (theirs.sample_rate, theirs.n_fft, theirs.hop) != (base.sample_rate, base.n_fft, base.hop)):
+            raise SoiError(f"{path}: trained with config '{theirs.name}', whose layers or STFT differ from those of "
+                           f"'{base.name}' for variant {v}; give a folder of checkpoints of this config")
+        found[v].append(path)
+    if not any(found.values()):
+        raise SoiError(f"--checkpoints {folder}: no checkpoint of variants {', '.join(variants)} in {root} "
+                       "(write them with soi-mcu sweep --checkpoints or soi-mcu train --out)")
+    return found
+
+
+def checkpoint_quality(base: UNetConfig, found: dict[str, list[Path]], count: int = 64, seconds: float = 2.0,
+                       seed: int | None = None, calibration_count: int = 16, source=None,
+                       calibration_source=None) -> dict[str, Quality]:
+    """Float and int8 SI-SNRi of every checkpoint on one held-out set (the same mixtures for every variant)."""
+    from soi_mcu.evaluate import EVAL_SEED, calibration_set, eval_set, evaluate_model
+    from soi_mcu.train import load_checkpoint
+
+    seed = EVAL_SEED if seed is None else seed
+    noisy, clean = eval_set(base, count, seconds, seed, source)
+    calib = calibration_set(base, calibration_count, noisy.shape[-1], calibration_source or source)
+    what = f"{count} held-out mixtures x {seconds:g} s (seed {seed})"
+    out = {}
+    for v, paths in found.items():
+        if not paths:
+            continue
+        evs = []
+        for path in paths:
+            print(f"quality: {v}: evaluating {path.name} (float and int8) on {what}", file=sys.stderr, flush=True)
+            model = load_checkpoint(path, "cpu")[0]
+            evs.append(evaluate_model(model, base, noisy, clean, seed, calibration=calib))
+        out[v] = Quality(sum(e.si_snri for e in evs) / len(evs), sum(e.si_snri_int8 for e in evs) / len(evs),
+                         len(evs), f"{what}, {len(evs)} checkpoint(s) from {paths[0].parent}")
+    return out
+
+
 def profile(base: UNetConfig, board: str, variants: list[str], frames: int, out_dir: Path,
-            quality: dict[str, float] | None = None) -> list[VariantCost]:
+            quality: dict[str, Quality] | None = None) -> list[VariantCost]:
     if "stmc" not in variants:
         variants = ["stmc", *variants]  # every figure is reported as a ratio to STMC
     reports = {}
@@ -122,9 +191,16 @@ def profile(base: UNetConfig, board: str, variants: list[str], frames: int, out_
             non_mac_share=share,
             conv_mac_per_cycle=mpc,
             deviation=deviation,
-            si_snri_db=(quality or {}).get(v),
+            **_quality_fields((quality or {}).get(v)),
         ))
     return rows
+
+
+def _quality_fields(q: Quality | None) -> dict:
+    if q is None:
+        return {}
+    return {"si_snri_db": q.si_snri_db, "si_snri_int8_db": q.si_snri_int8_db,
+            "quality_source": f"{q.source} ({q.runs} run{'s' if q.runs != 1 else ''} averaged)"}
 
 
 def format_profile(rows: list[VariantCost], board: str) -> str:
@@ -140,8 +216,11 @@ def format_profile(rows: list[VariantCost], board: str) -> str:
     for r in rows:
         if r.deviation:
             lines.append(f"{r.variant}: {r.deviation}")
-        if r.si_snri_db is not None:
-            lines.append(f"{r.variant}: SI-SNRi {r.si_snri_db:.2f} dB (float, from the sweep)")
+        if r.si_snri_int8_db is not None:
+            lines.append(f"{r.variant}: SI-SNRi {r.si_snri_int8_db:.2f} dB int8 (LiteRT = firmware), {r.si_snri_db:.2f} dB "
+                         f"float ({r.si_snri_int8_db - r.si_snri_db:+.2f} dB); measured on {r.quality_source}")
+        elif r.si_snri_db is not None:
+            lines.append(f"{r.variant}: SI-SNRi {r.si_snri_db:.2f} dB (float, from the {r.quality_source})")
     return "\n".join(lines)
 
 
@@ -198,12 +277,20 @@ def _plot(rows: list[VariantCost], board: str, path: Path) -> Path | None:
     ax2.set_title("measured vs analytic savings")
     if with_quality:  # the paper's Figure 4 shape, with cycles measured on the chip
         ax3 = axes[2]
-        ax3.scatter([r.avg_cycles / 1e3 for r in with_quality], [r.si_snri_db for r in with_quality])
+        kc = [r.avg_cycles / 1e3 for r in with_quality]
+        int8 = [r for r in with_quality if r.si_snri_int8_db is not None]
+        ax3.scatter(kc, [r.si_snri_db for r in with_quality], facecolors="none", edgecolors="tab:blue",
+                    label="float model (measured)")
+        if int8:
+            ax3.scatter([r.avg_cycles / 1e3 for r in int8], [r.si_snri_int8_db for r in int8], color="tab:orange",
+                        marker="s", label="int8 = firmware (measured, LiteRT)")
         for r in with_quality:
-            ax3.annotate(r.variant, (r.avg_cycles / 1e3, r.si_snri_db), fontsize=8)
-        ax3.set_xlabel(f"estimated kcycles per step on {board}")
-        ax3.set_ylabel("SI-SNRi (dB, float model)")
+            y = r.si_snri_int8_db if r.si_snri_int8_db is not None else r.si_snri_db
+            ax3.annotate(r.variant, (r.avg_cycles / 1e3, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+        ax3.set_xlabel(f"kcycles per step on {board} (estimated, average)")
+        ax3.set_ylabel("SI-SNRi (dB, measured on held-out mixtures)")
         ax3.set_title("quality vs cost on the chip")
+        ax3.legend(loc="lower right", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
