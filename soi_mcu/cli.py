@@ -182,10 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="", help="DNS-style folder (clean/, noise/) for --checkpoints' held-out and "
                    "calibration mixtures (default: synthetic speech in noise)")
     p.set_defaults(func=_cmd_profile)
-    p = sub.add_parser("train", help="train a U-Net variant on synthetic speech in noise (or a DNS-style folder)")
+    p = sub.add_parser("train", help="train a U-Net variant on synthetic speech in noise (or a DNS-style folder); "
+                       "`train scenes`: the scene classifier on generated acoustic scenes")
     train_arguments(p)
     p.set_defaults(func=_cmd_train)
-    p = sub.add_parser("evaluate", help="SI-SNRi of a checkpoint on a held-out set")
+    p = sub.add_parser("evaluate", help="float and int8 quality of a checkpoint on a held-out set: SI-SNRi (U-Net) "
+                       "or top-1 accuracy (scene classifier)")
     evaluate_arguments(p)
     p.set_defaults(func=_cmd_evaluate)
     p = sub.add_parser("sweep", help="train and evaluate SOI variants over seeds: a table like the paper's Table 1")
