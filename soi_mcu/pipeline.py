@@ -97,9 +97,11 @@ def check_writable(out_dir: Path) -> None:
         raise SoiError(f"output folder {out_dir} cannot be written ({exc.strerror}); choose another --out") from None
 
 
-def float_model(spec: ModelSpec, seed: int, frames: int):
-    """The seeded float model, the synthetic input frames, and proof that it streams as it runs offline."""
-    offline = OfflineModel(spec, seed=seed).eval()
+def float_model(model: ModelSpec | OfflineModel, seed: int, frames: int):
+    """The float model (a user's trained one, or seeded from a spec), synthetic input frames, and proof
+    that it streams as it runs offline."""
+    offline = (model if isinstance(model, OfflineModel) else OfflineModel(model, seed=seed)).eval()
+    spec = offline.spec
     x = synthetic_frames(frames, spec.freq_bins, spec.in_channels, seed=seed + 1)
     eq = check_equivalence(offline, torch.from_numpy(x))
     if not eq.ok:
@@ -114,8 +116,10 @@ def export(offline: OfflineModel, length: int, seed: int, out_dir: Path):
     return export_tflite(offline, calib, length, out_dir / "model.tflite")
 
 
-def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int = 0,
+def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: Path, seed: int = 0,
         quiet: bool = False, backend: str = "qemu") -> Report:
+    """The whole path for a spec (weights seeded) or a model with its own weights (e.g. imported)."""
+    spec = model.spec if isinstance(model, OfflineModel) else model
     board = load_board(board_name)
     if frames < 1:
         raise SoiError("--frames must be at least 1")
@@ -123,7 +127,7 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
     check_writable(out_dir)
     progress = Progress(quiet)
     progress(f"model '{spec.name}': building and checking streaming == offline (float)")
-    offline, x, eq = float_model(spec, seed, max(frames, 3 * analyze(spec).receptive_field + 1))
+    offline, x, eq = float_model(model, seed, max(frames, 3 * analyze(spec).receptive_field + 1))
     sched = offline.schedule
     progress("exporting full-int8 .tflite with TensorFlow's converter")
     artifact = export(offline, -(-frames // sched.phases) * sched.phases, seed, out_dir)
@@ -162,13 +166,14 @@ def run(spec: ModelSpec, board_name: str, frames: int, out_dir: Path, seed: int 
     return report
 
 
-def generate_library_for(spec: ModelSpec, board_name: str, out_dir: Path, seed: int = 0) -> list[Path]:
+def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_dir: Path, seed: int = 0) -> list[Path]:
     """`soi-mcu generate`: float check, int8 export, C library (no harness, no build)."""
+    spec = model.spec if isinstance(model, OfflineModel) else model
     board = load_board(board_name)
     check_writable(out_dir)
     progress = Progress(total=4)
     progress(f"model '{spec.name}': checking streaming == offline (float)")
-    offline, _, _ = float_model(spec, seed, 3 * analyze(spec).receptive_field + 1)
+    offline, _, _ = float_model(model, seed, 3 * analyze(spec).receptive_field + 1)
     progress("exporting full-int8 .tflite with TensorFlow's converter")
     artifact = export(offline, 8 * offline.schedule.phases, seed, out_dir)
     progress("planning and checking the board's memory")

@@ -1,0 +1,65 @@
+"""What a MODEL argument names: `demo`, a U-Net config (`unet.toml`, with an optional variant), or a
+user's PyTorch model (`file.py:function`, a function returning an nn.Sequential)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from soi_mcu.errors import SoiError
+from soi_mcu.model import ModelSpec, OfflineModel
+
+MODEL_HELP = ("demo | CONFIG.toml (a U-Net config; --variant picks the SOI placement) | "
+              "FILE.py:FUNCTION (a function returning an nn.Sequential; give --freq-bins)")
+
+
+def load_model(text: str, variant: str = "", freq_bins: int = 0) -> ModelSpec | OfflineModel:
+    """A spec (weights seeded later) or, for a user's PyTorch model, the imported model with its weights."""
+    if text == "demo":
+        from soi_mcu.model import demo_spec
+
+        return demo_spec()
+    if ":" in text and text.rsplit(":", 1)[0].endswith(".py"):
+        return _load_python(text, freq_bins)
+    if text.endswith(".toml"):
+        from soi_mcu.config import load_config
+        from soi_mcu.unet import unet_spec, variant_config
+
+        base = load_config(Path(text))
+        return unet_spec(variant_config(base, variant) if variant else base)
+    raise SoiError(f"cannot tell what model '{text}' is; give {MODEL_HELP}")
+
+
+def _load_python(text: str, freq_bins: int) -> OfflineModel:
+    from torch import nn
+
+    from soi_mcu.from_torch import from_torch
+
+    file_name, func_name = text.rsplit(":", 1)
+    path = Path(file_name)
+    if not path.is_file():
+        raise SoiError(f"model file {path} does not exist")
+    if freq_bins < 1:
+        raise SoiError(f"{text}: give the number of frequency bins of an input frame with --freq-bins")
+    module_name = f"soi_user_model_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SoiError(f"{path} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: report it in one line, whatever it raised
+        raise SoiError(f"{path} raised {type(exc).__name__} while loading: {exc}") from None
+    factory = getattr(module, func_name, None)
+    if not callable(factory):
+        names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise SoiError(f"{path} has no function '{func_name}' (it defines: {', '.join(names) or 'nothing callable'})")
+    try:
+        model = factory()
+    except Exception as exc:
+        raise SoiError(f"{text}() raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise SoiError(f"{text}() returned {type(model).__name__}, not a torch.nn.Module")
+    return from_torch(model, freq_bins, name=path.stem)
