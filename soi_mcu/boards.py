@@ -12,6 +12,9 @@ from soi_mcu.paths import BOARDS_DIR
 
 # Register layouts firmware/runtime/soi_uart.c can drive (board file [uart] kind).
 UART_KINDS = ("stm32_usart_v1", "stm32_usart_v2", "nrf_uarte")
+# Cores the kernels, the cycle plugin's timing tables and the toolchain flags are made for.
+CORES = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
+_NO_FPU = ("cortex-m3",)
 
 
 @dataclass(frozen=True)
@@ -102,4 +105,24 @@ def _board_from_dict(data: dict, path: Path) -> Board:
         raise SoiError(f"board file {path}: a board with [simulators.renode] needs a [uart] table (kind, base)")
     if board.stack_size >= board.ram_size:
         raise SoiError(f"board file {path}: stack_size {board.stack_size} exceeds ram.size {board.ram_size}")
+    _check_consistent(board, path)
     return board
+
+
+def _check_consistent(board: Board, path: Path) -> None:
+    """Fields that contradict each other would build firmware for one chip and simulate another."""
+    if board.core not in CORES:
+        raise SoiError(f"board file {path}: core '{board.core}' is not supported; use one of {', '.join(CORES)}")
+    mcpu = [f.split("=", 1)[1] for f in board.cpu_flags if f.startswith("-mcpu=")]
+    if len(mcpu) != 1 or mcpu[0].split("+")[0] != board.core:
+        raise SoiError(f"board file {path}: cpu_flags must hold one -mcpu={board.core} for core '{board.core}' "
+                       f"(found {', '.join('-mcpu=' + m for m in mcpu) or 'none'})")
+    if board.core in _NO_FPU and any(f.startswith("-mfpu=") and f != "-mfpu=none" or f == "-mfloat-abi=hard"
+                                     for f in board.cpu_flags):
+        raise SoiError(f"board file {path}: {board.core} has no FPU, but cpu_flags ask for one (-mfpu / -mfloat-abi=hard)")
+    if board.qemu_cpu and board.qemu_cpu != board.core:
+        raise SoiError(f"board file {path}: [simulators.qemu] cpu '{board.qemu_cpu}' contradicts core '{board.core}'")
+    flash = (board.flash_origin, board.flash_origin + board.flash_size)
+    ram = (board.ram_origin, board.ram_origin + board.ram_size)
+    if flash[0] < ram[1] and ram[0] < flash[1]:
+        raise SoiError(f"board file {path}: flash 0x{flash[0]:08x}-0x{flash[1]:08x} and RAM 0x{ram[0]:08x}-0x{ram[1]:08x} overlap")
