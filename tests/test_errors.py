@@ -51,3 +51,27 @@ def test_output_folder_that_cannot_be_written(tmp_path: Path, capsys: pytest.Cap
     assert main(["generate", "demo", "--out", str(blocker / "lib")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot be written" in err[0] and "--out" in err[0]
+
+
+@pytest.mark.parametrize(
+    "missing, hint",
+    [("cmake", "apt-get install cmake"), ("arm-none-eabi-gcc", "gcc-arm-none-eabi"),
+     ("qemu-system-arm", "apt-get install qemu-system-arm")],
+)
+def test_each_missing_tool_is_named_with_its_install_line(missing: str, hint: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A PATH that has every tool but one: the message names that one and how to install it."""
+    import shutil
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("cmake", "arm-none-eabi-gcc", "qemu-system-arm"):
+        if tool != missing:
+            (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+            (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert shutil.which(missing) is None
+    assert main(["demo", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and missing in err[0] and hint in err[0], err
