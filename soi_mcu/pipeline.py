@@ -14,6 +14,7 @@ import torch
 
 from soi_mcu.boards import Board, load_board
 from soi_mcu.build import APT_HINT, build_firmware, cmsis_nn_path
+from soi_mcu.c_names import c_safe
 from soi_mcu.codegen import generate, generate_library
 from soi_mcu.data import synthetic_frames
 from soi_mcu.errors import SoiError, require_tool
@@ -119,6 +120,7 @@ def export(offline: OfflineModel, length: int, seed: int, out_dir: Path):
 def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: Path, seed: int = 0,
         quiet: bool = False, backend: str = "qemu") -> Report:
     """The whole path for a spec (weights seeded) or a model with its own weights (e.g. imported)."""
+    model = c_safe(model)  # user-supplied names become valid, unique C identifiers
     spec = model.spec if isinstance(model, OfflineModel) else model
     board = load_board(board_name)
     if frames < 1:
@@ -168,6 +170,7 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
 
 def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_dir: Path, seed: int = 0) -> list[Path]:
     """`soi-mcu generate`: float check, int8 export, C library (no harness, no build)."""
+    model = c_safe(model)
     spec = model.spec if isinstance(model, OfflineModel) else model
     board = load_board(board_name)
     check_writable(out_dir)
