@@ -42,16 +42,30 @@ def _files(root: Path) -> dict[str, bytes]:
     return out
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """sdist of a copy of the checkout -> unpacked -> pip install --no-deps --no-build-isolation --no-index --target."""
-    work = tmp_path_factory.mktemp("install")
-    src = work / "src"
+def _copy_checkout(src: Path) -> Path:
+    """What a build needs from the checkout, copied so that building never writes into the checkout."""
     src.mkdir()
     for name in PACKAGING + paths.DATA_FILES:
         shutil.copy2(REPO / name, src / name)
     for name in ("soi_mcu", *paths.DATA_DIRS):
         shutil.copytree(REPO / name, src / name, ignore=IGNORE)
+    return src
+
+
+def _pip_install(cwd: Path, *args: str) -> None:
+    # Always --target: an install into a prefix would first uninstall the soi-mcu of the running environment.
+    assert "--target" in args
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """sdist of a copy of the checkout -> unpacked -> pip install --no-deps --no-build-isolation --no-index --target."""
+    work = tmp_path_factory.mktemp("install")
+    src = _copy_checkout(work / "src")
     build = subprocess.run(
         [sys.executable, "-c", "import setuptools.build_meta as b; print(b.build_sdist('dist'))"],
         cwd=src, capture_output=True, text=True, timeout=300)
@@ -62,11 +76,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tar.extractall(work / "sdist", **safe)
     (unpacked,) = (work / "sdist").iterdir()
     target = work / "site"
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--target", str(target), str(unpacked)],
-        cwd=work, capture_output=True, text=True, timeout=600)
-    assert pip.returncode == 0, pip.stderr[-3000:]
+    _pip_install(work, "--target", str(target), str(unpacked))
     return target
 
 
@@ -93,6 +103,18 @@ def test_checkout_uses_the_repository_folders() -> None:
     # This test session runs from the checkout (editable install): no _data, the folders beside the package.
     assert not paths.INSTALLED and paths.PROJECT_ROOT == REPO
     assert paths.missing_data() == []
+
+
+def test_editable_install_uses_the_checkout_folders(tmp_path: Path) -> None:
+    src = _copy_checkout(tmp_path / "src")
+    site_dir = tmp_path / "site"
+    _pip_install(tmp_path, "--target", str(site_dir), "-e", str(src))
+    assert not (src / "soi_mcu" / "_data").exists()
+    # -S: only the new install's .pth (its editable finder), not this venv's own editable soi_mcu.
+    probe = f"import site; site.addsitedir({str(site_dir)!r}); import soi_mcu.paths as p; print(p.PROJECT_ROOT, p.INSTALLED)"
+    proc = subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(src), "False"]
 
 
 def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,14 +149,12 @@ def test_installed_package_finds_its_data_in_the_install(installed: Path, tmp_pa
     assert Path(lines[6]).is_file()
 
 
+@pytest.mark.slow  # each fresh interpreter imports the CLI's dependencies (torch: seconds each)
 def test_installed_cli_version_help_and_boards(installed: Path, tmp_path: Path) -> None:
     proc = _run(installed, tmp_path, "-m", "soi_mcu.cli", "--version")
     assert proc.returncode == 0 and proc.stdout.startswith("soi-mcu "), proc.stderr
     proc = _run(installed, tmp_path, "-m", "soi_mcu.cli", "--help")
     assert proc.returncode == 0 and "doctor" in proc.stdout, proc.stderr
-    for name in _subcommands():
-        proc = _run(installed, tmp_path, "-m", "soi_mcu.cli", name, "--help")
-        assert proc.returncode == 0 and proc.stdout.startswith(f"usage: soi-mcu {name}"), (name, proc.stderr)
     proc = _run(installed, tmp_path, "-m", "soi_mcu.cli", "boards")
     assert proc.returncode == 0, proc.stderr
     listed = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
@@ -142,6 +162,13 @@ def test_installed_cli_version_help_and_boards(installed: Path, tmp_path: Path) 
     # The console script pip wrote works too.
     proc = _run(installed, tmp_path, str(installed / "bin" / "soi-mcu"), "--version")
     assert proc.returncode == 0 and proc.stdout.startswith("soi-mcu "), proc.stderr
+
+
+@pytest.mark.slow
+def test_installed_help_of_every_subcommand(installed: Path, tmp_path: Path) -> None:
+    for name in _subcommands():
+        proc = _run(installed, tmp_path, "-m", "soi_mcu.cli", name, "--help")
+        assert proc.returncode == 0 and proc.stdout.startswith(f"usage: soi-mcu {name}"), (name, proc.stderr)
 
 
 @pytest.mark.slow
