@@ -120,33 +120,27 @@ def parse_api(texts: list[str]) -> Api:
     structs: dict[str, tuple[str, ...]] = {}
     constants: set[str] = set()
     for raw in texts:
-        text = _strip(raw)
-        text = re.sub(r'extern\s+"C"\s*\{', " ", text)
-        pos, depth, start = 0, 0, 0
+        # extern "C" { ... } only wraps declarations: drop its braces and read what is inside.
+        text = re.sub(r'extern\s+"C"\s*\{', " ", _strip(raw))
+        start = pos = 0
         while pos < len(text):
             ch = text[pos]
-            if ch == "{":
-                if depth == 0:
-                    head = text[start:pos]
-                    end = _match_brace(text, pos)
-                    body = text[pos + 1: end]
-                    tail_end = text.find(";", end)
-                    if re.search(r"\b(struct|enum)\b", head):
-                        tail = text[end + 1: tail_end if tail_end >= 0 else len(text)]
-                        _record_type(head, body, tail, structs, constants)
-                        pos, start = (tail_end if tail_end >= 0 else len(text)) + 1, (tail_end if tail_end >= 0 else len(text)) + 1
-                        continue
-                    _record_function(head, functions)  # an inline definition: keep its prototype
-                    pos = start = end + 1
-                    continue
-                depth += 1
-            elif ch == "}":
-                depth = max(0, depth - 1)
-                if depth == 0:
-                    start = pos + 1
-            elif ch == ";" and depth == 0:
+            if ch == ";":
                 _record_function(text[start:pos], functions)
                 start = pos + 1
+            elif ch == "}":  # the end of an extern "C" block
+                start = pos + 1
+            elif ch == "{":
+                head, end = text[start:pos], _match_brace(text, pos)
+                if re.search(r"\b(struct|enum)\b", head):  # typedef struct/enum { body } name;
+                    semicolon = text.find(";", end)
+                    semicolon = len(text) if semicolon < 0 else semicolon
+                    _record_type(head, text[pos + 1: end], text[end + 1: semicolon], structs, constants)
+                    end = semicolon
+                else:  # an inline function's definition: keep its prototype, skip its body
+                    _record_function(head, functions)
+                start = pos = end + 1
+                continue
             pos += 1
     return Api(functions, structs, frozenset(constants))
 
