@@ -15,6 +15,7 @@ import torch
 from soi_mcu.boards import Board, load_board
 from soi_mcu.build import APT_HINT, build_firmware, cmsis_nn_path
 from soi_mcu.c_names import c_safe
+from soi_mcu.code_size import estimate_code_bytes
 from soi_mcu.codegen import generate, generate_library
 from soi_mcu.data import synthetic_frames
 from soi_mcu.errors import SoiError, require_tool
@@ -51,17 +52,20 @@ def quantize_frames(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.clip(q, -128, 127).astype(np.int8)
 
 
-def memory_estimate(plan) -> dict[str, int]:
-    """What the model will take, from the plan (bytes), before anything is compiled."""
-    return {"weights_flash": plan.weight_bytes, "state": plan.state_bytes, "arena": plan.memory.arena_bytes,
-            "persistent_activations": sum(plan.memory.persistent.values()), "scratch": plan.scratch_bytes}
+def memory_estimate(plan, code_bytes: int | None = None) -> dict[str, int]:
+    """What the model will take, from the plan (bytes), before the firmware is built; code when a cross
+    compiler could estimate it (soi_mcu/code_size.py)."""
+    est = {"weights_flash": plan.weight_bytes, "state": plan.state_bytes, "arena": plan.memory.arena_bytes,
+           "persistent_activations": sum(plan.memory.persistent.values()), "scratch": plan.scratch_bytes}
+    return est | ({"code": code_bytes} if code_bytes is not None else {})
 
 
-def check_fits(plan, board: Board) -> None:
+def check_fits(plan, board: Board, code_bytes: int = 0) -> None:
     """Refuse a model whose estimated flash or RAM exceeds the board's, before compiling."""
     ram = plan.state_bytes + plan.memory.total() + plan.scratch_bytes + board.stack_size
-    if plan.weight_bytes > board.flash_size:
-        raise SoiError(f"model weights need {plan.weight_bytes} bytes of flash, board {board.name} has "
+    if plan.weight_bytes + code_bytes > board.flash_size:
+        code = f" and {code_bytes} bytes of code" if code_bytes else ""
+        raise SoiError(f"model weights need {plan.weight_bytes} bytes of flash{code}, board {board.name} has "
                        f"{board.flash_size}; use a smaller model or a larger board")
     if ram > board.ram_size:
         raise SoiError(f"model needs about {ram} bytes of RAM (state {plan.state_bytes}, buffers "
@@ -145,11 +149,13 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
 
     progress("generating C from templates")
     plan = lower(spec, graph)
-    est = memory_estimate(plan)
+    check_fits(plan, board)  # weights and RAM: before spending time on anything else
+    sources = generate(plan, board, inputs_q, out_dir / "generated")
+    code = estimate_code_bytes(sources.model_sources[0], board)
+    est = memory_estimate(plan, code)
     if not quiet:
         print("      estimate: " + ", ".join(f"{k.replace('_', ' ')} {v:,} B" for k, v in est.items()), file=sys.stderr)
-    check_fits(plan, board)
-    sources = generate(plan, board, inputs_q, out_dir / "generated")
+    check_fits(plan, board, code or 0)
 
     progress(f"building firmware for {board.name} ({board.core})")
     build = build_firmware(sources, board, out_dir / "build", io="uart" if backend == "renode" else "semihosting")
@@ -183,7 +189,12 @@ def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_d
     plan = lower(spec, load_graph(artifact.path))
     check_fits(plan, board)
     progress(f"writing the C library to {out_dir}")
-    return generate_library(plan, board, out_dir)
+    files = generate_library(plan, board, out_dir)
+    code = estimate_code_bytes(out_dir / "model" / "soi_model.c", board)
+    print("      estimate: " + ", ".join(f"{k.replace('_', ' ')} {v:,} B" for k, v in memory_estimate(plan, code).items()),
+          file=sys.stderr)
+    check_fits(plan, board, code or 0)
+    return files
 
 
 def demo(board: str = "mps2-an386", frames: int = 64, out_dir: Path = Path("out/demo"), quiet: bool = False,

@@ -110,7 +110,9 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
                    "state = partial-state buffers (part of static)",
             "flash": "bytes: .text+.rodata+.data of the firmware",
             "memory_estimate": "bytes, from the plan before compiling: weights (flash), partial states, activation "
-                               "arena (shared by liveness), activations held across steps, kernel scratch",
+                               "arena (shared by liveness), activations held across steps, kernel scratch; code = the model's "
+                               "functions and the kernel functions they reach, compiled per function for the core "
+                               "(startup, harness and C library not included)",
             "layers": "per layer (and step/precompute overheads): average estimated cycles and executed instructions "
                       "per step, share of cycles_per_step avg, analytic MACs per step, MAC/cycle",
         },

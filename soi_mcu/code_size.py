@@ -1,0 +1,98 @@
+"""Code-size estimate of a generated model before the firmware is built: the model's own functions
+plus every kernel function they reach.
+
+Each source (the generated soi_model.c, the project's kernels, the ring-buffer runtime) is compiled
+on its own for the board's core, with the firmware's flags and one section per function, and the
+objects are read like a linker with --gc-sections would: start at the model's API functions and
+follow the relocations of each function's section. The objects are cached by the hash of source and
+flags, so only the generated file is compiled again for a new model. Const data (weights, tables)
+is counted as weights, not code; the C library's memcpy/memset and the startup code are left out.
+With CMSIS_NN_PATH set the estimate still uses the project's kernels (same API, similar size).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
+
+from soi_mcu.boards import Board
+from soi_mcu.errors import SoiError
+from soi_mcu.paths import FIRMWARE_DIR
+
+ROOTS = ("soi_model_init", "soi_model_reset", "soi_model_step", "soi_model_precompute")
+FLAGS = ("-O2", "-std=c11", "-ffunction-sections", "-fdata-sections")
+
+
+def estimate_code_bytes(model_c: Path, board: Board) -> int | None:
+    """Bytes of code the model and its kernels will take in flash; None without a cross compiler."""
+    gcc = shutil.which("arm-none-eabi-gcc")
+    if gcc is None:
+        return None
+    sources = [model_c, *sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c")), FIRMWARE_DIR / "runtime" / "soi_ring.c"]
+    includes = [model_c.parent, FIRMWARE_DIR / "kernels" / "include", FIRMWARE_DIR / "runtime"]
+    functions: dict[str, tuple[int, set[str]]] = {}
+    for src in sources:
+        obj = _compile(gcc, src, includes, board)
+        for name, size, refs in _functions(obj):
+            functions.setdefault(name, (size, refs))
+    missing = [r for r in ROOTS if r not in functions]
+    if missing:
+        raise SoiError(f"{model_c}: {', '.join(missing)} not found after compiling it; the generated code is incomplete")
+    seen: set[str] = set()
+    todo = list(ROOTS)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in functions:
+            continue  # not ours (the C library) or already counted
+        seen.add(name)
+        todo.extend(functions[name][1])
+    return sum(functions[name][0] for name in seen)
+
+
+def _compile(gcc: str, src: Path, includes: list[Path], board: Board) -> Path:
+    flags = [*board.cpu_flags, *FLAGS, *(f"-I{d}" for d in includes)]
+    key = hashlib.sha256(src.read_bytes() + "\0".join(flags).encode()).hexdigest()[:24]
+    root = os.environ.get("SOI_MCU_CACHE")
+    cache = (Path(root).expanduser() if root else Path.home() / ".cache" / "soi-mcu") / "code-size"
+    obj = cache / f"{src.stem}-{key}.o"
+    if obj.is_file():
+        return obj
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = obj.with_name(f".{obj.name}.{os.getpid()}.tmp")
+    proc = subprocess.run([gcc, *flags, "-c", str(src), "-o", str(tmp)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:300])
+        raise SoiError(f"compiling {src.name} for the code-size estimate failed: {first}")
+    tmp.replace(obj)
+    return obj
+
+
+def _functions(obj: Path) -> list[tuple[str, int, set[str]]]:
+    """(function, size of its .text section, symbols its relocations name) for each function section."""
+    out = []
+    with obj.open("rb") as fh:
+        elf = ELFFile(fh)
+        symtab = elf.get_section_by_name(".symtab")
+        symbols = list(symtab.iter_symbols()) if symtab else []
+        sections = list(elf.iter_sections())
+        refs: dict[int, set[str]] = {}
+        for sec in sections:
+            if isinstance(sec, RelocationSection):
+                target = sec["sh_info"]
+                names = refs.setdefault(target, set())
+                for rel in sec.iter_relocations():
+                    sym = symbols[rel["r_info_sym"]]
+                    if sym.name:
+                        names.add(sym.name)
+                    elif sym["st_info"]["type"] == "STT_SECTION":  # a static function or data, by its section
+                        names.add(sections[sym["st_shndx"]].name.removeprefix(".text."))
+        for index, sec in enumerate(sections):
+            if sec.name.startswith(".text.") and sec["sh_size"]:
+                out.append((sec.name.removeprefix(".text."), sec["sh_size"], refs.get(index, set())))
+    return out
