@@ -318,17 +318,18 @@ def check_cmsis_packs() -> list[Check]:
         candidates = cmsis_nn.pack_candidates(root, manager, unpack_to=Path(tmp))
     usable = next((c for c in candidates if not c.problem), None)
     versions = ", ".join(c.version + ("" if not c.problem else " (unusable)") for c in candidates)
-    use = ("used: SOI_CMSIS_NN=pack" if opted_in and not os.environ.get("CMSIS_NN_PATH")
-           else "not used: CMSIS_NN_PATH comes first" if opted_in
-           else "not used: set SOI_CMSIS_NN=pack to build with it")
+    overridden = bool(os.environ.get("CMSIS_NN_PATH"))
+    use = ("not used: CMSIS_NN_PATH comes first" if overridden
+           else "used: SOI_CMSIS_NN=pack" if opted_in else "not used: set SOI_CMSIS_NN=pack to build with it")
+    needed = opted_in and not overridden  # the build fails without a usable pack
     if usable is not None:
         checks.append(Check(name, True, False, versions, f"{usable.path} ({use})"))
     elif candidates:
-        checks.append(Check(name, False, opted_in, versions, f"{candidates[0].path} {candidates[0].problem}",
+        checks.append(Check(name, False, needed, versions, f"{candidates[0].path} {candidates[0].problem}",
                             f"install ARM::CMSIS-NN >= {cmsis_nn.MIN_VERSION} (cpackget add ARM::CMSIS-NN)"
                             + (" or unset SOI_CMSIS_NN" if opted_in else "")))
     else:
-        checks.append(Check(name, False, opted_in, "", f"none in {where}",
+        checks.append(Check(name, False, needed, "", f"none in {where}",
                             "cpackget add ARM::CMSIS-NN (CMSIS-Toolbox), then SOI_CMSIS_NN=pack"
                             + ("; or unset SOI_CMSIS_NN" if opted_in else "  (optional)")))
     return checks

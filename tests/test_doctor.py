@@ -116,6 +116,10 @@ def test_cmsis_nn_pack_is_reported_but_only_used_on_request(monkeypatch: pytest.
     monkeypatch.setenv("CMSIS_PACK_ROOT", str(tmp_path / "empty"))
     pack = _by_name(doctor.check_cmsis_packs())["CMSIS-NN pack"]
     assert not pack.ok and pack.required  # asked for a pack, none there: the build would fail
+    monkeypatch.setenv("CMSIS_NN_PATH", str(_fake_cmsis_nn(tmp_path / "checkout")))
+    pack = _by_name(doctor.check_cmsis_packs())["CMSIS-NN pack"]
+    assert not pack.ok and not pack.required  # CMSIS_NN_PATH comes first: the build does not need a pack
+    monkeypatch.delenv("CMSIS_NN_PATH")
     monkeypatch.setenv("SOI_CMSIS_NN", "bogus")
     pack = _by_name(doctor.check_cmsis_packs())["CMSIS-NN pack"]
     assert not pack.ok and pack.required and "SOI_CMSIS_NN=bogus" in pack.detail
