@@ -130,7 +130,51 @@ def make_conv(rng: np.random.Generator, kind: str) -> Case:
     c.bias = None if rng.random() < 0.1 else rng.integers(-(1 << 16), 1 << 16, size=c_out).astype(np.int32)
     c.mult, c.shift = _quant(rng, c_out, k)
     c.expected = ref.conv_s8(c.inp, c.w, c.bias, c.mult, c.shift, _geometry(d))
-    c.scratch = 4 * k + 4
+    c.scratch = max(4 * k + 4, row_scratch(kh, kw, cg))
+    return c
+
+
+def row_scratch(kh: int, kw: int, c_in: int) -> int:
+    """Mirror of soi_nn_conv_row_buffer_size (direct KW = 3 kernel of the C / DSP path)."""
+    if kw != 3 or not 1 <= kh <= 8 or c_in % 16 != 0:
+        return 0
+    return kh * (c_in // 2) * 10 * 4 + 4
+
+
+def make_row_conv(rng: np.random.Generator) -> Case:
+    """A conv the direct KW = 3 kernel takes (C_IN % 16 == 0, stride_w 1, dilation_w 1, no groups) or
+    just misses (out_w < 4, stride_w 2, dilation_w 2): streaming-step shapes (H = 3 -> 1) and others."""
+    while True:
+        n = 1 if rng.random() < 0.85 else 2
+        c_in = int(rng.choice([16, 32, 48, 64]))
+        kh = int(rng.choice([3, 3, 1, 2, 4]))
+        kw = 3
+        sh = int(rng.choice([1, 1, 2]))
+        sw = 1 if rng.random() < 0.85 else 2
+        dh = 1 if rng.random() < 0.8 else 2
+        dw = 1 if rng.random() < 0.9 else 2
+        stream = rng.random() < 0.5
+        h = kh if stream else int(rng.integers(1, 7))
+        w = int(rng.integers(1, 26))
+        same_h = not stream and bool(rng.random() < 0.5)
+        same_w = bool(rng.random() < 0.7)
+        oh, ph = _out_size(h, kh, sh, dh, same_h)
+        ow, pw = _out_size(w, kw, sw, dw, same_w)
+        if oh >= 1 and ow >= 1:
+            break
+    c_out = int(rng.choice([1, 3, 8, 13, 16, 24, 33]))
+    in_off = int(rng.integers(-127, 129))
+    out_off = int(rng.integers(-128, 128))
+    lo, hi = _act(rng)
+    d = [n, h, w, c_in, kh, kw, c_in, oh, ow, c_out, sh, sw, ph, pw, dh, dw, in_off, out_off, lo, hi]
+    kind = "CONV_WRAPPER" if rng.random() < 0.7 else "CONV_S8"
+    c = Case(kind, d, rng.integers(-128, 128, size=(n, h, w, c_in), dtype=np.int8))
+    c.w = rng.integers(-128, 128, size=(c_out, kh, kw, c_in), dtype=np.int8)
+    k = kh * kw * c_in
+    c.bias = None if rng.random() < 0.1 else rng.integers(-(1 << 16), 1 << 16, size=c_out).astype(np.int32)
+    c.mult, c.shift = _quant(rng, c_out, k)
+    c.expected = ref.conv_s8(c.inp, c.w, c.bias, c.mult, c.shift, _geometry(d))
+    c.scratch = max(4 * k + 4, row_scratch(kh, kw, c_in))
     return c
 
 
@@ -230,6 +274,8 @@ def make_cases(seed: int, per_family: int) -> list[Case]:
     cases += [make_dw(rng) for _ in range(per_family)]
     cases += [make_fc(rng) for _ in range(per_family)]
     cases += [make_add(rng) for _ in range(per_family)]
+    # Drawn last so that the cases above stay the same for a given seed.
+    cases += [make_row_conv(rng) for _ in range(max(8, per_family // 2))]
     return cases
 
 

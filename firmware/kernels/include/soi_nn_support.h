@@ -197,6 +197,23 @@ static inline int8_t soi_nn_output(const soi_nn_out_stage *os, int32_t row, int3
  * input in place and needs none. */
 int32_t soi_nn_conv_buffer_size(soi_nn_isa isa, int32_t k, int32_t is_1x1);
 
+/* Scratch of the direct KW = 3 convolution (soi_nn_conv_row) for a KH x KW x C_IN filter, 0 where that
+ * kernel does not apply (KW != 3, C_IN not a multiple of 16, KH > 8). Same value for every ISA. */
+int32_t soi_nn_conv_row_buffer_size(int32_t kh, int32_t kw, int32_t cin);
+
+/* C / DSP: direct convolution for KW = 3, stride_w 1, dilation_w 1, no groups, C_IN % 16 == 0 (see
+ * soi_nn_conv_row.c). Returns 1 when it did the work, 0 when it does not apply (the caller falls back). */
+int soi_nn_conv_row(const cmsis_nn_context *ctx,
+                    const cmsis_nn_conv_params *p,
+                    const cmsis_nn_per_channel_quant_params *q,
+                    const cmsis_nn_dims *in_dims,
+                    const int8_t *in,
+                    const cmsis_nn_dims *f_dims,
+                    const int8_t *filter,
+                    const int32_t *bias,
+                    const cmsis_nn_dims *out_dims,
+                    int8_t *out);
+
 /* The convolution core behind every conv entry point (validated arguments). */
 arm_cmsis_nn_status soi_nn_conv_core(const cmsis_nn_context *ctx,
                                      const cmsis_nn_conv_params *p,

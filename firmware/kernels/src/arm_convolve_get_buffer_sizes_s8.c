@@ -16,14 +16,25 @@ static int32_t wrapper_size(soi_nn_isa isa,
     {
         return soi_nn_conv_buffer_size(isa, in->c, 1);
     }
-    return soi_nn_conv_buffer_size(isa, f->h * f->w * f->c, 0);
+    const int32_t col = soi_nn_conv_buffer_size(isa, f->h * f->w * f->c, 0);
+    if (isa == SOI_NN_ISA_MVE || in->c != f->c)
+    {
+        return col;
+    }
+    /* C / DSP: the direct KW = 3 kernel may take the layer (C and DSP share the size, see the twins). */
+    const int32_t row = soi_nn_conv_row_buffer_size(f->h, f->w, f->c);
+    return row > col ? row : col;
 }
 
 int32_t arm_convolve_s8_get_buffer_size(const cmsis_nn_dims *input_dims, const cmsis_nn_dims *filter_dims)
 {
-    (void)input_dims;
-    /* Enough for the im2col layout of every ISA (C / DSP: 2 x K int16 + 4 alignment bytes, MVE: 2 x K int8). */
-    return 4 * filter_dims->h * filter_dims->w * filter_dims->c + 4;
+    /* Enough for the im2col layout of every ISA (C / DSP: 2 x K int16 + 4 alignment bytes, MVE: 2 x K int8)
+     * and for the direct KW = 3 kernel of the DSP path. */
+    const int32_t col = 4 * filter_dims->h * filter_dims->w * filter_dims->c + 4;
+    const int32_t row = input_dims->c == filter_dims->c
+                            ? soi_nn_conv_row_buffer_size(filter_dims->h, filter_dims->w, filter_dims->c)
+                            : 0;
+    return row > col ? row : col;
 }
 
 int32_t arm_convolve_1x1_s8_fast_get_buffer_size(const cmsis_nn_dims *input_dims)

@@ -246,6 +246,12 @@ arm_cmsis_nn_status soi_nn_conv_core(const cmsis_nn_context *ctx,
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
+#if defined(SOI_NN_DSP)
+    if (!is_1x1 && groups == 1 && soi_nn_conv_row(ctx, p, q, in_dims, in, f_dims, filter, bias, out_dims, out))
+    {
+        return ARM_CMSIS_NN_SUCCESS;
+    }
+#endif
 
     for (int32_t b = 0; b < in_dims->n; b++)
     {
