@@ -13,12 +13,14 @@ spectral tilts, event times), so that no single fixed feature separates them:
     metro       low rumble with rail clacks at a steady rhythm, sometimes a wheel screech
     alarm       a beeping harmonic tone (0.8-3 kHz, 2-6 beeps/s) over pink noise
 
-Each clip is scaled to a random level (-40..-20 dBFS), so the overall level says nothing about the class.
+Every clip also gets a background shared by all classes (coloured noise, a hum, distant babble or a
+noise band) at a scene-to-background ratio of 5..20 dB, and is scaled to a random level (-40..-20
+dBFS), so neither the background nor the overall level says anything about the class.
 
 What runs where (the streaming model and the firmware compute exactly `classifier_spec`'s network):
 
     audio --STFT (n_fft 512, hop 320: 50 frames/s, Hann, causal)--> |X|^2
-    features = log1p(FEATURE_GAIN * mel(|X|^2))    (32 bands, each the mean power of its band)
+    features = (log1p(FEATURE_GAIN * mel(|X|^2)) - 4.5) / 3    (32 bands, each the mean power of its band)
     logits per frame = model(features)             (`classifier.classifier_spec`: STMC or S-CC)
     clip decision = argmax of the frame logits averaged over the clip (outside the model)
 
@@ -50,8 +52,10 @@ SAMPLE_RATE = 16000
 N_FFT = 512
 HOP = 320  # 50 frames per second
 MEL_BINS = 32
-FEATURE_GAIN = 1e4  # mel power of audio at -40..-20 dBFS spans ~1e-6..1: log1p(1e4 p) spans ~0..9
+FEATURE_GAIN = 1e4  # mel power of audio at -40..-20 dBFS spans ~1e-6..1e2: log1p(1e4 p) spans ~0..16
+FEATURE_MEAN, FEATURE_SCALE = 4.5, 3.0  # fixed standardization (about the training scenes' mean and std)
 WIDTH = 16  # channels of the classifier's blocks
+BACKGROUND_SNR_DB = (5.0, 20.0)  # scene to shared background
 TRAIN_SEED_BASE = 1000  # training clips come from seed TRAIN_SEED_BASE + the training seed
 CALIBRATION_SEED = 31338  # int8 calibration clips (never the held-out ones)
 
@@ -75,21 +79,20 @@ def _smooth_env(rng: np.random.Generator, n: int, rate_hz: float, depth: float) 
 
 
 def _talker(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Babble-like speech: voiced harmonics of a gliding f0 through formants that move every syllable."""
+    """Babble-like speech: a pulse train at a gliding f0, through formants that move every syllable."""
     sr = SAMPLE_RATE
     f0 = rng.uniform(90, 250) * _smooth_env(rng, n, 3.0, 0.15)
-    phase = 2 * np.pi * np.cumsum(f0) / sr
+    source = 2 * ((np.cumsum(f0) / sr) % 1.0) - 1  # sawtooth: every harmonic of f0
     out = np.zeros(n)
     at = -int(rng.integers(0, int(0.2 * sr)))
     while at < n:
         length = int(rng.uniform(0.08, 0.25) * sr)
         lo, hi = max(at, 0), min(at + length, n)
-        if hi > lo and rng.random() < 0.8:  # a syllable, or a pause
+        if hi - lo > 16 and rng.random() < 0.8:  # a syllable, or a pause
+            freqs = np.fft.rfftfreq(hi - lo, 1 / sr)
             formants = (rng.uniform(300, 850), rng.uniform(850, 2400), rng.uniform(2300, 3300))
-            k = np.arange(1, int(3800 / f0[lo:hi].mean()) + 1)[:, None]
-            freqs = k * f0[lo:hi].mean()
-            gain = sum(np.exp(-0.5 * ((freqs - fm) / 120.0) ** 2) / (i + 1) for i, fm in enumerate(formants)) + 0.02
-            seg = (gain * np.cos(k * phase[lo:hi][None, :])).sum(0)
+            gain = sum(np.exp(-0.5 * ((freqs - fm) / 120.0) ** 2) / (i + 1) for i, fm in enumerate(formants))
+            seg = np.fft.irfft(np.fft.rfft(source[lo:hi]) * (gain + 0.02) * (freqs < 4000), n=hi - lo)
             out[lo:hi] += seg * np.hanning(length)[lo - at: hi - at]
         at += length
     return out / (out.std() + 1e-9)
@@ -193,8 +196,24 @@ def scene_audio(label: int, rng: np.random.Generator, n: int) -> np.ndarray:
         x = gate * _tone(rng, n, u(800, 3000), 3) + u(0.1, 0.5) * coloured_noise(rng, n, 1.0)
     else:  # pragma: no cover - SCENES and this table are edited together
         raise SoiError(f"unknown scene {name}")
+    x = x / (x.std() + 1e-12) + _background(rng, n) * 10 ** (-u(*BACKGROUND_SNR_DB) / 20)
     level = 10 ** (u(-40, -20) / 20)
     return (x * level / (np.sqrt(np.mean(x ** 2)) + 1e-12)).astype(np.float32)
+
+
+def _background(rng: np.random.Generator, n: int) -> np.ndarray:
+    """What any scene may have behind it (unit std): coloured noise, a hum, distant babble or a noise band."""
+    kind = int(rng.integers(4))
+    if kind == 0:
+        x = coloured_noise(rng, n, rng.uniform(0, 2))
+    elif kind == 1:
+        x = _tone(rng, n, rng.uniform(50, 150), 6) + 0.1 * rng.standard_normal(n)
+    elif kind == 2:
+        x = _band(sum(_talker(rng, n) for _ in range(int(rng.integers(3, 6)))), 50, rng.uniform(1000, 2500))
+    else:
+        lo = rng.uniform(50, 3000)
+        x = _band(rng.standard_normal(n), lo, lo * rng.uniform(1.5, 4))
+    return x / (x.std() + 1e-12)
 
 
 def scene_clips(count: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +255,7 @@ def scene_features(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(clips, samples) audio -> the model's input (clips, frames, MEL_BINS, 1)."""
     x = torch.as_tensor(audio, dtype=torch.float32)
     power = stft(x, N_FFT, HOP).abs() ** 2  # (clips, frames, n_fft // 2)
-    return torch.log1p(FEATURE_GAIN * power @ _FB.T).unsqueeze(-1)
+    return ((torch.log1p(FEATURE_GAIN * power @ _FB.T) - FEATURE_MEAN) / FEATURE_SCALE).unsqueeze(-1)
 
 
 def scene_set(count: int, seconds: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,7 +292,7 @@ class SceneTrainResult:
 
 
 def train_scenes(variant: str = "stmc", steps: int = 400, seed: int = 0, batch: int = 16, clips: int = 800,
-                 seconds: float = 1.0, lr: float = 3e-3, checkpoint: Path | None = None, device: str | None = None,
+                 seconds: float = 1.0, lr: float = 2e-2, checkpoint: Path | None = None, device: str | None = None,
                  log_every: int = 50) -> SceneTrainResult:
     """Adam with cosine decay over `steps` minibatches drawn from `clips` generated training clips (seeded)."""
     from soi_mcu.train import pick_device
@@ -316,7 +335,7 @@ def train_scenes(variant: str = "stmc", steps: int = 400, seed: int = 0, batch: 
 
 def _front_end() -> dict:
     return {"sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": HOP, "mel_bins": MEL_BINS, "feature_gain": FEATURE_GAIN,
-            "width": WIDTH, "scenes": list(SCENES)}
+            "feature_mean": FEATURE_MEAN, "feature_scale": FEATURE_SCALE, "width": WIDTH, "scenes": list(SCENES)}
 
 
 def save_scene_checkpoint(result: SceneTrainResult, path: Path) -> Path:
@@ -331,7 +350,8 @@ def save_scene_checkpoint(result: SceneTrainResult, path: Path) -> Path:
         "seed": result.seed,
         "clips": result.clips,
         "losses": result.losses,
-        "frontend": {"features": f"log1p({FEATURE_GAIN:g} * mel(|STFT|^2))", "decision": "argmax of mean frame logits"},
+        "frontend": {"features": f"(log1p({FEATURE_GAIN:g} * mel(|STFT|^2)) - {FEATURE_MEAN}) / {FEATURE_SCALE}",
+                     "decision": "argmax of mean frame logits"},
     }, path)
     return path
 
@@ -436,7 +456,7 @@ def run_train_from_args(args: argparse.Namespace) -> int:
     """`soi-mcu train scenes --variant stmc|scc:K ...`."""
     out = Path(args.out) if args.out != "out/train/model.pt" else Path("out/train/scenes.pt")
     res = train_scenes(args.variant, steps=args.steps, seed=args.seed, batch=args.batch, clips=args.clips,
-                       seconds=args.seconds, lr=args.lr, checkpoint=out, device=args.device)
+                       seconds=args.seconds, lr=args.lr or 2e-2, checkpoint=out, device=args.device)
     print(f"trained the scene classifier ({args.variant}) for {res.steps} steps in {res.seconds:.0f}s; "
           f"checkpoint: {res.checkpoint}")
     return 0

@@ -183,7 +183,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
         return run_train_from_args(args)
     base = load_config(Path(args.config))
-    res = train(base, args.variant, steps=args.steps, seed=args.seed, batch=args.batch, seconds=args.seconds, lr=args.lr,
+    res = train(base, args.variant, steps=args.steps, seed=args.seed, batch=args.batch, seconds=args.seconds, lr=args.lr or 3e-3,
                 source=data_source(args.data, base.sample_rate), checkpoint=Path(args.out), device=args.device)
     print(f"trained {args.variant} for {res.steps} steps in {res.seconds:.0f}s; checkpoint: {res.checkpoint}")
     return 0

@@ -18,7 +18,7 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=8, help="mixtures per step")
     p.add_argument("--seconds", type=float, default=1.0, help="length of a training mixture")
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (cosine decay to 5%%)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate, cosine decay to 5%% (default: 3e-3; scenes 2e-2)")
     p.add_argument("--data", default="", help="DNS-style folder with clean/ and noise/ WAVs (default: synthetic speech)")
     p.add_argument("--clips", type=int, default=800, help="scenes only: generated training clips (of --seconds)")
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")

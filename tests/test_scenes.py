@@ -16,8 +16,14 @@ from soi_mcu.errors import SoiError
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A cache of its own, and one torch thread: this small model trains ~5x faster with one thread than
+    with two on the shared 2-core machines CI runs on."""
     monkeypatch.setenv("SOI_MCU_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_scene_clips_are_seeded_balanced_and_levelled() -> None:
@@ -37,7 +43,7 @@ def test_scene_features_match_the_classifier_input() -> None:
     model = scenes.scene_model("scc:2")
     assert feats.shape == (3, 51, scenes.MEL_BINS, 1)  # 50 frames/s, causal frames
     assert model.spec.freq_bins == scenes.MEL_BINS and model.spec.frame_rate_hz == 50.0
-    assert float(feats.min()) >= 0 and float(feats.max()) < 20
+    assert -2 < float(feats.min()) and float(feats.max()) < 5  # standardized log-mel
     fb = scenes.mel_filterbank()
     assert np.allclose(fb.sum(1), 1) and (fb >= 0).all()
     with torch.no_grad():
@@ -46,21 +52,21 @@ def test_scene_features_match_the_classifier_input() -> None:
 
 def test_tiny_training_beats_chance_in_float_and_int8(tmp_path: Path) -> None:
     """A seeded run of a few seconds: clearly above chance (12.5 %), and the int8 export (LiteRT) reported."""
-    res = scenes.train_scenes("scc:2", steps=80, seed=0, batch=16, clips=160, seconds=1.0, lr=1e-2,
+    res = scenes.train_scenes("scc:2", steps=120, seed=0, batch=32, clips=160, seconds=1.0, lr=3e-2,
                               checkpoint=tmp_path / "s.pt", log_every=0)
     assert res.losses[-1] < res.losses[0]
     feats, labels = scenes.scene_set(64, 1.0, seed=scenes.EVAL_SEED)
     calib = scenes.scene_set(8, 1.0, seed=scenes.CALIBRATION_SEED)[0]
     ev = scenes.evaluate_scenes(res.model, feats, labels, seconds=1.0, calibration=calib)
-    assert ev.top1 > 0.4, ev  # > 3x chance
-    assert ev.top1_int8 is not None and ev.top1_int8 > 0.4 and abs(ev.top1_int8 - ev.top1) <= 0.1
+    assert ev.top1 > 0.4, ev  # > 3x chance (0.125)
+    assert ev.top1_int8 is not None and ev.top1_int8 > 0.4 and abs(ev.top1_int8 - ev.top1) <= 0.1, ev
     assert ev.int8_frames == 52 and ev.calibration_count == 8  # 51 frames, rounded up to the S-CC's 2-step pattern
     assert set(ev.per_class) == set(scenes.SCENES)
     text = scenes.format_scene_evaluation(ev)
     assert "top-1 int8" in text and "chance 12.5%" in text
 
     model, variant, ckpt = scenes.load_scene_checkpoint(tmp_path / "s.pt", "cpu")
-    assert variant == "scc:2" and ckpt["kind"] == "scene" and ckpt["step"] == 80
+    assert variant == "scc:2" and ckpt["kind"] == "scene" and ckpt["step"] == 120
     with torch.no_grad():
         assert torch.equal(scenes.frame_logits(model, feats[:4]), scenes.frame_logits(res.model.cpu(), feats[:4]))
 
