@@ -23,6 +23,7 @@ class UNetConfig:
     fstride: tuple[int, ...] = (2, 1, 2, 1, 2, 1, 1)  # frequency stride of each encoder layer
     activation: str = "relu"
     batch_norm: bool = False  # batch norm after each STMC conv (trained in batch mode, folded for streaming and int8)
+    upsampling: str = "nearest"  # decoders of strided-in-frequency layers: conv + nearest upsampling, or "transposed" (tSTMC)
     scc: tuple[int, ...] = ()  # encoder positions (1-based) of S-CC pairs
     sscc: tuple[int, ...] = ()  # positions of SS-CC pairs (S-CC with a shift after the extrapolation)
     sc: tuple[int, ...] = ()  # encoder positions followed by an SC shift
@@ -37,7 +38,8 @@ class UNetConfig:
         return self.sample_rate / self.hop
 
 
-_SECTIONS = {"model": {"name", "kind", "sample_rate", "n_fft", "hop", "channels", "kernel", "fstride", "activation", "batch_norm"},
+_SECTIONS = {"model": {"name", "kind", "sample_rate", "n_fft", "hop", "channels", "kernel", "fstride", "activation", "batch_norm",
+                       "upsampling"},
              "soi": {"scc", "sscc", "sc", "extrapolation"}}
 
 
@@ -100,6 +102,8 @@ def validate(cfg: UNetConfig, where: str = "config") -> UNetConfig:
         raise SoiError(f"{where}: an S-CC position appears twice ({sorted(both) or 'repeated'})")
     if cfg.extrapolation not in ("duplicate", "transposed"):
         raise SoiError(f"{where}: extrapolation '{cfg.extrapolation}' is not one of \"duplicate\", \"transposed\"")
+    if cfg.upsampling not in ("nearest", "transposed"):
+        raise SoiError(f"{where}: upsampling '{cfg.upsampling}' is not one of \"nearest\", \"transposed\"")
     if not isinstance(cfg.batch_norm, bool):
         raise SoiError(f"{where}: batch_norm must be true or false, got {cfg.batch_norm!r}")
     if cfg.activation not in ("relu", "none"):

@@ -23,10 +23,12 @@ from soi_mcu.model import (
     ModelSpec,
     Shift,
     TConv,
+    TConvFreq,
     Upsample,
     analyze,
     conv_macs,
     layer_inputs,
+    tconv_freq_macs,
 )
 from soi_mcu.tflite_graph import Graph, MatchedAdd, MatchedConv, Tensor, match_layers
 
@@ -59,6 +61,22 @@ class ConvNode:
     multipliers: tuple[int, ...]
     shifts: tuple[int, ...]
     macs: int
+    # tSTMC: each input frame enters the state spread out, bin w at insert_offset + w * insert_stride,
+    # the zero point between (zero insertion): a transposed conv is then this plain conv, unpadded,
+    # with the kernel flipped in time and frequency. insert_stride 1: an ordinary conv.
+    insert_stride: int = 1
+    insert_offset: int = 0
+    src_width: int = 0  # bins of the input frame before insertion
+
+    @property
+    def has_state(self) -> bool:
+        """Reads its input from a ring (a window of frames, or one zero-inserted frame)."""
+        return self.window > 1 or self.src_width > 0
+
+    @property
+    def pad_w(self) -> int:
+        """Zero padding in frequency ('same' for a conv; none over a zero-inserted state)."""
+        return self.kf // 2 if self.insert_stride == 1 and not self.src_width else 0
 
 
 @dataclass(frozen=True)
@@ -166,7 +184,7 @@ class CPlan:
 
     @property
     def state_bytes(self) -> int:
-        conv = sum(2 * n.window * n.in_width * n.cin for n in self.nodes if isinstance(n, ConvNode) and n.window > 1)
+        conv = sum(2 * n.window * n.in_width * n.cin for n in self.nodes if isinstance(n, ConvNode) and n.has_state)
         return conv + sum(2 * n.frames * n.frame_size for n in self.nodes if isinstance(n, ShiftNode))
 
     @property
@@ -292,10 +310,11 @@ def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, d
             consumers.setdefault(src, []).append(layer)
     nodes: list = []
     for layer in spec.layers:
-        if isinstance(layer, Conv):
+        if isinstance(layer, Conv | TConvFreq):
             m = matched[layer.name]
             assert isinstance(m, MatchedConv)
-            nodes.append(_conv_node(layer, m, buf[layer.input], sched))
+            node_of = _conv_node if isinstance(layer, Conv) else _tconv_freq_node
+            nodes.append(node_of(layer, m, buf[layer.input], sched))
             buf[layer.name] = nodes[-1].target
             quant[layer.name] = m.output
         elif isinstance(layer, TConv):
@@ -369,8 +388,8 @@ def _schedule(spec: ModelSpec, sched, nodes: dict) -> dict[str, tuple[Action, ..
 
     for layer in spec.layers:
         node = nodes.get(layer.name)
-        if isinstance(layer, Conv):
-            if node.window > 1:
+        if isinstance(layer, Conv | TConvFreq):
+            if node.has_state:
                 add("push", node, lambda p, c=layer: sched.push_group(c, p) if sched.runs(c.input, p) else None)
             add("conv", node, own(layer))
         elif isinstance(layer, Concat | Upsample | Add | FreqPool):
@@ -412,6 +431,42 @@ def _tconv_node(layer: TConv, r: int, m: MatchedConv, source: str, sched, target
         weights=np.ascontiguousarray(np.asarray(m.filter.data, dtype=np.int8)[:, r:r + 1]),
         bias=np.asarray(bias, dtype=np.int32), multipliers=tuple(q for q, _ in qs), shifts=tuple(s for _, s in qs),
         macs=width * layer.cout * cin,
+    )
+
+
+def _tconv_freq_node(layer: TConvFreq, m: MatchedConv, source: str, sched) -> ConvNode:
+    """tSTMC in the zero-insertion form: TFLite's TRANSPOSE_CONV adds (x - zp) * w for every input
+    bin and tap into the output bins it reaches, then requantizes per channel like CONV_2D. The same
+    int32 sums come from a plain conv over the input spread out with zero points between the bins
+    (and kf - 1 - pad of them before), with the kernel flipped in time and frequency: zero-point
+    entries contribute (zp - zp) * w = 0, exactly what the bins TRANSPOSE_CONV skips contribute."""
+    cin = sched.channels[layer.input]
+    window, width = layer.window, sched.width[layer.input]
+    want = (layer.cout, window, layer.kf, cin)
+    if m.filter.shape != want or m.stride != (1, layer.fstride) or m.act != ("none" if layer.act == "elu" else layer.act):
+        raise SoiError(f"layer '{layer.name}': TRANSPOSE_CONV in the .tflite differs from the spec "
+                       f"(filter {m.filter.shape}, expected {want}; stride {m.stride}; activation {m.act})")
+    if tuple(m.crop[1:3]) != (0, layer.pad):
+        raise SoiError(f"layer '{layer.name}': the .tflite keeps frames/bins from {tuple(m.crop[1:3])}, "
+                       f"expected (0, {layer.pad})")
+    filt = np.asarray(m.filter.data, dtype=np.int8)
+    taps = filt[:, :: layer.dilation]
+    if np.any(np.delete(filt, np.arange(0, window, layer.dilation), axis=1)):
+        raise SoiError(f"layer '{layer.name}': the dilated TRANSPOSE_CONV kernel has non-zero rows between its taps")
+    qs = _requant(m, layer.cout)
+    act_min, act_max = activation_range(m.act, m.output)
+    in_zp = int(m.input.zero_point[0])
+    bias = m.bias.data if m.bias is not None and m.bias.data is not None else np.zeros(layer.cout, np.int32)
+    return ConvNode(
+        name=layer.name, source=source, target=f"soi_buf_{layer.name}", cin=cin, cout=layer.cout, kt=layer.kt,
+        kf=layer.kf, dilation=layer.dilation, window=window,
+        in_width=layer.fstride * width + layer.kf - 1, out_width=layer.fstride * width, fstride=1, depthwise=False,
+        push_period=sched.period[layer.input], run_period=sched.period[layer.name], input_offset=-in_zp,
+        output_offset=int(m.output.zero_point[0]), act_min=act_min, act_max=act_max, state_zero_point=in_zp,
+        weights=np.ascontiguousarray(taps[:, ::-1, ::-1]), bias=np.asarray(bias, dtype=np.int32),
+        multipliers=tuple(q for q, _ in qs), shifts=tuple(s for _, s in qs),
+        macs=tconv_freq_macs(layer, cin, width),
+        insert_stride=layer.fstride, insert_offset=layer.kf - 1 - layer.pad, src_width=width,
     )
 
 

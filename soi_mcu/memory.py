@@ -89,7 +89,7 @@ def _sources(action) -> list[str]:
     n = action.node
     if action.what == "shift_copy":
         return []
-    if action.what == "conv" and getattr(n, "window", 1) > 1:
+    if action.what == "conv" and getattr(n, "has_state", False):
         return []  # a conv with a state reads its ring, filled by its push
     return list(getattr(n, "sources", ())) or [getattr(n, "source", "")]
 

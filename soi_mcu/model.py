@@ -15,7 +15,7 @@ from torch import nn
 
 from soi_mcu.errors import SoiError
 
-ACTIVATIONS = ("relu", "relu6", "none")
+ACTIVATIONS = ("relu", "relu6", "elu", "none")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,45 @@ class Conv:
     @property
     def window(self) -> int:
         """Input frames one output frame depends on (the partial state keeps window-1 of them)."""
+        return (self.kt - 1) * self.dilation + 1
+
+
+@dataclass(frozen=True)
+class TConvFreq:
+    """tSTMC: causal in time like Conv (kernel kt, dilation; its partial state keeps the last
+    window-1 input frames), transposed in frequency with stride `fstride`: the output has
+    fstride x the input's bins (a U-Net decoder's upsampling, learned).
+
+    Offline it is PyTorch's ConvTranspose2d(kernel (kt, kf), stride (1, fstride), dilation
+    (dilation, 1), padding (0, p), output_padding (0, op)) with p = max(0, ceil((kf - fstride) / 2))
+    and op = fstride + 2p - kf (kf 3, stride 2: padding 1, output_padding 1, the usual doubling),
+    cut to the input's frames in time, which makes it causal: y[t] = sum_k w[:, :, k] * x[t - k*dilation].
+    """
+
+    name: str
+    input: str
+    cout: int
+    kt: int = 3
+    kf: int = 3
+    dilation: int = 1
+    fstride: int = 2
+    act: str = "relu"
+    norm: bool = False  # batch norm after the transposed conv (folded for streaming and int8)
+
+    @property
+    def pad(self) -> int:
+        """PyTorch's `padding` in frequency: bins cut from the start of the full transposed output."""
+        return max(0, -(-(self.kf - self.fstride) // 2))
+
+    @property
+    def output_padding(self) -> int:
+        return self.fstride + 2 * self.pad - self.kf
+
+    def out_width(self, width: int) -> int:
+        return self.fstride * width
+
+    @property
+    def window(self) -> int:
         return (self.kt - 1) * self.dilation + 1
 
 
@@ -106,7 +145,7 @@ class Concat:
     inputs: tuple[str, ...]
 
 
-Layer = Conv | Duplicate | TConv | Upsample | FreqPool | Shift | Concat | Add
+Layer = Conv | TConvFreq | Duplicate | TConv | Upsample | FreqPool | Shift | Concat | Add
 
 
 @dataclass(frozen=True)
@@ -186,6 +225,12 @@ def analyze(spec: ModelSpec) -> Schedule:
             if layer.depthwise and layer.cout % channels[layer.input]:
                 raise SoiError(f"layer '{layer.name}': a depthwise conv needs cout ({layer.cout}) to be a multiple "
                                f"of its input channels ({channels[layer.input]})")
+        elif isinstance(layer, TConvFreq):
+            _check_tconv_freq(layer)
+            period[layer.name] = period[layer.input]
+            channels[layer.name] = layer.cout
+            width[layer.name] = layer.out_width(width[layer.input])
+            rf[layer.name] = rf[layer.input] + (layer.window - 1) * period[layer.input]
         elif isinstance(layer, Duplicate | TConv):
             p = period[layer.input]
             if layer.factor < 1 or p % layer.factor:
@@ -286,10 +331,23 @@ def _check_conv(layer: Conv) -> None:
         raise SoiError(f"layer '{layer.name}': cout must be >= 1")
 
 
-def layer_macs(layer: Conv | TConv, sched: Schedule) -> int:
+def _check_tconv_freq(layer: TConvFreq) -> None:
+    if layer.kt < 1 or layer.kf < 1 or layer.dilation < 1 or layer.fstride < 1:
+        raise SoiError(f"layer '{layer.name}': kernel ({layer.kt}, {layer.kf}), dilation and frequency stride must be >= 1")
+    if layer.output_padding >= max(layer.fstride, 1) and layer.output_padding:
+        raise SoiError(f"layer '{layer.name}': an even kf ({layer.kf}) needs a frequency stride >= 2")
+    if layer.act not in ACTIVATIONS:
+        raise SoiError(f"layer '{layer.name}': activation '{layer.act}' is not one of {ACTIVATIONS}")
+    if layer.cout < 1:
+        raise SoiError(f"layer '{layer.name}': cout must be >= 1")
+
+
+def layer_macs(layer: Conv | TConvFreq | TConv, sched: Schedule) -> int:
     """MACs of one run: a conv's output frame, or all `factor` frames of a transposed conv."""
     if isinstance(layer, TConv):
         return layer.factor * sched.width[layer.name] * layer.cout * sched.channels[layer.input]
+    if isinstance(layer, TConvFreq):
+        return tconv_freq_macs(layer, sched.channels[layer.input], sched.width[layer.input])
     return conv_macs(layer, sched.channels[layer.input], sched.width[layer.name])
 
 
@@ -298,11 +356,19 @@ def conv_macs(layer: Conv, cin: int, out_width: int) -> int:
     return out_width * layer.cout * layer.kt * layer.kf * (1 if layer.depthwise else cin)
 
 
+def tconv_freq_macs(layer: TConvFreq, cin: int, in_width: int) -> int:
+    """Multiply-accumulates of one tSTMC output frame, counted as the paper does: every input bin
+    meets the whole kernel (cin x cout x kt x kf per input bin)."""
+    return in_width * cin * layer.cout * layer.kt * layer.kf
+
+
 def activate(y: torch.Tensor, act: str) -> torch.Tensor:
     if act == "relu":
         return torch.relu(y)
     if act == "relu6":
         return torch.clamp(y, 0.0, 6.0)
+    if act == "elu":
+        return nn.functional.elu(y)
     return y
 
 
@@ -325,6 +391,14 @@ class OfflineModel(nn.Module):
                 )
                 if layer.norm:
                     self.norms[layer.name] = nn.BatchNorm2d(layer.cout)
+            elif isinstance(layer, TConvFreq):
+                cin = self.schedule.channels[layer.input]
+                self.convs[layer.name] = nn.ConvTranspose2d(
+                    cin, layer.cout, (layer.kt, layer.kf), stride=(1, layer.fstride), dilation=(layer.dilation, 1),
+                    padding=(0, layer.pad), output_padding=(0, layer.output_padding)
+                )
+                if layer.norm:
+                    self.norms[layer.name] = nn.BatchNorm2d(layer.cout)
             elif isinstance(layer, TConv):
                 cin = self.schedule.channels[layer.input]
                 self.convs[layer.name] = nn.ConvTranspose2d(cin, layer.cout, (layer.factor, 1), stride=(layer.factor, 1))
@@ -340,15 +414,19 @@ class OfflineModel(nn.Module):
 
     def conv_params(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Weight and bias of conv `name` with its batch norm folded in (inference statistics):
-        what the streaming stepper and the int8 export compute with."""
+        what the streaming stepper and the int8 export compute with. A transposed conv's weight is
+        (cin, cout, kt, kf), PyTorch's layout."""
         conv = self.convs[name]
         weight = conv.weight.detach()
-        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(weight.shape[0])
+        transposed = isinstance(conv, nn.ConvTranspose2d)
+        cout = weight.shape[1] if transposed else weight.shape[0]
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(cout)
         if name not in self.norms:
             return weight, bias
         bn = self.norms[name]
         scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-        return weight * scale[:, None, None, None], (bias - bn.running_mean) * scale + bn.bias.detach()
+        folded = weight * (scale[None, :, None, None] if transposed else scale[:, None, None, None])
+        return folded, (bias - bn.running_mean) * scale + bn.bias.detach()
 
     def _apply_layer(self, layer: Layer, acts: dict[str, torch.Tensor]) -> torch.Tensor:
         if isinstance(layer, Conv):
@@ -356,6 +434,12 @@ class OfflineModel(nn.Module):
             pad_t = (layer.kt - 1) * layer.dilation
             x = nn.functional.pad(x, (layer.kf // 2, layer.kf // 2, pad_t, 0))
             y = self.convs[layer.name](x)
+            if layer.name in self.norms:
+                y = self.norms[layer.name](y)
+            return activate(y, layer.act)
+        if isinstance(layer, TConvFreq):
+            x = acts[layer.input]
+            y = self.convs[layer.name](x)[:, :, : x.shape[2]]  # causal: the first T frames of the full output
             if layer.name in self.norms:
                 y = self.norms[layer.name](y)
             return activate(y, layer.act)
@@ -402,7 +486,7 @@ def macs_by_phase(spec: ModelSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
     total = [0] * sched.phases
     deferred = [0] * sched.phases
     for layer in spec.layers:
-        if not isinstance(layer, Conv | TConv):
+        if not isinstance(layer, Conv | TConvFreq | TConv):
             continue
         macs = layer_macs(layer, sched)
         for p in range(sched.phases):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Add, Concat, Conv, Duplicate, FreqPool, OfflineModel, Shift, TConv, Upsample
+from soi_mcu.model import Add, Concat, Conv, Duplicate, FreqPool, OfflineModel, Shift, TConv, TConvFreq, Upsample
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -57,6 +57,8 @@ def _keras_model(offline: OfflineModel, frames: int):
                 acts[layer.name] = conv(pad)
                 kernel = w.transpose(2, 3, 1, 0)  # OIHW -> HWIO
             conv.set_weights([kernel, bias.numpy()])
+        elif isinstance(layer, TConvFreq):
+            acts[layer.name] = _tconv_freq(keras, offline, layer, acts[layer.input])
         elif isinstance(layer, Duplicate):
             src = acts[layer.input]
             _, t, f, c = src.shape
@@ -91,6 +93,27 @@ def _keras_model(offline: OfflineModel, frames: int):
                      for p in parts]
             acts[layer.name] = keras.layers.Concatenate(axis=-1, name=layer.name)(parts)
     return keras.Model(x_in, acts[offline.schedule.output])
+
+
+def _tconv_freq(keras, offline: OfflineModel, layer: TConvFreq, src):
+    """tSTMC as Conv2DTranspose (VALID: TFLite TRANSPOSE_CONV) over the whole sequence, cut by a
+    Cropping2D (STRIDED_SLICE) to the first T frames and PyTorch's padding/output_padding bins.
+    TRANSPOSE_CONV has no dilation: the kernel is dilated in time with zero taps instead."""
+    _, t, width, _ = src.shape
+    window = layer.window
+    tconv = keras.layers.Conv2DTranspose(layer.cout, (window, layer.kf), strides=(1, layer.fstride), padding="valid",
+                                         activation=None if layer.act in ("none", "elu") else layer.act,
+                                         name=layer.name)
+    full = tconv(src)
+    weight, bias = offline.conv_params(layer.name)  # (cin, cout, kt, kf), batch norm folded in
+    kernel = np.zeros((window, layer.kf, layer.cout, weight.shape[0]), dtype=np.float32)
+    kernel[:: layer.dilation] = weight.numpy().transpose(2, 3, 1, 0)  # tap k at row k*dilation
+    tconv.set_weights([kernel, bias.numpy()])
+    right = full.shape[2] - layer.pad - layer.out_width(width)
+    out = keras.layers.Cropping2D(((0, full.shape[1] - t), (layer.pad, right)), name=f"{layer.name}__crop")(full)
+    if layer.act == "elu":
+        out = keras.layers.ELU(name=f"{layer.name}__elu")(out)
+    return out
 
 
 def export_tflite(
@@ -144,7 +167,7 @@ def _export_key(offline: OfflineModel, calibration: np.ndarray, frames: int) -> 
     return h.hexdigest()[:32]
 
 
-_EXPORT_FORMAT = 3  # bump when _keras_model changes what it builds
+_EXPORT_FORMAT = 4  # bump when _keras_model changes what it builds
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

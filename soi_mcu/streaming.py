@@ -25,9 +25,11 @@ from soi_mcu.model import (
     OfflineModel,
     Shift,
     TConv,
+    TConvFreq,
     Upsample,
     activate,
     conv_macs,
+    tconv_freq_macs,
 )
 
 
@@ -48,10 +50,10 @@ class StreamingModel:
         self.pending = False  # the last step's deferred work is still to do
         self.early_done = False  # this step's early work (past frames only) is done
         self.states = {
-            layer.name: torch.zeros(ch[layer.input], layer.window if isinstance(layer, Conv) else layer.frames,
+            layer.name: torch.zeros(ch[layer.input], layer.frames if isinstance(layer, Shift) else layer.window,
                                     w[layer.input])
             for layer in self.spec.layers
-            if isinstance(layer, Conv | Shift)
+            if isinstance(layer, Conv | TConvFreq | Shift)
         }
         self.frames: dict[str, torch.Tensor] = {name: torch.zeros(c, w[name]) for name, c in ch.items()}
         self.tconv_frames: dict[str, torch.Tensor] = {}
@@ -102,11 +104,14 @@ class StreamingModel:
         phase = self.step_index % self.schedule.phases
         sched = self.schedule
         for layer in self.spec.layers:
-            if isinstance(layer, Conv) and sched.runs(layer.input, phase) and sched.push_group(layer, phase) == group:
+            if (isinstance(layer, Conv | TConvFreq) and sched.runs(layer.input, phase)
+                    and sched.push_group(layer, phase) == group):
                 self._push(layer)  # a new input frame arrived: it enters the partial state
             if sched.runs(layer.name, phase) and sched.group(layer.name, phase) == group:
                 if isinstance(layer, Conv):
                     self.frames[layer.name] = self._conv_frame(layer)
+                elif isinstance(layer, TConvFreq):
+                    self.frames[layer.name] = self._tconv_freq_frame(layer)
                 elif isinstance(layer, TConv):
                     self.frames[layer.name] = self._tconv_frame(layer, phase)
                 else:
@@ -138,7 +143,7 @@ class StreamingModel:
         assert isinstance(layer, Concat)
         return torch.cat([self.frames[s] for s in layer.inputs], dim=0)
 
-    def _push(self, layer: Conv) -> None:
+    def _push(self, layer: Conv | TConvFreq) -> None:
         # The state holds the last `window` input frames, oldest first.
         state = self.states[layer.name]
         self.states[layer.name] = torch.cat([state[:, 1:], self.frames[layer.input][:, None]], dim=1)
@@ -151,6 +156,20 @@ class StreamingModel:
         groups = self.offline.convs[layer.name].groups
         y = torch.nn.functional.conv2d(x, weight, bias, stride=(1, layer.fstride), groups=groups)[0, :, 0]
         macs = conv_macs(layer, state.shape[0], y.shape[1])
+        self.macs_done += macs
+        self.macs_by_step[self.step_index] = self.macs_by_step.get(self.step_index, 0) + macs
+        return activate(y, layer.act)
+
+    def _tconv_freq_frame(self, layer: TConvFreq) -> torch.Tensor:
+        """tSTMC: the transposed conv over the state; its newest output frame is the one whose taps
+        read the newest input frame and the (kt-1) x dilation before it."""
+        state = self.states[layer.name]
+        weight, bias = self.offline.conv_params(layer.name)  # batch norm folded in
+        y = torch.nn.functional.conv_transpose2d(
+            state[None], weight, bias, stride=(1, layer.fstride), dilation=(layer.dilation, 1),
+            padding=(0, layer.pad), output_padding=(0, layer.output_padding),
+        )[0, :, layer.window - 1]
+        macs = tconv_freq_macs(layer, state.shape[0], state.shape[2])
         self.macs_done += macs
         self.macs_by_step[self.step_index] = self.macs_by_step.get(self.step_index, 0) + macs
         return activate(y, layer.act)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Add, Concat, Conv, Duplicate, FreqPool, ModelSpec, Shift, TConv, Upsample
+from soi_mcu.model import Add, Concat, Conv, Duplicate, FreqPool, ModelSpec, Shift, TConv, TConvFreq, Upsample
 
 _DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8, 7: np.int16}
 _ACT = {0: "none", 1: "relu", 3: "relu6"}
@@ -59,6 +59,7 @@ class MatchedConv:
     stride: tuple[int, int]  # (h, w)
     dilation: tuple[int, int]
     act: str
+    crop: tuple[int, ...] = ()  # a TRANSPOSE_CONV cut by a STRIDED_SLICE: where the kept part begins (n, h, w, c)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,44 @@ def check_int8(graph: Graph) -> None:
         raise SoiError(f"the converted model is not fully int8: float ops {listed}; change or remove those layers")
 
 
+def _match_tconv_freq(graph: Graph, layer: TConvFreq, src: Tensor, used: set[int]) -> MatchedConv:
+    """TRANSPOSE_CONV (bias and activation fused) and the STRIDED_SLICE that keeps the causal frames
+    and PyTorch's bins (absent when it would keep everything)."""
+    cands = [op for op in graph.consumers.get(src.index, []) if op.kind == "TRANSPOSE_CONV"
+             and op.index not in used and op.inputs[2] == src.index]
+    if not cands:
+        raise SoiError(f"layer '{layer.name}': no TRANSPOSE_CONV reads its input in the .tflite")
+    op = cands[0]
+    used.add(op.index)
+    out = graph.tensors[op.outputs[0]]
+    crop: tuple[int, ...] = (0, 0, 0, 0)
+    cuts = [c for c in graph.consumers.get(op.outputs[0], []) if c.kind == "STRIDED_SLICE" and c.index not in used]
+    if cuts:
+        cut = cuts[0]
+        used.add(cut.index)
+        begin = graph.tensors[cut.inputs[1]].data
+        strides = graph.tensors[cut.inputs[3]].data
+        if begin is None or strides is None or any(int(v) != 1 for v in strides):
+            raise SoiError(f"layer '{layer.name}': the STRIDED_SLICE after its TRANSPOSE_CONV is not a plain crop")
+        mask = int(cut.options.get("beginMask", 0))
+        crop = tuple(0 if mask >> i & 1 else int(b) for i, b in enumerate(begin))
+        kept = graph.tensors[cut.outputs[0]]
+        if not (np.array_equal(kept.scale, out.scale) and np.array_equal(kept.zero_point, out.zero_point)):
+            raise SoiError(f"layer '{layer.name}': the crop after its TRANSPOSE_CONV requantizes; not supported")
+        out = kept
+    o = op.options
+    return MatchedConv(
+        input=src,
+        output=out,
+        filter=graph.tensors[op.inputs[1]],
+        bias=graph.tensors[op.inputs[3]] if len(op.inputs) > 3 and op.inputs[3] >= 0 else None,
+        stride=(o["strideH"], o["strideW"]),
+        dilation=(1, 1),
+        act=_ACT.get(o.get("fusedActivationFunction", 0), "unsupported"),
+        crop=crop,
+    )
+
+
 def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
     """Map each spec layer to its tensors: MatchedConv for convs, the output Tensor otherwise."""
     check_int8(graph)
@@ -171,6 +210,9 @@ def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
             op = consumer(acts[layer.input], "AVERAGE_POOL_2D", layer.name)
             acts[layer.name] = op.outputs[0]
             matched[layer.name] = graph.tensors[op.outputs[0]]
+        elif isinstance(layer, TConvFreq):
+            matched[layer.name] = _match_tconv_freq(graph, layer, graph.tensors[acts[layer.input]], used)
+            acts[layer.name] = matched[layer.name].output.index
         elif isinstance(layer, TConv):
             cands = [op for op in graph.consumers.get(acts[layer.input], []) if op.kind == "TRANSPOSE_CONV"
                      and op.index not in used and op.inputs[2] == acts[layer.input]]

@@ -7,7 +7,7 @@ import re
 
 from soi_mcu.config import UNetConfig, validate
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Concat, Conv, Duplicate, Layer, ModelSpec, Shift, TConv, Upsample
+from soi_mcu.model import Concat, Conv, Duplicate, Layer, ModelSpec, Shift, TConv, TConvFreq, Upsample
 
 VARIANT_HELP = ("stmc | scc:P | scc:P+Q (two nested pairs) | sscc:P (S-CC + shift) | sc:P (shift only) | "
                 "fp:P/Q (S-CC at P, shift after encoder Q)")
@@ -20,7 +20,9 @@ def unet_spec(cfg: UNetConfig) -> ModelSpec:
     rate before it meets e_{p-1}'s skip (the network input's, for p = 1: the paper's skip from the
     strided conv's input keeps the current frame in the output on the steps the pair skips).
     SS-CC adds a shift after that duplication. SC at p shifts what flows from e_p to e_{p+1} (the
-    skip from e_p stays current).
+    skip from e_p stays current). A decoder whose encoder halved the bins upsamples them back with a
+    nearest-neighbour Upsample after it, or (upsampling = "transposed") is itself a tSTMC layer, a
+    transposed conv in frequency (TConvFreq).
     """
     kt, kf = cfg.kernel
     act = cfg.activation
@@ -39,7 +41,11 @@ def unet_spec(cfg: UNetConfig) -> ModelSpec:
             x = f"sc{i}"
     for i in range(depth, 0, -1):
         cout = cfg.channels[i - 2] if i > 1 else cfg.channels[0]
-        layers.append(Conv(f"d{i}", x, cout=cout, kt=kt, kf=kf, act=act, norm=cfg.batch_norm))
+        fs = cfg.fstride[i - 1]
+        if fs > 1 and cfg.upsampling == "transposed":
+            layers.append(TConvFreq(f"d{i}", x, cout=cout, kt=kt, kf=kf, fstride=fs, act=act, norm=cfg.batch_norm))
+        else:
+            layers.append(Conv(f"d{i}", x, cout=cout, kt=kt, kf=kf, act=act, norm=cfg.batch_norm))
         y = f"d{i}"
         if i in pairs:
             if cfg.extrapolation == "transposed":
@@ -50,8 +56,8 @@ def unet_spec(cfg: UNetConfig) -> ModelSpec:
             if i in cfg.sscc:
                 layers.append(Shift(f"ss{i}", y))
                 y = f"ss{i}"
-        if cfg.fstride[i - 1] > 1:
-            layers.append(Upsample(f"up{i}", y, factor=cfg.fstride[i - 1]))
+        if fs > 1 and cfg.upsampling == "nearest":
+            layers.append(Upsample(f"up{i}", y, factor=fs))
             y = f"up{i}"
         if i > 1 or i in pairs:  # a pair at layer 1 gets the skip from its strided conv's input too
             layers.append(Concat(f"skip{i}", (y, enc[i - 1])))

@@ -123,7 +123,8 @@ def test_demo_is_bitexact_on_every_core(name: str, shared_export: dict, tmp_path
     assert len(shared_export) == 1  # every board reused the one conversion
 
 
-NAMED_MODELS = ["unet:stmc", "unet:scc:2", "unet:scc:1+3", "unet:sscc:3", "unet:fp:1/6", "classifier:stmc", "classifier:scc:2"]
+NAMED_MODELS = ["unet:stmc", "unet:scc:2", "unet:scc:1+3", "unet:sscc:3", "unet:fp:1/6", "unet_t:scc:2", "classifier:stmc",
+                "classifier:scc:2"]  # unet_t: upsampling = "transposed" (tSTMC decoders)
 
 
 @pytest.mark.slow
@@ -132,7 +133,8 @@ NAMED_MODELS = ["unet:stmc", "unet:scc:2", "unet:scc:1+3", "unet:sscc:3", "unet:
 @pytest.mark.parametrize("board", QEMU_BOARDS)
 def test_named_models_are_bitexact_on_every_core(board: str, tmp_path: Path) -> None:
     """The issue's list: U-Net STMC, PP S-CC at 2, PP 2xS-CC at 1 and 3, FP SS-CC at 3, FP S-CC at 1
-    with SC at 6, and the classifier in STMC and SOI form, over 3x their receptive field."""
+    with SC at 6, S-CC at 2 with tSTMC decoders (transposed conv in frequency), and the classifier in
+    STMC and SOI form, over 3x their receptive field."""
     from soi_mcu.classifier import classifier_spec
     from soi_mcu.config import load_config
     from soi_mcu.model import analyze
@@ -143,7 +145,11 @@ def test_named_models_are_bitexact_on_every_core(board: str, tmp_path: Path) -> 
     failures = []
     for name in NAMED_MODELS:
         kind, variant = name.split(":", 1)
-        spec = unet_spec(variant_config(base, variant)) if kind == "unet" else classifier_spec(variant)
+        if kind == "classifier":
+            spec = classifier_spec(variant)
+        else:
+            upsampling = "transposed" if kind == "unet_t" else "nearest"
+            spec = unet_spec(replace(variant_config(base, variant), upsampling=upsampling))
         frames = 3 * analyze(spec).receptive_field
         report = run(spec, board, frames, tmp_path / name.replace(":", "_").replace("/", "_").replace("+", "_"), quiet=True)
         if not report.bitexact:

@@ -184,3 +184,27 @@ def test_memory_plan_keeps_held_frames_and_shares_the_rest(demo_export: Exported
     for name in ("soi_buf_enc1_s", "soi_buf_enc2", "soi_buf_skip"):
         other = range(mem.offsets[name], mem.offsets[name] + plan.buffers[name])
         assert not set(enc0) & set(other), name
+
+
+@pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
+@pytest.mark.parametrize("kt, kf, dilation, fstride, act", [(3, 3, 1, 2, "relu"), (2, 2, 2, 2, "none"),
+                                                           (2, 5, 1, 3, "relu6"), (1, 3, 1, 1, "relu")])
+def test_tstmc_on_host_is_bitexact(kt: int, kf: int, dilation: int, fstride: int, act: str, tmp_path: Path) -> None:
+    """tSTMC: TRANSPOSE_CONV + STRIDED_SLICE in the .tflite, a conv over the zero-inserted state in C."""
+    from soi_mcu.model import Conv, ModelSpec, TConvFreq, analyze
+
+    spec = ModelSpec("tstmc", 6, 2, (Conv("a", "input", cout=3, fstride=2),
+                                     TConvFreq("up", "a", cout=4, kt=kt, kf=kf, dilation=dilation, fstride=fstride,
+                                               act=act, norm=True),
+                                     Conv("out", "up", cout=2, kt=1, kf=1, act="none")))
+    frames = 3 * analyze(spec).receptive_field + 2
+    ex = Exported(spec, frames, tmp_path, seed=kf)
+    kinds = [op.kind for op in ex.graph.ops]
+    assert "TRANSPOSE_CONV" in kinds and "RELU" not in kinds  # the activation is fused
+    plan = lower(spec, ex.graph)
+    node = next(n for n in plan.nodes if n.name == "up")
+    assert isinstance(node, ConvNode) and node.insert_stride == fstride and node.pad_w == 0
+    assert node.in_width == fstride * 3 + kf - 1 and node.out_width == fstride * 3
+    generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
+    out = run_on_host(tmp_path / "gen", frames, plan.output_size, sanitize=True)
+    assert np.array_equal(out, ex.reference.reshape(frames, -1))

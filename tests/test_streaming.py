@@ -18,6 +18,7 @@ from soi_mcu.model import (
     OfflineModel,
     Shift,
     TConv,
+    TConvFreq,
     Upsample,
     analyze,
     demo_spec,
@@ -55,6 +56,12 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
             fstride = rng.choice([1, 2])  # U-Net style: halve the frequency bins, upsample on the way back
             inner = conv(x, kt=rng.randint(1, 3), stride=stride, fstride=fstride, kf=3)
             inner = block(inner, depth + 1)
+            if fstride > 1 and rng.random() < 0.5:  # tSTMC: a transposed conv in frequency restores the bins
+                name = f"tf{next(count)}"
+                layers.append(TConvFreq(name, inner, cout=rng.randint(1, 5), kt=rng.randint(1, 3), kf=rng.choice([1, 2, 3]),
+                                        dilation=rng.randint(1, 2), fstride=fstride, act=rng.choice(["relu", "none"]),
+                                        norm=rng.random() < 0.3))
+                inner, fstride = name, 1
             up = f"up{next(count)}"
             if rng.random() < 0.3:  # extrapolate with a transposed conv instead of duplicating
                 layers.append(TConv(up, inner, cout=rng.randint(1, 5), factor=stride))
@@ -86,7 +93,7 @@ def channels_of(layers: list, name: str, in_channels: int) -> int:
     if name == "input":
         return in_channels
     layer = next(x for x in layers if x.name == name)
-    if isinstance(layer, Conv | TConv):
+    if isinstance(layer, Conv | TConv | TConvFreq):
         return layer.cout
     if isinstance(layer, Concat):
         return sum(channels_of(layers, s, in_channels) for s in layer.inputs)
@@ -111,6 +118,33 @@ def test_random_models_stream_equal_offline(seed: int) -> None:
     x = torch.randn(frames, spec.freq_bins, spec.in_channels)
     result = check_equivalence(model, x, precompute_between=rng.random() < 0.5)
     assert result.max_abs_diff <= 1e-5, (spec, result)
+
+
+@pytest.mark.parametrize("kf, fstride, padding, output_padding", [(3, 2, 1, 1), (1, 2, 0, 1), (2, 2, 0, 0), (4, 2, 1, 0),
+                                                                   (5, 2, 2, 1), (3, 3, 0, 0), (3, 1, 1, 0)])
+def test_tstmc_is_pytorchs_transposed_conv_cut_causally(kf: int, fstride: int, padding: int, output_padding: int) -> None:
+    """tSTMC = ConvTranspose2d with the padding/output_padding that multiply the bins by the stride
+    (kf 3, stride 2: padding 1, output_padding 1), the first T frames in time; its stepper agrees."""
+    layer = TConvFreq("t", "input", cout=3, kt=2, kf=kf, dilation=2, fstride=fstride, act="none")
+    assert (layer.pad, layer.output_padding) == (padding, output_padding)
+    spec = ModelSpec("tstmc", 4, 2, (layer,))
+    model = OfflineModel(spec, seed=1)
+    x = torch.randn(11, 4, 2)
+    ref = torch.nn.ConvTranspose2d(2, 3, (2, kf), stride=(1, fstride), dilation=(2, 1), padding=(0, padding),
+                                   output_padding=(0, output_padding))
+    ref.load_state_dict(model.convs["t"].state_dict())
+    with torch.no_grad():
+        want = ref(x.permute(2, 0, 1)[None])[0, :, :11].permute(1, 2, 0)
+        assert torch.allclose(model(x[None])[0], want, atol=1e-6)
+    assert analyze(spec).width["t"] == 4 * fstride and analyze(spec).receptive_field == 3
+    assert check_equivalence(model, x).ok
+
+
+def test_tstmc_with_batch_norm_streams_equal_offline() -> None:
+    spec = ModelSpec("tstmc_bn", 4, 1, (Conv("a", "input", cout=3, fstride=2),
+                                        TConvFreq("b", "a", cout=2, kt=3, kf=3, norm=True)))
+    model = randomize_norms(OfflineModel(spec, seed=2), 2)
+    assert check_equivalence(model, torch.randn(15, 4, 1)).ok
 
 
 def test_batch_norm_is_trained_in_batch_mode_and_folded_for_streaming() -> None:
@@ -185,6 +219,7 @@ def test_wrong_frame_shape_is_a_clear_error() -> None:
         ((Conv("a", "input", cout=2), Duplicate("d", "a")), "divisible"),
         ((Conv("a", "input", cout=2, stride=2),), "must run every step"),
         ((Conv("a", "input", cout=2, act="gelu"),), "activation 'gelu'"),
+        ((TConvFreq("a", "input", cout=2, kf=2, fstride=1),), "even kf"),
         ((Conv("a", "input", cout=2), Concat("c", ("a",))), "at least two inputs"),
     ],
 )

@@ -38,6 +38,43 @@ def test_transposed_extrapolation_streams_equal_offline() -> None:
     assert result.ok, result
 
 
+@pytest.mark.parametrize("variant", ["stmc", "scc:1", "sscc:3", "fp:1/6"])
+def test_transposed_upsampling_uses_tstmc_decoders(variant: str) -> None:
+    """upsampling = "transposed": the decoders of the frequency-strided layers are tSTMC layers (no
+    Upsample left); streaming equals offline and the analytic MACs equal the stepper's count."""
+    import dataclasses
+
+    from soi_mcu.model import TConvFreq, Upsample
+
+    cfg = dataclasses.replace(variant_config(load_config(MCU), variant), upsampling="transposed", batch_norm=True)
+    spec = unet_spec(cfg)
+    tconvs = [layer for layer in spec.layers if isinstance(layer, TConvFreq)]
+    assert [t.name for t in tconvs] == ["d5", "d3", "d1"] and not any(isinstance(x, Upsample) for x in spec.layers)
+    model = OfflineModel(spec, seed=3)
+    frames = 3 * model.schedule.receptive_field + 1
+    result = check_equivalence(model, torch.randn(frames, cfg.freq_bins, 1), precompute_between=variant.startswith("fp"))
+    assert result.ok, result
+    total, _ = macs_by_phase(spec)
+    stepper = StreamingModel(OfflineModel(spec))
+    stepper.run(torch.randn(2 * len(total), cfg.freq_bins, 1), precompute_between=True)
+    assert [stepper.macs_by_step[t] for t in range(2 * len(total))] == list(total) * 2
+    # nominal count of a tSTMC frame: cin x cout x kt x kf x input bins, as the paper counts
+    from soi_mcu.model import layer_macs
+
+    sched, d1 = model.schedule, tconvs[-1]
+    assert sched.width["d1"] == 2 * sched.width[d1.input] == cfg.freq_bins
+    assert layer_macs(d1, sched) == sched.channels[d1.input] * d1.cout * 3 * 3 * sched.width[d1.input]
+
+
+def test_paper_config_uses_transposed_upsampling() -> None:
+    from soi_mcu.model import TConvFreq
+
+    cfg = load_config(ROOT / "configs" / "unet-paper.toml")
+    assert cfg.upsampling == "transposed"
+    assert sum(isinstance(layer, TConvFreq) for layer in unet_spec(cfg).layers) == 5  # five frequency-strided encoders
+    assert load_config(MCU).upsampling == "nearest"  # the default: the committed MCU results stay valid
+
+
 @pytest.mark.parametrize("variant", ["stmc", "sscc:3"])
 def test_batch_norm_unet_trains_and_streams_equal_offline(variant: str) -> None:
     """The paper's U-Net has batch norm after each STMC layer: a training step in batch mode, then the
@@ -102,6 +139,7 @@ def test_complexity_command_prints_json(capsys: pytest.CaptureFixture[str]) -> N
         ("[model]\nfstride = [2, 2]\n", "fstride has 2 entries"),
         ("[model]\nkernel = [3, 2]\n", "odd frequency size"),
         ("[model]\nbatch_norm = 1\n", "batch_norm must be true or false"),
+        ("[model]\nupsampling = \"bilinear\"\n", "upsampling 'bilinear' is not one of"),
     ],
 )
 def test_bad_configs_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:

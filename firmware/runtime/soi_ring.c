@@ -7,6 +7,18 @@ void soi_ring_reset(soi_ring *ring, int8_t zero_point)
     ring->head = ring->frames - 1u;
 }
 
+void soi_ring_push_spread(soi_ring *ring, const int8_t *frame, uint32_t width, uint32_t channels, uint32_t stride,
+                          uint32_t offset)
+{
+    ring->head = (ring->head + 1u == ring->frames) ? 0u : ring->head + 1u;
+    int8_t *slot = ring->slots + ring->head * ring->frame_size + offset * channels;
+    int8_t *mirror = slot + ring->frames * ring->frame_size;
+    for (uint32_t w = 0; w < width; w++) {
+        memcpy(slot + w * stride * channels, frame + w * channels, channels);
+        memcpy(mirror + w * stride * channels, frame + w * channels, channels);
+    }
+}
+
 void soi_concat_channels(int8_t *dst, uint32_t width, uint32_t count, const int8_t *const *srcs,
                          const uint32_t *channels)
 {

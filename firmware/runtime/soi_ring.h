@@ -26,6 +26,12 @@ static inline void soi_ring_push(soi_ring *ring, const int8_t *frame)
     memcpy(slot + ring->frames * ring->frame_size, frame, ring->frame_size);
 }
 
+/* Push a frame of `width` bins (`channels` bytes each) spread out: bin w goes to bin
+ * offset + w * stride of the slot. The bins between keep the zero point soi_ring_reset wrote
+ * (zero insertion for a transposed conv in frequency). */
+void soi_ring_push_spread(soi_ring *ring, const int8_t *frame, uint32_t width, uint32_t channels, uint32_t stride,
+                          uint32_t offset);
+
 /* The window of the K newest frames, oldest first. */
 static inline const int8_t *soi_ring_window(const soi_ring *ring)
 {
