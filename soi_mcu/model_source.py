@@ -6,9 +6,12 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import ModelSpec, OfflineModel
+
+if TYPE_CHECKING:  # torch is imported only when a model is loaded: `soi-mcu --help` stays fast
+    from soi_mcu.model import ModelSpec, OfflineModel
 
 MODEL_HELP = ("demo | CONFIG.toml (a U-Net config; --variant picks the SOI placement) | "
               "FILE.py:FUNCTION (a function returning an nn.Sequential; give --freq-bins)")
