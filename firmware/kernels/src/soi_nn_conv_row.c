@@ -48,18 +48,20 @@ typedef struct
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FP) && !defined(SOI_NN_NO_ASM)
 #define SOI_ROW_ASM 1
 /* r0-r7: accumulators of the 8 columns, r8-r10: the 3 taps (int16 pairs), r11/r12: input words,
- * lr: input pointer. s0-s11: raw filter words of a chunk (tap 0: s0-s3, tap 1: s4-s7, tap 2: s8-s11),
- * s12-s21: loop state. One channel pair (lane) of one filter row: 3 VMOV + 3 SXTB16 + 10 LDR (5 pairs)
- * + 24 SMLAD. */
-void soi_nn_row8_dsp(const soi_row_args *a);
+ * lr: input pointer. s0..s(3G-1): raw filter words of a chunk of 4G input channels (tap 0: s0..s(G-1),
+ * tap 1: s(G)..s(2G-1), tap 2: s(2G)..s(3G-1)); s24-s29: loop state; [sp]: per-channel state.
+ * One channel pair (lane) of one filter row: 3 VMOV + 3 SXTB16 + 10 LDR (5 pairs) + 24 SMLAD.
+ * soi_nn_row8_g4 takes C_IN % 16 == 0, soi_nn_row8_g8 C_IN % 32 == 0 (fewer chunk switches). */
+void soi_nn_row8_g4(const soi_row_args *a);
+void soi_nn_row8_g8(const soi_row_args *a);
 __asm__(
-    "  .pushsection .text.soi_nn_row8_dsp,\"ax\",%progbits\n"
+    "  .pushsection .text.soi_nn_row8,\"ax\",%progbits\n"
     "  .syntax unified\n"
     "  .thumb\n"
     "  .macro SOI_ROW8_LANE sa, sb, sc, rot\n"
-    "  vmov r8, \\sa\n"
-    "  vmov r9, \\sb\n"
-    "  vmov r10, \\sc\n"
+    "  vmov r8, s\\sa\n"
+    "  vmov r9, s\\sb\n"
+    "  vmov r10, s\\sc\n"
     "  .if \\rot\n"
     "  sxtb16 r8, r8, ror #8\n"
     "  sxtb16 r9, r9, ror #8\n"
@@ -104,28 +106,50 @@ __asm__(
     "  smlad r7, r9, r11, r7\n"
     "  smlad r7, r10, r12, r7\n"
     "  .endm\n"
+    /* VLDM of one tap's G words: the register list depends on G. */
+    "  .macro SOI_ROW8_VLDM base, G, first\n"
+    "  .if \\G == 4\n"
+    "  .if \\first == 0\n"
+    "  vldmia \\base, {s0-s3}\n"
+    "  .elseif \\first == 4\n"
+    "  vldmia \\base, {s4-s7}\n"
+    "  .else\n"
+    "  vldmia \\base, {s8-s11}\n"
+    "  .endif\n"
+    "  .else\n"
+    "  .if \\first == 0\n"
+    "  vldmia \\base, {s0-s7}\n"
+    "  .elseif \\first == 8\n"
+    "  vldmia \\base, {s8-s15}\n"
+    "  .else\n"
+    "  vldmia \\base, {s16-s23}\n"
+    "  .endif\n"
+    "  .endif\n"
+    "  .endm\n"
+    "  .macro SOI_ROW8_FN name, G\n"
     "  .align 2\n"
-    "  .global soi_nn_row8_dsp\n"
-    "  .hidden soi_nn_row8_dsp\n"
-    "  .type soi_nn_row8_dsp, %function\n"
+    "  .global \\name\n"
+    "  .hidden \\name\n"
+    "  .type \\name, %function\n"
     "  .thumb_func\n"
-    "soi_nn_row8_dsp:\n"
+    "\\name:\n"
     "  push {r4-r11, lr}\n"
-    "  vpush {s16-s21}\n"
+    "  vpush {s16-s31}\n"
     "  ldm r0, {r1-r7}\n"         /* w, x, acc, bias, cin, kh, nm */
-    "  vmov s12, r1\n"            /* s12: tap-0 address of the next chunk */
-    "  vmov s13, r5\n"            /* s13: cin (bytes between taps) */
-    "  vmov s14, r2\n"            /* s14: block layout */
-    "  vmov s15, r3\n"            /* s15: accumulator output */
-    "  vmov s16, r4\n"            /* s16: bias */
-    "  vmov s17, r6\n"            /* s17: kh */
-    "  vmov s18, r7\n"            /* s18: channels left */
+    "  push {r2-r4, r7}\n"        /* [sp]: x, [sp+4]: acc, [sp+8]: bias, [sp+12]: channels left */
+    "  vmov s24, r1\n"            /* s24: tap-0 address of the next chunk */
+    "  vmov s25, r5\n"            /* s25: cin (bytes between taps) */
+    "  vmov s26, r6\n"            /* s26: kh */
+    "  .if \\G == 4\n"
     "  lsrs r5, r5, #4\n"
-    "  vmov s19, r5\n"            /* s19: chunks per filter row */
+    "  .else\n"
+    "  lsrs r5, r5, #5\n"
+    "  .endif\n"
+    "  vmov s27, r5\n"            /* s27: chunks per filter row */
     "1:\n"                        /* channel loop */
-    "  vmov r8, s16\n"
+    "  ldr r8, [sp, #8]\n"
     "  ldr r0, [r8], #4\n"
-    "  vmov s16, r8\n"
+    "  str r8, [sp, #8]\n"
     "  mov r1, r0\n"
     "  mov r2, r0\n"
     "  mov r3, r0\n"
@@ -133,52 +157,58 @@ __asm__(
     "  mov r5, r0\n"
     "  mov r6, r0\n"
     "  mov r7, r0\n"
-    "  vmov lr, s14\n"
-    "  vmov r8, s17\n"
-    "  vmov s20, r8\n"            /* s20: filter rows left */
+    "  ldr lr, [sp]\n"
+    "  vmov r8, s26\n"
+    "  vmov s28, r8\n"            /* s28: filter rows left */
     "2:\n"                        /* filter row loop */
-    "  vmov r8, s19\n"
-    "  vmov s21, r8\n"            /* s21: chunks left in this row */
-    "3:\n"                        /* chunk loop: 16 input channels */
-    "  vmov r8, s12\n"
-    "  vmov r9, s13\n"
-    "  vldmia r8, {s0-s3}\n"
+    "  vmov r8, s27\n"
+    "  vmov s29, r8\n"            /* s29: chunks left in this row */
+    "3:\n"                        /* chunk loop: 4G input channels */
+    "  vmov r8, s24\n"
+    "  vmov r9, s25\n"
+    "  SOI_ROW8_VLDM r8, \\G, 0\n"
     "  add r10, r8, r9\n"
-    "  vldmia r10, {s4-s7}\n"
+    "  SOI_ROW8_VLDM r10, \\G, \\G\n"
     "  add r10, r10, r9\n"
-    "  vldmia r10, {s8-s11}\n"
-    "  adds r8, r8, #16\n"
-    "  vmov s12, r8\n"
-    "  SOI_ROW8_LANE s0, s4, s8, 0\n"
-    "  SOI_ROW8_LANE s0, s4, s8, 1\n"
-    "  SOI_ROW8_LANE s1, s5, s9, 0\n"
-    "  SOI_ROW8_LANE s1, s5, s9, 1\n"
-    "  SOI_ROW8_LANE s2, s6, s10, 0\n"
-    "  SOI_ROW8_LANE s2, s6, s10, 1\n"
-    "  SOI_ROW8_LANE s3, s7, s11, 0\n"
-    "  SOI_ROW8_LANE s3, s7, s11, 1\n"
-    "  vmov r8, s21\n"
+    "  SOI_ROW8_VLDM r10, \\G, (2*\\G)\n"
+    "  adds r8, r8, #(4*\\G)\n"
+    "  vmov s24, r8\n"
+    "  .altmacro\n"
+    "  .set soi_gi, 0\n"
+    "  .rept \\G\n"
+    "  SOI_ROW8_LANE %soi_gi, %(soi_gi+\\G), %(soi_gi+2*\\G), 0\n"
+    "  SOI_ROW8_LANE %soi_gi, %(soi_gi+\\G), %(soi_gi+2*\\G), 1\n"
+    "  .set soi_gi, soi_gi+1\n"
+    "  .endr\n"
+    "  .noaltmacro\n"
+    "  vmov r8, s29\n"
     "  subs r8, r8, #1\n"
-    "  vmov s21, r8\n"
+    "  vmov s29, r8\n"
     "  bne 3b\n"
-    "  vmov r8, s12\n"            /* next filter row: skip taps 1 and 2 */
-    "  vmov r9, s13\n"
+    "  vmov r8, s24\n"            /* next filter row: skip taps 1 and 2 */
+    "  vmov r9, s25\n"
     "  add r8, r8, r9, lsl #1\n"
-    "  vmov s12, r8\n"
-    "  vmov r8, s20\n"
+    "  vmov s24, r8\n"
+    "  vmov r8, s28\n"
     "  subs r8, r8, #1\n"
-    "  vmov s20, r8\n"
+    "  vmov s28, r8\n"
     "  bne 2b\n"
-    "  vmov r8, s15\n"
+    "  ldr r8, [sp, #4]\n"
     "  stmia r8!, {r0-r7}\n"
-    "  vmov s15, r8\n"
-    "  vmov r8, s18\n"
+    "  str r8, [sp, #4]\n"
+    "  ldr r8, [sp, #12]\n"
     "  subs r8, r8, #1\n"
-    "  vmov s18, r8\n"
+    "  str r8, [sp, #12]\n"
     "  bne 1b\n"
-    "  vpop {s16-s21}\n"
+    "  add sp, sp, #16\n"
+    "  vpop {s16-s31}\n"
     "  pop {r4-r11, pc}\n"
-    "  .size soi_nn_row8_dsp, .-soi_nn_row8_dsp\n"
+    "  .size \\name, .-\\name\n"
+    "  .endm\n"
+    "  SOI_ROW8_FN soi_nn_row8_g4, 4\n"
+    "  SOI_ROW8_FN soi_nn_row8_g8, 8\n"
+    "  .purgem SOI_ROW8_FN\n"
+    "  .purgem SOI_ROW8_VLDM\n"
     "  .purgem SOI_ROW8_LANE\n"
     "  .popsection\n");
 #endif
@@ -222,67 +252,155 @@ static void row8_c(const soi_row_args *a)
 }
 
 /* Fills the block layout for input columns ix0 .. ix0 + 9 of the rows iy[0..kh) (-1: padding row). */
-static void build_block(uint32_t *x,
-                        const int8_t *in_b,
-                        int32_t in_w,
-                        int32_t cin,
-                        int32_t kh,
-                        const int32_t *iy,
-                        int32_t ix0,
-                        int32_t in_off)
+static __attribute__((noinline)) void build_block(uint32_t *x,
+                                                 const int8_t *in_b,
+                                                 int32_t in_w,
+                                                 int32_t cin,
+                                                 int32_t kh,
+                                                 const int32_t *iy,
+                                                 int32_t ix0,
+                                                 int32_t in_off)
 {
     const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
     const int32_t groups = cin / 4;
     const int32_t row_words = groups * 2 * SOI_ROW_WORDS;
+    /* Valid columns i in [i0, i1). */
+    const int32_t i0 = ix0 < 0 ? -ix0 : 0;
+    const int32_t i1 = in_w - ix0 < SOI_ROW_WORDS ? in_w - ix0 : SOI_ROW_WORDS;
     for (int32_t ky = 0; ky < kh; ky++, x += row_words)
     {
+        if (iy[ky] < 0 || i0 >= i1)
+        {
+            memset(x, 0, (size_t)row_words * 4u);
+            continue;
+        }
+        /* Padding columns at the edges (strided stores, one column at a time). */
         for (int32_t i = 0; i < SOI_ROW_WORDS; i++)
         {
-            const int32_t ix = ix0 + i;
-            uint32_t *d = x + i;
-            if (iy[ky] < 0 || ix < 0 || ix >= in_w)
+            if (i == i0)
             {
-                for (int32_t g = 0; g < groups; g++, d += 2 * SOI_ROW_WORDS)
+                i = i1;
+                if (i >= SOI_ROW_WORDS)
                 {
-                    d[0] = 0u;
-                    d[SOI_ROW_WORDS] = 0u;
+                    break;
                 }
-                continue;
             }
-            const int8_t *src = in_b + (iy[ky] * in_w + ix) * cin;
-            for (int32_t g = 0; g < groups; g++, d += 2 * SOI_ROW_WORDS, src += 4)
+            for (uint32_t *d = x + i; d < x + row_words; d += SOI_ROW_WORDS)
             {
-                const uint32_t v = soi_read_u32(src);
-                d[0] = soi_sadd16(soi_sxtb16(v), off2);
-                d[SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16_ror8(v), off2);
+                *d = 0u;
+            }
+        }
+        const int8_t *src0 = in_b + (iy[ky] * in_w + ix0 + i0) * cin;
+        /* 16 channels (4 groups, 8 lanes) per pass, columns inner: cin is a multiple of 16. */
+        for (int32_t c = 0; c < cin; c += 16)
+        {
+            const int8_t *src = src0 + c;
+            uint32_t *d = x + (c / 4) * 2 * SOI_ROW_WORDS + i0;
+            for (int32_t i = i0; i < i1; i++, src += cin, d++)
+            {
+                const uint32_t v0 = soi_read_u32(src), v1 = soi_read_u32(src + 4);
+                const uint32_t v2 = soi_read_u32(src + 8), v3 = soi_read_u32(src + 12);
+                d[0] = soi_sadd16(soi_sxtb16(v0), off2);
+                d[SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16_ror8(v0), off2);
+                d[2 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16(v1), off2);
+                d[3 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16_ror8(v1), off2);
+                d[4 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16(v2), off2);
+                d[5 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16_ror8(v2), off2);
+                d[6 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16(v3), off2);
+                d[7 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16_ror8(v3), off2);
             }
         }
     }
 }
 
-/* Requantization with the per-channel constants hoisted (see soi_nn_requantize). */
-typedef struct
+/* Requantizes one channel of a block (soi_nn_requantize + output offset, clamp) and stores it with stride
+ * `step`. For a right shift r >= 1 the doubling high multiply and the rounding divide (halves away from
+ * zero) are folded into one 64-bit sum: with V = acc * m + 2^30,
+ *   result = (V + 2^(30+r) - [V < 0] * 2^31) >> (31 + r) = high word >> (r - 1)
+ * (floor((floor(V / 2^31) + 2^(r-1) - [V < 0]) / 2^r) written as one floor division). */
+static inline __attribute__((always_inline)) void requant_store(const int32_t *acc,
+                                                               int32_t n,
+                                                               int32_t mult,
+                                                               int32_t shift,
+                                                               int8_t *o,
+                                                               int32_t step,
+                                                               int32_t off,
+                                                               int32_t lo,
+                                                               int32_t hi)
 {
-    int32_t mult, left, right, mask, half;
-} row_rq;
-
-static inline row_rq row_rq_setup(int32_t mult, int32_t shift)
-{
-    row_rq q;
-    q.mult = mult;
-    q.left = shift > 0 ? shift : 0;
-    q.right = shift > 0 ? 0 : -shift;
-    q.mask = (int32_t)((1u << q.right) - 1u);
-    q.half = q.mask >> 1;
-    return q;
+    if (shift < 0)
+    {
+        const int32_t r1 = -shift - 1;
+        const uint32_t nl = r1 == 0 ? 1u << 31 : 0u;
+        const int32_t nh = r1 == 0 ? 0 : (int32_t)(1u << (r1 - 1));
+#if defined(__ARM_FEATURE_DSP)
+#define SOI_ROW_RQ(v)                                                                                          \
+    do                                                                                                         \
+    {                                                                                                          \
+        uint32_t vl = 1u << 30;                                                                                \
+        int32_t vh = 0, t;                                                                                     \
+        __asm__("smlal %[vl], %[vh], %[a], %[m]\n\t"                                                            \
+                "asr %[t], %[vh], #31\n\t"                                                                     \
+                "adds %[vl], %[vl], %[t], lsl #31\n\t"                                                         \
+                "adc %[vh], %[vh], %[t]\n\t"                                                                   \
+                "adds %[vl], %[vl], %[nl]\n\t"                                                                 \
+                "adc %[vh], %[vh], %[nh]"                                                                      \
+                : [vl] "+&r"(vl), [vh] "+&r"(vh), [t] "=&r"(t)                                                 \
+                : [a] "r"(acc[j]), [m] "r"(mult), [nl] "r"(nl), [nh] "r"(nh)                                   \
+                : "cc");                                                                                       \
+        (v) = (vh >> r1) + off;                                                                                \
+    } while (0)
+        if (lo == -128 && hi == 127)
+        {
+            for (int32_t j = 0; j < n; j++, o += step)
+            {
+                int32_t v;
+                SOI_ROW_RQ(v);
+                *o = (int8_t)__ssat(v, 8);
+            }
+            return;
+        }
+#else
+#define SOI_ROW_RQ(v)                                                                                          \
+    do                                                                                                         \
+    {                                                                                                          \
+        int64_t w = (int64_t)acc[j] * mult + (1LL << 30);                                                      \
+        w += (w < 0 ? -(1LL << 31) : 0) + (int64_t)(((uint64_t)(uint32_t)nh << 32) | nl);                      \
+        (v) = (int32_t)(w >> 32 >> r1) + off;                                                                  \
+    } while (0)
+#endif
+        for (int32_t j = 0; j < n; j++, o += step)
+        {
+            int32_t v;
+            SOI_ROW_RQ(v);
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            *o = (int8_t)v;
+        }
+        return;
+#undef SOI_ROW_RQ
+    }
+    for (int32_t j = 0; j < n; j++, o += step)
+    {
+        *o = soi_nn_clamp_s8(soi_nn_requantize(acc[j], mult, shift) + off, lo, hi);
+    }
 }
 
-static inline int32_t row_rq_apply(const row_rq *q, int32_t acc)
+/* Requantizes and stores the nm channels x n columns of one kernel call (accumulators 8 apart). */
+static __attribute__((noinline)) void requant_block(const int32_t *acc,
+                                                   int32_t nm,
+                                                   int32_t n,
+                                                   const int32_t *mult,
+                                                   const int32_t *shift,
+                                                   int8_t *o,
+                                                   int32_t step,
+                                                   const cmsis_nn_conv_params *p)
 {
-    const int32_t x = (int32_t)((uint32_t)acc << q->left);
-    const int32_t hi = (int32_t)(((int64_t)x * q->mult + (1LL << 30)) >> 31);
-    const int32_t thr = q->half + (int32_t)((uint32_t)hi >> 31);
-    return (hi >> q->right) + ((hi & q->mask) > thr ? 1 : 0);
+    const int32_t off = p->output_offset, lo = p->activation.min, hi = p->activation.max;
+    for (int32_t m = 0; m < nm; m++)
+    {
+        requant_store(acc + m * SOI_ROW_COLS, n, mult[m], shift[m], o + m, step, off, lo, hi);
+    }
 }
 
 int soi_nn_conv_row(const cmsis_nn_context *ctx,
@@ -340,24 +458,22 @@ int soi_nn_conv_row(const cmsis_nn_context *ctx,
 #if defined(SOI_ROW_ASM)
                     if (use_asm)
                     {
-                        soi_nn_row8_dsp(&a);
+                        if (cin % 32 == 0)
+                        {
+                            soi_nn_row8_g8(&a);
+                        }
+                        else
+                        {
+                            soi_nn_row8_g4(&a);
+                        }
                     }
                     else
 #endif
                     {
                         row8_c(&a);
                     }
-                    for (int32_t m = 0; m < nm; m++)
-                    {
-                        const row_rq rq = row_rq_setup(q->multiplier[m0 + m], q->shift[m0 + m]);
-                        const int32_t *am = acc + m * SOI_ROW_COLS;
-                        int8_t *o = out_row + ox0 * cout + m0 + m;
-                        for (int32_t j = 0; j < ncols; j++, o += cout)
-                        {
-                            *o = soi_nn_clamp_s8(row_rq_apply(&rq, am[j]) + p->output_offset, p->activation.min,
-                                                 p->activation.max);
-                        }
-                    }
+                    requant_block(acc, nm, ncols, q->multiplier + m0, q->shift + m0, out_row + ox0 * cout + m0, cout,
+                                  p);
                 }
             }
         }
