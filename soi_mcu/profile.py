@@ -279,11 +279,11 @@ def _plot(rows: list[VariantCost], board: str, path: Path) -> Path | None:
         ax3 = axes[2]
         kc = [r.avg_cycles / 1e3 for r in with_quality]
         int8 = [r for r in with_quality if r.si_snri_int8_db is not None]
-        ax3.scatter(kc, [r.si_snri_db for r in with_quality], facecolors="none", edgecolors="tab:blue",
-                    label="float model (measured)")
         if int8:
             ax3.scatter([r.avg_cycles / 1e3 for r in int8], [r.si_snri_int8_db for r in int8], color="tab:orange",
-                        marker="s", label="int8 = firmware (measured, LiteRT)")
+                        marker="s", s=20, label="int8 = firmware (measured, LiteRT)")
+        ax3.scatter(kc, [r.si_snri_db for r in with_quality], s=80, facecolors="none", edgecolors="tab:blue",
+                    label="float model (measured)", zorder=3)  # larger and on top: visible where int8 equals float
         for r in with_quality:
             y = r.si_snri_int8_db if r.si_snri_int8_db is not None else r.si_snri_db
             ax3.annotate(r.variant, (r.avg_cycles / 1e3, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
