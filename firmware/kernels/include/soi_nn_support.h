@@ -166,6 +166,39 @@ static inline int32_t soi_nn_requantize(int32_t val, int32_t mult, int32_t shift
     return (hi >> right) + ((hi & mask) > threshold ? 1 : 0);
 }
 
+/* soi_nn_requantize, bit-exact, with the rounding divide folded into the 64-bit product for shift < 0:
+ * with V = val * mult + 2^30 and r = -shift >= 1,
+ *   result = (V + 2^(30+r) - [V < 0] * 2^31) >> (31 + r)   (= high word >> (r - 1)).
+ * One SMLAL and a few single-cycle instructions on DSP targets. */
+static inline int32_t soi_nn_requantize_fast(int32_t val, int32_t mult, int32_t shift)
+{
+    if (shift >= 0)
+    {
+        return soi_nn_requantize(val, mult, shift);
+    }
+    const int32_t r1 = -shift - 1;
+    const uint32_t nl = r1 == 0 ? 1u << 31 : 0u;
+    const int32_t nh = r1 == 0 ? 0 : (int32_t)(1u << (r1 - 1));
+#if defined(__ARM_FEATURE_DSP)
+    uint32_t vl = 1u << 30;
+    int32_t vh = 0, t;
+    __asm__("smlal %[vl], %[vh], %[a], %[m]\n\t"
+            "asr %[t], %[vh], #31\n\t"
+            "adds %[vl], %[vl], %[t], lsl #31\n\t"
+            "adc %[vh], %[vh], %[t]\n\t"
+            "adds %[vl], %[vl], %[nl]\n\t"
+            "adc %[vh], %[vh], %[nh]"
+            : [vl] "+&r"(vl), [vh] "+&r"(vh), [t] "=&r"(t)
+            : [a] "r"(val), [m] "r"(mult), [nl] "r"(nl), [nh] "r"(nh)
+            : "cc");
+    return vh >> r1;
+#else
+    int64_t w = (int64_t)val * mult + (1LL << 30);
+    w += (w < 0 ? -(1LL << 31) : 0) + (int64_t)(((uint64_t)(uint32_t)nh << 32) | nl);
+    return (int32_t)(w >> 32 >> r1);
+#endif
+}
+
 static inline int8_t soi_nn_clamp_s8(int32_t v, int32_t lo, int32_t hi)
 {
     v = v < lo ? lo : v;
@@ -198,10 +231,10 @@ static inline int8_t soi_nn_output(const soi_nn_out_stage *os, int32_t row, int3
 int32_t soi_nn_conv_buffer_size(soi_nn_isa isa, int32_t k, int32_t is_1x1);
 
 /* Scratch of the direct KW = 3 convolution (soi_nn_conv_row) for a KH x KW x C_IN filter, 0 where that
- * kernel does not apply (KW != 3, C_IN not a multiple of 16, KH > 8). Same value for every ISA. */
+ * kernel does not apply (KW != 3, C_IN not a multiple of 8, KH > 8). Same value for every ISA. */
 int32_t soi_nn_conv_row_buffer_size(int32_t kh, int32_t kw, int32_t cin);
 
-/* C / DSP: direct convolution for KW = 3, stride_w 1, dilation_w 1, no groups, C_IN % 16 == 0 (see
+/* C / DSP: direct convolution for KW = 3, stride_w 1, dilation_w 1, no groups, C_IN % 8 == 0 (see
  * soi_nn_conv_row.c). Returns 1 when it did the work, 0 when it does not apply (the caller falls back). */
 int soi_nn_conv_row(const cmsis_nn_context *ctx,
                     const cmsis_nn_conv_params *p,

@@ -32,6 +32,115 @@ static inline void dw_tap(int32_t *acc, const int8_t *x, const int8_t *f, int32_
     }
 }
 
+#if defined(SOI_NN_DSP)
+#if defined(__ARM_FEATURE_DSP)
+#define soi_smlabb(a, b, acc) __smlabb((int32_t)(a), (int32_t)(b), (acc))
+#define soi_smlatt(a, b, acc) __smlatt((int32_t)(a), (int32_t)(b), (acc))
+#else
+static inline int32_t soi_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xFFFFu) * (int16_t)(b & 0xFFFFu)));
+}
+static inline int32_t soi_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int16_t)(b >> 16)));
+}
+#endif
+
+/* ch_mult 1, DSP: one output pixel, channels in groups of 4 with the 4 accumulators in registers over
+ * all valid taps (SXTB16 splits a word into channels (0, 2) / (1, 3), SMLABB / SMLATT multiply the
+ * matching halves), then requantized and stored; leftover channels (C % 4) in plain C. */
+static __attribute__((noinline)) void dw_pixel_dsp(const int8_t *in_b,
+                         int32_t in_w,
+                         int32_t c_in,
+                         const int8_t *filter,
+                         int32_t kw,
+                         const int32_t *bias,
+                         const cmsis_nn_dw_conv_params *p,
+                         const soi_nn_out_stage *os,
+                         int32_t iy0,
+                         int32_t ky0,
+                         int32_t ky1,
+                         int32_t ix0,
+                         int32_t kx0,
+                         int32_t kx1,
+                         int8_t *out)
+{
+    const int32_t in_off = p->input_offset;
+    const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
+    const int32_t xstep = p->dilation.w * c_in, ystep = p->dilation.h * in_w * c_in;
+    const int8_t *x0 = in_b + ((iy0 + ky0 * p->dilation.h) * in_w + ix0 + kx0 * p->dilation.w) * c_in;
+    const int8_t *f0 = filter + (ky0 * kw + kx0) * c_in;
+    const int32_t nky = ky1 - ky0, nkx = kx1 - kx0;
+    int32_t c = 0;
+    for (; c + 4 <= c_in; c += 4)
+    {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (bias != NULL)
+        {
+            a0 = bias[c];
+            a1 = bias[c + 1];
+            a2 = bias[c + 2];
+            a3 = bias[c + 3];
+        }
+        const int8_t *xr = x0 + c, *fr = f0 + c;
+#define SOI_DW_TAP(xp, fp)                                                                                     \
+    do                                                                                                         \
+    {                                                                                                          \
+        const uint32_t xw = soi_read_u32(xp), fw = soi_read_u32(fp);                                           \
+        const uint32_t x02 = soi_sadd16(soi_sxtb16(xw), off2), x13 = soi_sadd16(soi_sxtb16_ror8(xw), off2);    \
+        const uint32_t f02 = soi_sxtb16(fw), f13 = soi_sxtb16_ror8(fw);                                        \
+        a0 = soi_smlabb(x02, f02, a0);                                                                         \
+        a2 = soi_smlatt(x02, f02, a2);                                                                         \
+        a1 = soi_smlabb(x13, f13, a1);                                                                         \
+        a3 = soi_smlatt(x13, f13, a3);                                                                         \
+    } while (0)
+        if (nkx == 3)
+        {
+            /* The usual 3-tap row, unrolled. */
+            for (int32_t ky = 0; ky < nky; ky++, xr += ystep, fr += kw * c_in)
+            {
+                SOI_DW_TAP(xr, fr);
+                SOI_DW_TAP(xr + xstep, fr + c_in);
+                SOI_DW_TAP(xr + 2 * xstep, fr + 2 * c_in);
+            }
+        }
+        else
+        {
+            for (int32_t ky = 0; ky < nky; ky++, xr += ystep, fr += kw * c_in)
+            {
+                const int8_t *x = xr, *f = fr;
+                for (int32_t kx = 0; kx < nkx; kx++, x += xstep, f += c_in)
+                {
+                    SOI_DW_TAP(x, f);
+                }
+            }
+        }
+#undef SOI_DW_TAP
+        const int32_t acc[4] = {a0, a1, a2, a3};
+        for (int32_t j = 0; j < 4; j++)
+        {
+            out[c + j] = soi_nn_clamp_s8(soi_nn_requantize_fast(acc[j], os->mult[c + j], os->shift[c + j]) +
+                                             os->out_offset,
+                                         os->act_min, os->act_max);
+        }
+    }
+    for (; c < c_in; c++)
+    {
+        int32_t acc = bias != NULL ? bias[c] : 0;
+        const int8_t *xr = x0 + c, *fr = f0 + c;
+        for (int32_t ky = 0; ky < nky; ky++, xr += ystep, fr += kw * c_in)
+        {
+            for (int32_t kx = 0; kx < nkx; kx++)
+            {
+                acc += (xr[kx * xstep] + in_off) * fr[kx * c_in];
+            }
+        }
+        out[c] = soi_nn_output(os, c, acc);
+    }
+}
+#endif
+
 /* First tap index whose position (o * stride - pad + t * dil) is >= 0, and the end index < size. */
 static void tap_range(int32_t o, int32_t stride, int32_t pad, int32_t dil, int32_t taps, int32_t size,
                       int32_t *t0, int32_t *t1)
@@ -90,6 +199,14 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx,
                 int32_t kx0, kx1;
                 tap_range(ox, p->stride.w, p->padding.w, p->dilation.w, kw, in_w, &kx0, &kx1);
                 const int32_t ix0 = ox * p->stride.w - p->padding.w;
+#if defined(SOI_NN_DSP)
+                if (cm == 1)
+                {
+                    dw_pixel_dsp(in_b, in_w, c_in, filter_data, kw, bias_data, p, &os, iy0, ky0, ky1, ix0, kx0, kx1,
+                                 out);
+                    continue;
+                }
+#endif
                 if (cm == 1)
                 {
                     /* Channels innermost: contiguous input / filter runs per tap, accumulators for up to
