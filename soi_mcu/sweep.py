@@ -18,7 +18,7 @@ from pathlib import Path
 from soi_mcu.complexity import complexity
 from soi_mcu.config import UNetConfig, load_config
 from soi_mcu.errors import SoiError
-from soi_mcu.evaluate import EVAL_SEED, eval_set, evaluate_model, summary
+from soi_mcu.evaluate import EVAL_SEED, calibration_set, eval_set, evaluate_model, summary
 from soi_mcu.speech_data import SyntheticSpeechNoise
 from soi_mcu.training_args import sweep_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
 from soi_mcu.unet import parse_variant, variant_config
@@ -33,6 +33,8 @@ class Settings:
     eval_count: int = 64
     eval_seconds: float = 2.0
     eval_seed: int = EVAL_SEED
+    int8: bool = False  # also the full-int8 export's SI-SNRi (LiteRT reference kernels = the firmware)
+    calibration_count: int = 16  # training-split mixtures that calibrate the int8 export
 
 
 def run_one(base: UNetConfig, variant: str, seed: int, st: Settings, ckpt: Path | None, threads: int) -> dict:
@@ -45,7 +47,8 @@ def run_one(base: UNetConfig, variant: str, seed: int, st: Settings, ckpt: Path 
         torch.set_num_threads(threads)
     res = train(base, variant, steps=st.steps, seed=seed, batch=st.batch, seconds=st.seconds, lr=st.lr, checkpoint=ckpt)
     noisy, clean = eval_set(base, st.eval_count, st.eval_seconds, st.eval_seed)
-    ev = evaluate_model(res.model, base, noisy, clean, st.eval_seed)
+    calib = calibration_set(base, st.calibration_count, noisy.shape[-1]) if st.int8 else None
+    ev = evaluate_model(res.model, base, noisy, clean, st.eval_seed, calibration=calib)
     tail = res.losses[-max(1, st.steps // 10):]
     metrics = ev.as_dict()
     metrics["eval_seed"] = metrics.pop("seed")
@@ -75,7 +78,8 @@ def sweep(config: Path | UNetConfig, variants: list[str], seeds: list[int], step
 
     def record(run: dict) -> None:
         state["runs"].append(run)
-        _say(f"sweep: {run['variant']} seed {run['seed']}: SI-SNRi {run['si_snri']:.2f} dB ({run['train_seconds']:.0f}s)")
+        q8 = f", int8 {run['si_snri_int8']:.2f} dB" if run.get("si_snri_int8") is not None else ""
+        _say(f"sweep: {run['variant']} seed {run['seed']}: SI-SNRi {run['si_snri']:.2f} dB{q8} ({run['train_seconds']:.0f}s)")
         _write(out_dir, base, variants, state)
 
     if jobs <= 1:
@@ -94,9 +98,19 @@ def _previous_runs(path: Path, state: dict) -> dict[tuple[str, int], dict]:
         return {}
     old = json.loads(path.read_text())
     same = json.loads(json.dumps({"config": state["config"], "settings": state["settings"]}))  # tuples -> lists
-    if old.get("config") != same["config"] or old.get("settings") != same["settings"]:
+    # config fields and settings added since the file was written take their defaults (which keep the old
+    # behaviour): a sweep.json from before them resumes
+    old_config = {**_defaults(UNetConfig), **old.get("config", {})}
+    old_settings = {**_defaults(Settings), **old.get("settings", {})}
+    if old_config != same["config"] or old_settings != same["settings"]:
         raise SoiError(f"{path} holds a sweep with other settings; use another output folder or delete it")
     return {(r["variant"], r["seed"]): r for r in old.get("runs", [])}
+
+
+def _defaults(cls) -> dict:
+    """JSON form of the dataclass fields that have a default."""
+    return json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(cls)
+                                  if f.default is not dataclasses.MISSING}))
 
 
 def rows_of(base: UNetConfig, variants: list[str], runs: list[dict]) -> list[dict]:
@@ -111,6 +125,9 @@ def rows_of(base: UNetConfig, variants: list[str], runs: list[dict]) -> list[dic
         rows.append({"variant": v, "label": paper_label(v), "seeds": len(by_variant[v]), "si_snri_mean": mean,
                      "si_snri_std": std, "si_snri_retained": mean / stmc_mean, "mmac_s": cx[v].avg_mmac_s,
                      "mmac_s_retained": cx[v].retained, "precomputed_share": cx[v].precomputed_share})
+        int8 = [r["si_snri_int8"] for r in runs if r["variant"] == v and r.get("si_snri_int8") is not None]
+        if len(int8) == len(by_variant[v]):
+            rows[-1]["si_snri_int8_mean"], rows[-1]["si_snri_int8_std"] = summary(int8)
     return rows
 
 
@@ -129,10 +146,13 @@ def paper_label(variant: str) -> str:
 
 
 def format_table(rows: list[dict], stmc_row_first: bool = True) -> str:
-    lines = ["| Model | SI-SNRi (dB) | SI-SNRi retained (%) | Complexity (MMAC/s) | Complexity retained (%) | Precomputed (%) |",
-             "|---|---|---|---|---|---|"]
+    int8 = bool(rows) and all("si_snri_int8_mean" in r for r in rows)
+    lines = ["| Model | SI-SNRi (dB) | " + ("SI-SNRi int8 (dB) | " if int8 else "") +
+             "SI-SNRi retained (%) | Complexity (MMAC/s) | Complexity retained (%) | Precomputed (%) |",
+             "|---|---|---|---|---|---|" + ("---|" if int8 else "")]
     for r in rows:
-        lines.append(f"| {r['label']} | {r['si_snri_mean']:.2f} ± {r['si_snri_std']:.2f} | {100 * r['si_snri_retained']:.1f} | "
+        q8 = f"{r['si_snri_int8_mean']:.2f} ± {r['si_snri_int8_std']:.2f} | " if int8 else ""
+        lines.append(f"| {r['label']} | {r['si_snri_mean']:.2f} ± {r['si_snri_std']:.2f} | {q8}{100 * r['si_snri_retained']:.1f} | "
                      f"{r['mmac_s']:.2f} | {100 * r['mmac_s_retained']:.1f} | {100 * r['precomputed_share']:.1f} |")
     return "\n".join(lines) + "\n"
 
@@ -181,7 +201,8 @@ def _say(text: str) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    st = Settings(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, eval_count=args.eval_count)
+    st = Settings(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, eval_count=args.eval_count,
+                  int8=args.int8)
     state = sweep(Path(args.config), [v.strip() for v in args.variants.split(",") if v.strip()],
                   [int(s) for s in args.seeds.split(",")], args.steps, Path(args.out), jobs=args.jobs,
                   threads=args.threads, settings=st, checkpoints=args.checkpoints)

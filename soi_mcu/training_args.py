@@ -48,6 +48,8 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=1.0, help="length of a training mixture")
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (cosine decay to 5%%)")
     p.add_argument("--eval-count", type=int, default=64, help="held-out mixtures")
+    p.add_argument("--int8", action="store_true", help="also evaluate each run's full-int8 export in LiteRT (= the "
+                   "firmware): an SI-SNRi int8 column")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     p.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch's default)")
     p.add_argument("--checkpoints", action="store_true", help="keep each run's checkpoint under OUT/checkpoints")

@@ -183,12 +183,14 @@ def test_dns_folder_errors(tmp_path: Path) -> None:
 def test_sweep_writes_table_json_and_plot(source: SyntheticSpeechNoise, tmp_path: Path) -> None:
     from soi_mcu.sweep import Settings, paper_label, sweep
 
-    st = Settings(steps=2, batch=2, seconds=0.25, eval_count=2, eval_seconds=0.25)
+    st = Settings(steps=2, batch=2, seconds=0.25, eval_count=2, eval_seconds=0.25, int8=True, calibration_count=2)
     state = sweep(TINY, ["scc:1+3"], [0], 2, tmp_path, settings=st)
     assert [r["variant"] for r in state["rows"]] == ["stmc", "scc:1+3"]
     assert state["rows"][1]["mmac_s_retained"] < 1
+    assert abs(state["rows"][1]["si_snri_int8_mean"] - state["rows"][1]["si_snri_mean"]) < 1.0
     assert json.loads((tmp_path / "sweep.json").read_text())["settings"]["steps"] == 2
-    assert "2xS-CC 13" in (tmp_path / "table.md").read_text()
+    table = (tmp_path / "table.md").read_text()
+    assert "2xS-CC 13" in table and "SI-SNRi int8 (dB)" in table
     assert (paper_label("fp:2/6"), paper_label("sscc:3"), paper_label("scc:5")) == ("S-CC 2 + SC 6", "SS-CC 3", "S-CC 5")
 
 
@@ -248,3 +250,24 @@ def test_int8_evaluation_of_a_checkpoint(cache, tmp_path: Path, capsys: pytest.C
     ref = reference_outputs(art, quantize_frames(x[0], float(inp.scale[0]), int(inp.zero_point[0])))
     expect = (ref[:9].astype(np.float32) - int(outp.zero_point[0])) * float(outp.scale[0])
     assert np.array_equal(run.outputs[0], expect)
+
+
+def test_sweep_resumes_a_sweep_json_written_before_int8(tmp_path: Path) -> None:
+    import dataclasses
+
+    from soi_mcu.sweep import Settings, _previous_runs, format_table
+
+    st = Settings(steps=2)
+    old = {k: v for k, v in dataclasses.asdict(st).items() if k not in ("int8", "calibration_count")}
+    config = json.loads(json.dumps(dataclasses.asdict(TINY)))
+    newest = dataclasses.fields(UNetConfig)[-1].name  # a config field added later, at its default
+    old_config = {k: v for k, v in config.items() if k != newest}
+    run = {"variant": "stmc", "seed": 0, "si_snri": 1.0}
+    (tmp_path / "sweep.json").write_text(json.dumps({"config": old_config, "settings": old, "runs": [run]}))
+    state = {"config": config, "settings": dataclasses.asdict(st)}
+    assert _previous_runs(tmp_path / "sweep.json", state) == {("stmc", 0): run}
+    with pytest.raises(SoiError, match="other settings"):
+        _previous_runs(tmp_path / "sweep.json", state | {"settings": dataclasses.asdict(dataclasses.replace(st, int8=True))})
+    row = {"label": "STMC", "si_snri_mean": 5.0, "si_snri_std": 0.1, "si_snri_retained": 1.0, "mmac_s": 2.0,
+           "mmac_s_retained": 1.0, "precomputed_share": 0.0}
+    assert "int8" not in format_table([row])  # no int8 column for a float-only sweep
