@@ -3,7 +3,8 @@ export, with reference points.
 
 int8: the checkpoint is exported as the firmware gets it (`quantize.export_tflite`: full int8,
 per-channel weights, int8 I/O), calibrated on training-split mixtures (never the held-out ones), and
-each held-out mixture is run through LiteRT's reference kernels from a reset state. The firmware is
+each held-out mixture is run through `quantize.reference_outputs` (LiteRT's reference kernels, the
+oracle the firmware is checked against) from a reset state. The firmware is
 bit-exact to those kernels frame by frame, so the int8 figure is the firmware's quality. The .tflite
 is the offline graph over a fixed number of frames; it is exported with the held-out mixtures' frame
 count (rounded up to the step pattern), and because every layer is causal, one invocation per
@@ -88,17 +89,16 @@ def oracle_mask_estimate(noisy: torch.Tensor, clean: torch.Tensor, base: UNetCon
 
 
 def int8_outputs(model: OfflineModel, inputs: np.ndarray, calibration: np.ndarray, keep: Path | None = None) -> Int8Run:
-    """Export `model` to full int8 (calibrated on `calibration`) and run LiteRT's reference kernels on each
-    sequence of `inputs` separately, from a reset state.
+    """Export `model` to full int8 (calibrated on `calibration`) and run each sequence of `inputs` through
+    `quantize.reference_outputs` (LiteRT's reference kernels: the firmware's bit-exact oracle), from a reset state.
 
     inputs, calibration: (sequences, time, freq, channels) float model inputs of the same time length.
     The .tflite is exported for that length rounded up to the model's step pattern (the tail is zero
     padding; the layers are causal, so it does not change the frames before it). keep: also write the
     .tflite there.
     """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    from soi_mcu.quantize import export_tflite
+    from soi_mcu.quantize import export_tflite, reference_outputs
+    from soi_mcu.tflite_graph import load_graph
 
     if inputs.ndim != 4 or calibration.ndim != 4 or inputs.shape[1:] != calibration.shape[1:]:
         raise SoiError(f"int8 evaluation: inputs {inputs.shape} and calibration {calibration.shape} must be "
@@ -113,17 +113,14 @@ def int8_outputs(model: OfflineModel, inputs: np.ndarray, calibration: np.ndarra
     cpu_model = copy.deepcopy(model).cpu().eval()
     with tempfile.TemporaryDirectory(prefix="soi-int8-") as tmp:
         artifact = export_tflite(cpu_model, pad(calibration), frames, keep or Path(tmp) / "model.tflite")
-        interp = Interpreter(model_path=str(artifact.path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-        interp.allocate_tensors()
-        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-        in_scale, in_zero = (float(v) for v in inp["quantization"])
-        out_scale, out_zero = (float(v) for v in out["quantization"])
+        graph = load_graph(artifact.path)
+        inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+        in_scale, in_zero = float(inp.scale[0]), int(inp.zero_point[0])
+        out_scale, out_zero = float(out.scale[0]), int(out.zero_point[0])
         results = []
         for seq in pad(inputs):
             q = np.clip(np.floor(seq / in_scale + 0.5) + in_zero, -128, 127).astype(np.int8)  # as TFLite's QUANTIZE
-            interp.set_tensor(inp["index"], q[None])
-            interp.invoke()
-            y = interp.get_tensor(out["index"])[0, :t_len].astype(np.float32)
+            y = reference_outputs(artifact, q)[:t_len].astype(np.float32)
             results.append((y - out_zero) * out_scale)
     return Int8Run(np.stack(results), frames, artifact.sha256, artifact.from_cache)
 
