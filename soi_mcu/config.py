@@ -106,6 +106,6 @@ def validate(cfg: UNetConfig, where: str = "config") -> UNetConfig:
         raise SoiError(f"{where}: upsampling '{cfg.upsampling}' is not one of \"nearest\", \"transposed\"")
     if not isinstance(cfg.batch_norm, bool):
         raise SoiError(f"{where}: batch_norm must be true or false, got {cfg.batch_norm!r}")
-    if cfg.activation not in ("relu", "none"):
-        raise SoiError(f"{where}: activation '{cfg.activation}' is not supported; use \"relu\"")
+    if cfg.activation not in ("relu", "elu", "none"):
+        raise SoiError(f"{where}: activation '{cfg.activation}' is not supported; use \"relu\" or \"elu\"")
     return cfg

@@ -7,7 +7,7 @@ which step phases run what) is decided here; the templates only print it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -27,6 +27,7 @@ from soi_mcu.model import (
     Upsample,
     analyze,
     conv_macs,
+    fully_connected,
     layer_inputs,
     tconv_freq_macs,
 )
@@ -67,6 +68,29 @@ class ConvNode:
     insert_stride: int = 1
     insert_offset: int = 0
     src_width: int = 0  # bins of the input frame before insertion
+    lut: tuple[int, ...] = ()  # activation as a 256-entry int8 table (ELU) applied in place, indexed by x + 128
+    # A 1x1 conv over frames of one bin (a classifier head) runs as arm_fully_connected_s8: one call
+    # per run of output channels with the same multiplier and shift (its quantization is per tensor).
+    fully_connected: bool = False
+
+    @property
+    def fc_sums(self) -> tuple[int, ...]:
+        """Kernel sums as arm_vector_sum_s8 makes them (bias + input_offset x row sum, filter offset 0):
+        what arm_fully_connected_s8 reads from ctx.buf on MVE, computed here so they live in flash."""
+        rows = self.weights.reshape(self.cout, -1).astype(np.int64).sum(axis=1)
+        return tuple(int(v) for v in self.bias.astype(np.int64) + self.input_offset * rows)
+
+    @property
+    def fc_groups(self) -> tuple[tuple[int, int, int, int], ...]:
+        """(first channel, channels, multiplier, shift) of each arm_fully_connected_s8 call."""
+        groups: list[tuple[int, int, int, int]] = []
+        for c, q in enumerate(zip(self.multipliers, self.shifts, strict=True)):
+            if groups and (groups[-1][2], groups[-1][3]) == q:
+                start, count, mult, shift = groups[-1]
+                groups[-1] = (start, count + 1, mult, shift)
+            else:
+                groups.append((c, 1, *q))
+        return tuple(groups)
 
     @property
     def has_state(self) -> bool:
@@ -208,6 +232,20 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q, shift
 
 
+def elu_table(inp: Tensor, out: Tensor) -> tuple[int, ...]:
+    """TFLite's int8 ELU table (LUTPopulate in activations.cc), entry x + 128 for input x: in float32,
+    y = scale_in * (x - zp_in), ELU(y) = exp(y) - 1 below 0, then round(ELU(y) * (1 / scale_out))
+    half away from zero, + zp_out, clamped to int8."""
+    x = np.arange(-128, 128, dtype=np.int32)
+    y = np.float32(inp.scale[0]) * (x - int(inp.zero_point[0])).astype(np.float32)
+    with np.errstate(over="ignore"):
+        f = np.where(y < 0, np.exp(y, dtype=np.float32) - np.float32(1), y).astype(np.float32)
+    scaled = (f * (np.float32(1) / np.float32(out.scale[0]))).astype(np.float64)  # float32 product, exact in float64
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)  # TfLiteRound
+    q = rounded.astype(np.int64) + int(out.zero_point[0])
+    return tuple(int(v) for v in np.clip(q, -128, 127))
+
+
 def activation_range(act: str, out: Tensor) -> tuple[int, int]:
     zp = int(out.zero_point[0])
     scale = float(out.scale[0])
@@ -293,8 +331,6 @@ def _input_expr(expr: str, copied: bool) -> str:
 
 
 def _replace_input(node):
-    from dataclasses import replace
-
     if isinstance(node, ConcatNode | AddNode):
         return replace(node, sources=tuple(_input_expr(s, True) for s in node.sources))
     return replace(node, source=_input_expr(node.source, True))  # every other node has one source
@@ -314,9 +350,12 @@ def _nodes(spec: ModelSpec, graph: Graph, matched: dict, sched) -> tuple[list, d
             m = matched[layer.name]
             assert isinstance(m, MatchedConv)
             node_of = _conv_node if isinstance(layer, Conv) else _tconv_freq_node
-            nodes.append(node_of(layer, m, buf[layer.input], sched))
+            node = node_of(layer, m, buf[layer.input], sched)
+            if m.elu is not None:
+                node = replace(node, lut=elu_table(m.output, m.elu))
+            nodes.append(node)
             buf[layer.name] = nodes[-1].target
-            quant[layer.name] = m.output
+            quant[layer.name] = m.elu if m.elu is not None else m.output
         elif isinstance(layer, TConv):
             # All `factor` frames are computed when the input frame arrives (one 1x1 conv each),
             # and handed out one per output period: the expression picks the frame of the phase.
@@ -501,12 +540,14 @@ def _add_node(layer: Add, m: MatchedAdd, buf: dict[str, str], sched) -> AddNode:
 def _conv_node(layer: Conv, m: MatchedConv, source: str, sched) -> ConvNode:
     cin = sched.channels[layer.input]
     want = (1, layer.kt, layer.kf, layer.cout) if layer.depthwise else (layer.cout, layer.kt, layer.kf, cin)
+    fc = fully_connected(layer, sched.width[layer.input])
     if m.filter.shape != want:
         raise SoiError(f"layer '{layer.name}': filter shape {m.filter.shape} in the .tflite, expected {want}")
-    if m.stride != (layer.stride, layer.fstride) or m.dilation != (layer.dilation, 1) or m.act != layer.act:
+    fused = "none" if layer.act == "elu" else layer.act  # ELU is its own op after the conv
+    if m.stride != (layer.stride, layer.fstride) or m.dilation != (layer.dilation, 1) or m.act != fused:
         raise SoiError(f"layer '{layer.name}': stride/dilation/activation in the .tflite differ from the spec")
     qs = _requant(m, layer.cout)
-    act_min, act_max = activation_range(layer.act, m.output)
+    act_min, act_max = activation_range(fused, m.output)
     in_zp = int(m.input.zero_point[0])
     bias = m.bias.data if m.bias is not None and m.bias.data is not None else np.zeros(layer.cout, np.int32)
     return ConvNode(
@@ -535,4 +576,5 @@ def _conv_node(layer: Conv, m: MatchedConv, source: str, sched) -> ConvNode:
         multipliers=tuple(q for q, _ in qs),
         shifts=tuple(s for _, s in qs),
         macs=conv_macs(layer, cin, sched.width[layer.name]),
+        fully_connected=fc,
     )

@@ -342,6 +342,15 @@ def _check_tconv_freq(layer: TConvFreq) -> None:
         raise SoiError(f"layer '{layer.name}': cout must be >= 1")
 
 
+def fully_connected(layer: Conv, in_width: int) -> bool:
+    """A 1x1 conv over frames of one bin (a classifier head after FreqPool) is a fully connected
+    layer: the firmware runs it with arm_fully_connected_s8. (The .tflite keeps it a CONV_2D: LiteRT's
+    reference FULLY_CONNECTED requantizes with single rounding, CMSIS-NN's FC with TFLite's double
+    rounding, as CONV_2D does.)"""
+    return (layer.kt == 1 and layer.kf == 1 and in_width == 1 and layer.stride == 1 and layer.fstride == 1
+            and not layer.depthwise)
+
+
 def layer_macs(layer: Conv | TConvFreq | TConv, sched: Schedule) -> int:
     """MACs of one run: a conv's output frame, or all `factor` frames of a transposed conv."""
     if isinstance(layer, TConv):

@@ -14,7 +14,18 @@ from pathlib import Path
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Add, Concat, Conv, Duplicate, FreqPool, ModelSpec, Shift, TConv, TConvFreq, Upsample
+from soi_mcu.model import (
+    Add,
+    Concat,
+    Conv,
+    Duplicate,
+    FreqPool,
+    ModelSpec,
+    Shift,
+    TConv,
+    TConvFreq,
+    Upsample,
+)
 
 _DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8, 7: np.int16}
 _ACT = {0: "none", 1: "relu", 3: "relu6"}
@@ -60,6 +71,7 @@ class MatchedConv:
     dilation: tuple[int, int]
     act: str
     crop: tuple[int, ...] = ()  # a TRANSPOSE_CONV cut by a STRIDED_SLICE: where the kept part begins (n, h, w, c)
+    elu: Tensor | None = None  # output of the int8 ELU op that follows (act "elu"); `output` is the conv's
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,16 @@ def _match_tconv_freq(graph: Graph, layer: TConvFreq, src: Tensor, used: set[int
     )
 
 
+def _with_elu(graph: Graph, name: str, conv: MatchedConv, used: set[int]) -> MatchedConv:
+    from dataclasses import replace
+
+    cands = [op for op in graph.consumers.get(conv.output.index, []) if op.kind == "ELU" and op.index not in used]
+    if not cands:
+        raise SoiError(f"layer '{name}': no ELU op follows its conv in the .tflite")
+    used.add(cands[0].index)
+    return replace(conv, elu=graph.tensors[cands[0].outputs[0]])
+
+
 def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
     """Map each spec layer to its tensors: MatchedConv for convs, the output Tensor otherwise."""
     check_int8(graph)
@@ -192,6 +214,9 @@ def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
                 act=_ACT.get(o["fusedActivationFunction"], "unsupported"),
             )
             acts[layer.name] = op.outputs[0]
+            if layer.act == "elu":
+                matched[layer.name] = _with_elu(graph, layer.name, matched[layer.name], used)
+                acts[layer.name] = matched[layer.name].elu.index
         elif isinstance(layer, Duplicate | Upsample):
             # Both are a concatenation of the frame with itself and a reshape: along frequency
             # (axis 2) it repeats frames in time, along channels (axis 3) it repeats bins.
@@ -213,6 +238,9 @@ def match_layers(graph: Graph, spec: ModelSpec) -> dict[str, object]:
         elif isinstance(layer, TConvFreq):
             matched[layer.name] = _match_tconv_freq(graph, layer, graph.tensors[acts[layer.input]], used)
             acts[layer.name] = matched[layer.name].output.index
+            if layer.act == "elu":
+                matched[layer.name] = _with_elu(graph, layer.name, matched[layer.name], used)
+                acts[layer.name] = matched[layer.name].elu.index
         elif isinstance(layer, TConv):
             cands = [op for op in graph.consumers.get(acts[layer.input], []) if op.kind == "TRANSPOSE_CONV"
                      and op.index not in used and op.inputs[2] == acts[layer.input]]

@@ -167,9 +167,25 @@ def test_classifier_on_host_is_bitexact(variant: str, tmp_path: Path) -> None:
 
     assert check_equivalence(ex.offline, torch.from_numpy(ex.x)).ok
     plan = lower(spec, ex.graph)
+    logits = next(n for n in plan.nodes if n.name == "logits")
+    assert isinstance(logits, ConvNode) and logits.fully_connected  # a 1x1 conv over the pooled bin
     generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
+    code = (tmp_path / "gen" / "model" / "soi_model.c").read_text()
+    assert code.count("arm_fully_connected_s8(") == len(logits.fc_groups) >= 1
     out = run_on_host(tmp_path / "gen", frames, plan.output_size)
     assert np.array_equal(out, ex.reference.reshape(frames, -1))
+
+
+def test_fc_groups_follow_the_channels_requantization() -> None:
+    """arm_fully_connected_s8 takes one multiplier: channels that share one go in one call."""
+    base = dict(name="fc", source="x", target="y", cin=2, cout=4, kt=1, kf=1, dilation=1, window=1, in_width=1,
+                out_width=1, fstride=1, depthwise=False, push_period=1, run_period=1, input_offset=0, output_offset=0,
+                act_min=-128, act_max=127, state_zero_point=0, weights=np.zeros((4, 1, 1, 2), np.int8),
+                bias=np.zeros(4, np.int32), macs=8, fully_connected=True)
+    node = ConvNode(**base, multipliers=(1 << 30, 1 << 30, 3 << 29, 1 << 30), shifts=(-3, -3, -3, -3))
+    assert node.fc_groups == ((0, 2, 1 << 30, -3), (2, 1, 3 << 29, -3), (3, 1, 1 << 30, -3))
+    same = ConvNode(**base, multipliers=(1 << 30,) * 4, shifts=(-2,) * 4)
+    assert same.fc_groups == ((0, 4, 1 << 30, -2),)
 
 
 def test_memory_plan_keeps_held_frames_and_shares_the_rest(demo_export: Exported) -> None:
@@ -207,4 +223,66 @@ def test_tstmc_on_host_is_bitexact(kt: int, kf: int, dilation: int, fstride: int
     assert node.in_width == fstride * 3 + kf - 1 and node.out_width == fstride * 3
     generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
     out = run_on_host(tmp_path / "gen", frames, plan.output_size, sanitize=True)
+    assert np.array_equal(out, ex.reference.reshape(frames, -1))
+
+
+def test_elu_table_equals_litert_on_all_int8_inputs(tmp_path: Path) -> None:
+    """ELU: the converter's float island is rewritten to one int8 ELU op; the 256-entry table the
+    lowering puts in C equals LiteRT's int8 ELU kernel on every input value, for the exported
+    quantization and for 60 random input/output quantizations."""
+    import dataclasses
+
+    from soi_mcu.lowering import elu_table
+    from soi_mcu.model import Conv, ModelSpec
+    from soi_mcu.quantize import _load_model, _pack, litert_elu
+    from soi_mcu.tflite_graph import match_layers
+
+    spec = ModelSpec("elu", 4, 1, (Conv("a", "input", cout=2, act="elu"), Conv("b", "a", cout=2, act="elu")))
+    ex = Exported(spec, 8, tmp_path)
+    assert [op.kind for op in ex.graph.ops] == ["PAD", "CONV_2D", "ELU", "PAD", "CONV_2D", "ELU"]
+    check_int8(ex.graph)
+    m = match_layers(ex.graph, spec)["a"]
+    assert m.act == "none" and m.elu is not None
+    values = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256, 1)
+    data = ex.artifact.path.read_bytes()
+    rng = np.random.default_rng(0)
+    for trial in range(61):
+        inp, out = m.output, m.elu
+        if trial:
+            inp, out = (dataclasses.replace(t, scale=np.float32([10 ** rng.uniform(-3, 0.5)]),
+                                            zero_point=np.array([rng.integers(-128, 128)])) for t in (inp, out))
+        model, _ = _load_model(data)
+        for t in (inp, out):
+            model.subgraphs[0].tensors[t.index].quantization.scale = [float(t.scale[0])]
+            model.subgraphs[0].tensors[t.index].quantization.zeroPoint = [int(t.zero_point[0])]
+        want = litert_elu(_pack(model), inp.index, values).ravel()
+        assert list(elu_table(inp, out)) == want.tolist(), (trial, inp.scale, inp.zero_point, out.scale, out.zero_point)
+
+
+def test_graph_without_elu_is_not_rewritten(demo_export: Exported) -> None:
+    from soi_mcu.quantize import int8_elu
+
+    data = demo_export.artifact.path.read_bytes()
+    assert int8_elu(data) is data
+
+
+@pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
+def test_unet_with_elu_and_tstmc_on_host_is_bitexact(tmp_path: Path) -> None:
+    """The MCU U-Net with ELU activations and tSTMC decoders (S-CC at 2): ELU tables next to skip
+    concatenations, transposed convs and a duplication, bit-exact to LiteRT."""
+    import dataclasses
+
+    from soi_mcu.config import load_config
+    from soi_mcu.model import TConvFreq, analyze
+    from soi_mcu.unet import unet_spec, variant_config
+
+    base = load_config(Path(__file__).resolve().parent.parent / "configs" / "unet-mcu-s.toml")
+    spec = unet_spec(dataclasses.replace(variant_config(base, "scc:2"), activation="elu", upsampling="transposed"))
+    assert any(isinstance(layer, TConvFreq) for layer in spec.layers)
+    frames = 3 * analyze(spec).receptive_field
+    ex = Exported(spec, frames, tmp_path)
+    plan = lower(spec, ex.graph)
+    assert sum(1 for n in plan.nodes if getattr(n, "lut", ())) == 14  # every encoder and decoder layer
+    generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
+    out = run_on_host(tmp_path / "gen", frames, plan.output_size)
     assert np.array_equal(out, ex.reference.reshape(frames, -1))

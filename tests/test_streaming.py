@@ -14,6 +14,7 @@ from soi_mcu.model import (
     Concat,
     Conv,
     Duplicate,
+    FreqPool,
     ModelSpec,
     OfflineModel,
     Shift,
@@ -29,7 +30,8 @@ from .conftest import randomize_norms
 
 
 def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
-    """A random causal CNN: convs, S-CC pairs (nested up to max_depth), SC shifts, SS-CC, concat skips."""
+    """A random causal CNN: convs (ReLU, ELU or linear), S-CC pairs (nested up to max_depth), SC shifts,
+    SS-CC, concat/add skips, upsampling by repetition or tSTMC, a pooled fully connected head."""
     layers: list = []
     count = iter(range(1000))
     in_channels = rng.randint(1, 3)
@@ -39,7 +41,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         kw.setdefault("kt", rng.randint(1, 3))
         kw.setdefault("kf", rng.choice([1, 3]))
         kw.setdefault("norm", rng.random() < 0.3)
-        layers.append(Conv(name, src, cout=rng.randint(1, 5), act=rng.choice(["relu", "relu", "none"]), **kw))
+        layers.append(Conv(name, src, cout=rng.randint(1, 5), act=rng.choice(["relu", "relu", "none", "elu"]), **kw))
         return name
 
     def maybe_shift(src: str) -> str:
@@ -59,7 +61,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
             if fstride > 1 and rng.random() < 0.5:  # tSTMC: a transposed conv in frequency restores the bins
                 name = f"tf{next(count)}"
                 layers.append(TConvFreq(name, inner, cout=rng.randint(1, 5), kt=rng.randint(1, 3), kf=rng.choice([1, 2, 3]),
-                                        dilation=rng.randint(1, 2), fstride=fstride, act=rng.choice(["relu", "none"]),
+                                        dilation=rng.randint(1, 2), fstride=fstride, act=rng.choice(["relu", "none", "elu"]),
                                         norm=rng.random() < 0.3))
                 inner, fstride = name, 1
             up = f"up{next(count)}"
@@ -84,6 +86,9 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         return x
 
     out = conv(block("input", 0))
+    if rng.random() < 0.25:  # a classifier head: pool the bins, then a 1x1 conv over one bin (fully connected)
+        layers.append(FreqPool(f"pool{next(count)}", out))
+        out = conv(layers[-1].name, kt=1, kf=1)
     return ModelSpec("rand", freq_bins=rng.choice([4, 8, 12]), in_channels=in_channels, layers=tuple(layers),
                      output=out)
 
