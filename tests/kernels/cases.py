@@ -136,21 +136,21 @@ def make_conv(rng: np.random.Generator, kind: str) -> Case:
 
 def row_scratch(kh: int, kw: int, c_in: int) -> int:
     """Mirror of soi_nn_conv_row_buffer_size (direct KW = 3 kernel of the C / DSP path)."""
-    if kw != 3 or not 1 <= kh <= 8 or c_in % 16 != 0:
+    if kw != 3 or not 1 <= kh <= 8 or c_in % 8 != 0:
         return 0
     return kh * (c_in // 2) * 10 * 4 + 4
 
 
 def make_row_conv(rng: np.random.Generator) -> Case:
-    """A conv the direct KW = 3 kernel takes (C_IN % 16 == 0, stride_w 1, dilation_w 1, no groups) or
-    just misses (out_w < 4, stride_w 2, dilation_w 2): streaming-step shapes (H = 3 -> 1) and others."""
+    """A conv the direct KW = 3 kernel takes (C_IN % 8 == 0, stride_w 1, dilation_w 1, no groups) or
+    just misses (out_w < 4, stride_w 3, dilation_w 2); stride_w 1 and 2; C_IN % 8 == 0 (chunks of 8, 16 and 32 channels): streaming-step shapes (H = 3 -> 1) and others."""
     while True:
         n = 1 if rng.random() < 0.85 else 2
-        c_in = int(rng.choice([16, 32, 48, 64]))
+        c_in = int(rng.choice([8, 16, 24, 32, 40, 48, 64]))
         kh = int(rng.choice([3, 3, 1, 2, 4]))
         kw = 3
         sh = int(rng.choice([1, 1, 2]))
-        sw = 1 if rng.random() < 0.85 else 2
+        sw = int(rng.choice([1, 1, 2, 3]))
         dh = 1 if rng.random() < 0.8 else 2
         dw = 1 if rng.random() < 0.9 else 2
         stream = rng.random() < 0.5

@@ -1,12 +1,12 @@
 /* C / DSP: direct ("sliding window") convolution for KW = 3, stride_w 1, dilation_w 1, no groups and
- * C_IN a multiple of 16, the shape of a streaming step (input H = time window, output H = 1, short W).
+ * C_IN a multiple of 8, the shape of a streaming step (input H = time window, output H = 1, short W).
  *
  * Instead of an im2col column per output pixel, each input value is converted to int16 (+ input offset)
  * once per block of 8 output columns, and every loaded input word feeds up to 3 output columns (the 3
  * taps of a filter row). Per output channel and channel pair (one SMLAD lane), the 3 tap weights stay in
  * registers while a row of 10 input words streams past 8 accumulators: 24 SMLAD (48 MACs) for 10 input
- * loads. The int8 filter is read in place (CMSIS-NN layout): a chunk of 16 input channels x 3 taps
- * (12 words) is loaded into FPU registers s0-s11 with VLDM and moved to core registers with single
+ * loads. The int8 filter is read in place (CMSIS-NN layout): a chunk of 8, 16 or 32 input channels x 3 taps
+ * (6, 12 or 24 words) is loaded into FPU registers s0-s23 with VLDM and moved to core registers with single
  * VMOVs (1 cycle each), which frees the weight pointer register for the 8th accumulator.
  *
  * Scratch layout for one block (SOI_ROW_WORDS words per filter row and channel pair): for filter row ky,
@@ -19,7 +19,7 @@
  * that the size functions agree with their twins. */
 int32_t soi_nn_conv_row_buffer_size(int32_t kh, int32_t kw, int32_t cin)
 {
-    if (kw != 3 || kh < 1 || kh > 8 || cin <= 0 || cin % 16 != 0)
+    if (kw != 3 || kh < 1 || kh > 8 || cin <= 0 || cin % 8 != 0)
     {
         return 0;
     }
@@ -31,6 +31,9 @@ int32_t soi_nn_conv_row_buffer_size(int32_t kh, int32_t kw, int32_t cin)
 
 #define SOI_ROW_COLS 8
 #define SOI_ROW_WORDS (SOI_ROW_COLS + 2)
+/* stride_w 2: 4 columns (9 input words per lane), the most that fits the stride-1 scratch. */
+#define SOI_ROW_COLS_S2 4
+#define SOI_ROW_WORDS_S2 (2 * SOI_ROW_COLS_S2 + 1)
 /* Output channels per kernel call (accumulators kept on the stack: 8 x 8 int32). */
 #define SOI_ROW_CH 8
 
@@ -43,6 +46,7 @@ typedef struct
     int32_t cin;
     int32_t kh;
     int32_t nm;
+    int32_t stride; /* 1: 8 columns, 10 words per lane; 2: 4 columns, 9 words per lane */
 } soi_row_args;
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FP) && !defined(SOI_NN_NO_ASM)
@@ -51,11 +55,15 @@ typedef struct
  * lr: input pointer. s0..s(3G-1): raw filter words of a chunk of 4G input channels (tap 0: s0..s(G-1),
  * tap 1: s(G)..s(2G-1), tap 2: s(2G)..s(3G-1)); s24-s29: loop state; [sp]: per-channel state.
  * One channel pair (lane) of one filter row: 3 VMOV + 3 SXTB16 + 10 LDR (5 pairs) + 24 SMLAD.
- * soi_nn_row8_g4 takes C_IN % 16 == 0, soi_nn_row8_g8 C_IN % 32 == 0 (fewer chunk switches). */
+ * soi_nn_row8_g2 takes C_IN % 8 == 0, _g4 C_IN % 16 == 0, _g8 C_IN % 32 == 0 (fewer chunk switches). */
+void soi_nn_row8_g2(const soi_row_args *a);
 void soi_nn_row8_g4(const soi_row_args *a);
 void soi_nn_row8_g8(const soi_row_args *a);
+void soi_nn_row4s2_g2(const soi_row_args *a);
+void soi_nn_row4s2_g4(const soi_row_args *a);
+void soi_nn_row4s2_g8(const soi_row_args *a);
 __asm__(
-    "  .pushsection .text.soi_nn_row8,\"ax\",%progbits\n"
+    "  .pushsection .text.soi_nn_row8_macros,\"ax\",%progbits\n"
     "  .syntax unified\n"
     "  .thumb\n"
     "  .macro SOI_ROW8_LANE sa, sb, sc, rot\n"
@@ -106,9 +114,53 @@ __asm__(
     "  smlad r7, r9, r11, r7\n"
     "  smlad r7, r10, r12, r7\n"
     "  .endm\n"
+    /* stride_w 2: 4 columns, acc_j += w0 x(2j) + w1 x(2j+1) + w2 x(2j+2), 9 input words. */
+    "  .macro SOI_ROW4S2_LANE sa, sb, sc, rot\n"
+    "  vmov r8, s\\sa\n"
+    "  vmov r9, s\\sb\n"
+    "  vmov r10, s\\sc\n"
+    "  .if \\rot\n"
+    "  sxtb16 r8, r8, ror #8\n"
+    "  sxtb16 r9, r9, ror #8\n"
+    "  sxtb16 r10, r10, ror #8\n"
+    "  .else\n"
+    "  sxtb16 r8, r8\n"
+    "  sxtb16 r9, r9\n"
+    "  sxtb16 r10, r10\n"
+    "  .endif\n"
+    "  ldr r11, [lr], #4\n"
+    "  ldr r12, [lr], #4\n"
+    "  smlad r0, r8, r11, r0\n"
+    "  smlad r0, r9, r12, r0\n"
+    "  ldr r11, [lr], #4\n"
+    "  ldr r12, [lr], #4\n"
+    "  smlad r0, r10, r11, r0\n"
+    "  smlad r1, r8, r11, r1\n"
+    "  smlad r1, r9, r12, r1\n"
+    "  ldr r11, [lr], #4\n"
+    "  ldr r12, [lr], #4\n"
+    "  smlad r1, r10, r11, r1\n"
+    "  smlad r2, r8, r11, r2\n"
+    "  smlad r2, r9, r12, r2\n"
+    "  ldr r11, [lr], #4\n"
+    "  ldr r12, [lr], #4\n"
+    "  smlad r2, r10, r11, r2\n"
+    "  smlad r3, r8, r11, r3\n"
+    "  smlad r3, r9, r12, r3\n"
+    "  ldr r11, [lr], #4\n"
+    "  smlad r3, r10, r11, r3\n"
+    "  .endm\n"
     /* VLDM of one tap's G words: the register list depends on G. */
     "  .macro SOI_ROW8_VLDM base, G, first\n"
-    "  .if \\G == 4\n"
+    "  .if \\G == 2\n"
+    "  .if \\first == 0\n"
+    "  vldmia \\base, {s0-s1}\n"
+    "  .elseif \\first == 2\n"
+    "  vldmia \\base, {s2-s3}\n"
+    "  .else\n"
+    "  vldmia \\base, {s4-s5}\n"
+    "  .endif\n"
+    "  .elseif \\G == 4\n"
     "  .if \\first == 0\n"
     "  vldmia \\base, {s0-s3}\n"
     "  .elseif \\first == 4\n"
@@ -126,7 +178,8 @@ __asm__(
     "  .endif\n"
     "  .endif\n"
     "  .endm\n"
-    "  .macro SOI_ROW8_FN name, G\n"
+    "  .macro SOI_ROW8_FN name, G, S\n"
+    "  .pushsection .text.\\name,\"ax\",%progbits\n"
     "  .align 2\n"
     "  .global \\name\n"
     "  .hidden \\name\n"
@@ -140,7 +193,9 @@ __asm__(
     "  vmov s24, r1\n"            /* s24: tap-0 address of the next chunk */
     "  vmov s25, r5\n"            /* s25: cin (bytes between taps) */
     "  vmov s26, r6\n"            /* s26: kh */
-    "  .if \\G == 4\n"
+    "  .if \\G == 2\n"
+    "  lsrs r5, r5, #3\n"
+    "  .elseif \\G == 4\n"
     "  lsrs r5, r5, #4\n"
     "  .else\n"
     "  lsrs r5, r5, #5\n"
@@ -176,8 +231,13 @@ __asm__(
     "  .altmacro\n"
     "  .set soi_gi, 0\n"
     "  .rept \\G\n"
+    "  .if \\S == 1\n"
     "  SOI_ROW8_LANE %soi_gi, %(soi_gi+\\G), %(soi_gi+2*\\G), 0\n"
     "  SOI_ROW8_LANE %soi_gi, %(soi_gi+\\G), %(soi_gi+2*\\G), 1\n"
+    "  .else\n"
+    "  SOI_ROW4S2_LANE %soi_gi, %(soi_gi+\\G), %(soi_gi+2*\\G), 0\n"
+    "  SOI_ROW4S2_LANE %soi_gi, %(soi_gi+\\G), %(soi_gi+2*\\G), 1\n"
+    "  .endif\n"
     "  .set soi_gi, soi_gi+1\n"
     "  .endr\n"
     "  .noaltmacro\n"
@@ -204,19 +264,27 @@ __asm__(
     "  vpop {s16-s31}\n"
     "  pop {r4-r11, pc}\n"
     "  .size \\name, .-\\name\n"
+    "  .popsection\n"
     "  .endm\n"
-    "  SOI_ROW8_FN soi_nn_row8_g4, 4\n"
-    "  SOI_ROW8_FN soi_nn_row8_g8, 8\n"
+    "  SOI_ROW8_FN soi_nn_row8_g2, 2, 1\n"
+    "  SOI_ROW8_FN soi_nn_row8_g4, 4, 1\n"
+    "  SOI_ROW8_FN soi_nn_row8_g8, 8, 1\n"
+    "  SOI_ROW8_FN soi_nn_row4s2_g2, 2, 2\n"
+    "  SOI_ROW8_FN soi_nn_row4s2_g4, 4, 2\n"
+    "  SOI_ROW8_FN soi_nn_row4s2_g8, 8, 2\n"
     "  .purgem SOI_ROW8_FN\n"
     "  .purgem SOI_ROW8_VLDM\n"
     "  .purgem SOI_ROW8_LANE\n"
+    "  .purgem SOI_ROW4S2_LANE\n"
     "  .popsection\n");
 #endif
 
 /* The same computation in C (host DSP emulation, -DSOI_NN_NO_ASM, unaligned filters). */
 static void row8_c(const soi_row_args *a)
 {
-    const int32_t cin = a->cin, k = a->kh * 3 * cin;
+    const int32_t cin = a->cin, k = a->kh * 3 * cin, st = a->stride;
+    const int32_t cols = st == 1 ? SOI_ROW_COLS : SOI_ROW_COLS_S2;
+    const int32_t words = st == 1 ? SOI_ROW_WORDS : SOI_ROW_WORDS_S2;
     for (int32_t m = 0; m < a->nm; m++)
     {
         int32_t acc[SOI_ROW_COLS];
@@ -233,16 +301,16 @@ static void row8_c(const soi_row_args *a)
                 const uint32_t r0 = soi_read_u32(wr + 4 * g);
                 const uint32_t r1 = soi_read_u32(wr + cin + 4 * g);
                 const uint32_t r2 = soi_read_u32(wr + 2 * cin + 4 * g);
-                for (int32_t lane = 0; lane < 2; lane++, x += SOI_ROW_WORDS)
+                for (int32_t lane = 0; lane < 2; lane++, x += words)
                 {
                     const uint32_t w0 = lane ? soi_sxtb16_ror8(r0) : soi_sxtb16(r0);
                     const uint32_t w1 = lane ? soi_sxtb16_ror8(r1) : soi_sxtb16(r1);
                     const uint32_t w2 = lane ? soi_sxtb16_ror8(r2) : soi_sxtb16(r2);
-                    for (int32_t j = 0; j < SOI_ROW_COLS; j++)
+                    for (int32_t j = 0; j < cols; j++)
                     {
-                        int32_t s = soi_smlad(w0, x[j], acc[j]);
-                        s = soi_smlad(w1, x[j + 1], s);
-                        acc[j] = soi_smlad(w2, x[j + 2], s);
+                        int32_t s = soi_smlad(w0, x[st * j], acc[j]);
+                        s = soi_smlad(w1, x[st * j + 1], s);
+                        acc[j] = soi_smlad(w2, x[st * j + 2], s);
                     }
                 }
             }
@@ -251,22 +319,24 @@ static void row8_c(const soi_row_args *a)
     }
 }
 
-/* Fills the block layout for input columns ix0 .. ix0 + 9 of the rows iy[0..kh) (-1: padding row). */
-static __attribute__((noinline)) void build_block(uint32_t *x,
+/* Fills the block layout (wl words per lane) for input columns ix0 .. ix0 + wl - 1 of the rows iy[0..kh)
+ * (-1: padding row). */
+static inline __attribute__((always_inline)) void build_block(uint32_t *x,
                                                  const int8_t *in_b,
                                                  int32_t in_w,
                                                  int32_t cin,
                                                  int32_t kh,
                                                  const int32_t *iy,
                                                  int32_t ix0,
-                                                 int32_t in_off)
+                                                 int32_t in_off,
+                                                 int32_t wl)
 {
     const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
     const int32_t groups = cin / 4;
-    const int32_t row_words = groups * 2 * SOI_ROW_WORDS;
+    const int32_t row_words = groups * 2 * wl;
     /* Valid columns i in [i0, i1). */
     const int32_t i0 = ix0 < 0 ? -ix0 : 0;
-    const int32_t i1 = in_w - ix0 < SOI_ROW_WORDS ? in_w - ix0 : SOI_ROW_WORDS;
+    const int32_t i1 = in_w - ix0 < wl ? in_w - ix0 : wl;
     for (int32_t ky = 0; ky < kh; ky++, x += row_words)
     {
         if (iy[ky] < 0 || i0 >= i1)
@@ -275,42 +345,69 @@ static __attribute__((noinline)) void build_block(uint32_t *x,
             continue;
         }
         /* Padding columns at the edges (strided stores, one column at a time). */
-        for (int32_t i = 0; i < SOI_ROW_WORDS; i++)
+        for (int32_t i = 0; i < wl; i++)
         {
             if (i == i0)
             {
                 i = i1;
-                if (i >= SOI_ROW_WORDS)
+                if (i >= wl)
                 {
                     break;
                 }
             }
-            for (uint32_t *d = x + i; d < x + row_words; d += SOI_ROW_WORDS)
+            for (uint32_t *d = x + i; d < x + row_words; d += wl)
             {
                 *d = 0u;
             }
         }
         const int8_t *src0 = in_b + (iy[ky] * in_w + ix0 + i0) * cin;
-        /* 16 channels (4 groups, 8 lanes) per pass, columns inner: cin is a multiple of 16. */
-        for (int32_t c = 0; c < cin; c += 16)
+        /* 16 channels (4 groups, 8 lanes) per pass, columns inner; a last pass of 8 when cin % 16 == 8. */
+        const int32_t cin16 = cin & ~15;
+        for (int32_t c = 0; c < cin16; c += 16)
         {
             const int8_t *src = src0 + c;
-            uint32_t *d = x + (c / 4) * 2 * SOI_ROW_WORDS + i0;
+            uint32_t *d = x + (c / 4) * 2 * wl + i0;
             for (int32_t i = i0; i < i1; i++, src += cin, d++)
             {
                 const uint32_t v0 = soi_read_u32(src), v1 = soi_read_u32(src + 4);
                 const uint32_t v2 = soi_read_u32(src + 8), v3 = soi_read_u32(src + 12);
                 d[0] = soi_sadd16(soi_sxtb16(v0), off2);
-                d[SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16_ror8(v0), off2);
-                d[2 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16(v1), off2);
-                d[3 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16_ror8(v1), off2);
-                d[4 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16(v2), off2);
-                d[5 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16_ror8(v2), off2);
-                d[6 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16(v3), off2);
-                d[7 * SOI_ROW_WORDS] = soi_sadd16(soi_sxtb16_ror8(v3), off2);
+                d[wl] = soi_sadd16(soi_sxtb16_ror8(v0), off2);
+                d[2 * wl] = soi_sadd16(soi_sxtb16(v1), off2);
+                d[3 * wl] = soi_sadd16(soi_sxtb16_ror8(v1), off2);
+                d[4 * wl] = soi_sadd16(soi_sxtb16(v2), off2);
+                d[5 * wl] = soi_sadd16(soi_sxtb16_ror8(v2), off2);
+                d[6 * wl] = soi_sadd16(soi_sxtb16(v3), off2);
+                d[7 * wl] = soi_sadd16(soi_sxtb16_ror8(v3), off2);
+            }
+        }
+        if (cin16 != cin)
+        {
+            const int8_t *src = src0 + cin16;
+            uint32_t *d = x + (cin16 / 4) * 2 * wl + i0;
+            for (int32_t i = i0; i < i1; i++, src += cin, d++)
+            {
+                const uint32_t v0 = soi_read_u32(src), v1 = soi_read_u32(src + 4);
+                d[0] = soi_sadd16(soi_sxtb16(v0), off2);
+                d[wl] = soi_sadd16(soi_sxtb16_ror8(v0), off2);
+                d[2 * wl] = soi_sadd16(soi_sxtb16(v1), off2);
+                d[3 * wl] = soi_sadd16(soi_sxtb16_ror8(v1), off2);
             }
         }
     }
+}
+
+/* build_block with the word count of each stride as a constant. */
+static __attribute__((noinline)) void build_block_s1(uint32_t *x, const int8_t *in_b, int32_t in_w, int32_t cin,
+                                                    int32_t kh, const int32_t *iy, int32_t ix0, int32_t in_off)
+{
+    build_block(x, in_b, in_w, cin, kh, iy, ix0, in_off, SOI_ROW_WORDS);
+}
+
+static __attribute__((noinline)) void build_block_s2(uint32_t *x, const int8_t *in_b, int32_t in_w, int32_t cin,
+                                                    int32_t kh, const int32_t *iy, int32_t ix0, int32_t in_off)
+{
+    build_block(x, in_b, in_w, cin, kh, iy, ix0, in_off, SOI_ROW_WORDS_S2);
 }
 
 /* Requantizes one channel of a block (soi_nn_requantize + output offset, clamp) and stores it with stride
@@ -416,11 +513,13 @@ int soi_nn_conv_row(const cmsis_nn_context *ctx,
 {
     const int32_t cin = in_dims->c, cout = out_dims->c, kh = f_dims->h;
     const int32_t need = soi_nn_conv_row_buffer_size(kh, f_dims->w, f_dims->c);
-    if (need == 0 || f_dims->c != cin || p->stride.w != 1 || p->dilation.w != 1 || out_dims->w < 4 ||
-        ctx == NULL || ctx->buf == NULL || ctx->size < need)
+    const int32_t st = p->stride.w;
+    if (need == 0 || f_dims->c != cin || (st != 1 && st != 2) || p->dilation.w != 1 ||
+        out_dims->w < (st == 1 ? 4 : 2) || ctx == NULL || ctx->buf == NULL || ctx->size < need)
     {
         return 0;
     }
+    const int32_t cols = st == 1 ? SOI_ROW_COLS : SOI_ROW_COLS_S2;
     uint32_t *x = (uint32_t *)(((uintptr_t)ctx->buf + 3u) & ~(uintptr_t)3u);
     const int32_t k = kh * 3 * cin;
     int32_t acc[SOI_ROW_CH * SOI_ROW_COLS];
@@ -431,6 +530,7 @@ int soi_nn_conv_row(const cmsis_nn_context *ctx,
     a.acc = acc;
     a.cin = cin;
     a.kh = kh;
+    a.stride = st;
 #if defined(SOI_ROW_ASM)
     const int use_asm = ((uintptr_t)filter & 3u) == 0u;
 #endif
@@ -445,10 +545,11 @@ int soi_nn_conv_row(const cmsis_nn_context *ctx,
                 iy[ky] = y >= 0 && y < in_dims->h ? y : -1;
             }
             int8_t *out_row = out + ((b * out_dims->h + oy) * out_dims->w) * cout;
-            for (int32_t ox0 = 0; ox0 < out_dims->w; ox0 += SOI_ROW_COLS)
+            for (int32_t ox0 = 0; ox0 < out_dims->w; ox0 += cols)
             {
-                const int32_t ncols = out_dims->w - ox0 < SOI_ROW_COLS ? out_dims->w - ox0 : SOI_ROW_COLS;
-                build_block(x, in_b, in_dims->w, cin, kh, iy, ox0 - p->padding.w, p->input_offset);
+                const int32_t ncols = out_dims->w - ox0 < cols ? out_dims->w - ox0 : cols;
+                (st == 1 ? build_block_s1 : build_block_s2)(x, in_b, in_dims->w, cin, kh, iy, ox0 * st - p->padding.w,
+                                                            p->input_offset);
                 for (int32_t m0 = 0; m0 < cout; m0 += SOI_ROW_CH)
                 {
                     const int32_t nm = cout - m0 < SOI_ROW_CH ? cout - m0 : SOI_ROW_CH;
@@ -458,13 +559,32 @@ int soi_nn_conv_row(const cmsis_nn_context *ctx,
 #if defined(SOI_ROW_ASM)
                     if (use_asm)
                     {
-                        if (cin % 32 == 0)
+                        if (st == 1)
                         {
-                            soi_nn_row8_g8(&a);
+                            if (cin % 32 == 0)
+                            {
+                                soi_nn_row8_g8(&a);
+                            }
+                            else if (cin % 16 == 0)
+                            {
+                                soi_nn_row8_g4(&a);
+                            }
+                            else
+                            {
+                                soi_nn_row8_g2(&a);
+                            }
+                        }
+                        else if (cin % 32 == 0)
+                        {
+                            soi_nn_row4s2_g8(&a);
+                        }
+                        else if (cin % 16 == 0)
+                        {
+                            soi_nn_row4s2_g4(&a);
                         }
                         else
                         {
-                            soi_nn_row8_g4(&a);
+                            soi_nn_row4s2_g2(&a);
                         }
                     }
                     else
