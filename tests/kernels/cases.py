@@ -189,6 +189,37 @@ def make_dw(rng: np.random.Generator) -> Case:
     return c
 
 
+def make_dw_row(rng: np.random.Generator) -> Case:
+    """A depthwise conv for the row kernel of the DSP path (ch_mult 1, KW 3, stride_w 1, dilation_w 1) or
+    just outside it (ch_mult 2, dilation_w 2, out_w > 128): streaming shapes (H = KH) and others."""
+    while True:
+        n = 1 if rng.random() < 0.85 else 2
+        kh = int(rng.choice([3, 3, 1, 2]))
+        sh = int(rng.choice([1, 1, 2]))
+        dh = 1 if rng.random() < 0.8 else 2
+        dw = 1 if rng.random() < 0.9 else 2
+        stream = rng.random() < 0.5
+        h = kh if stream else int(rng.integers(1, 6))
+        w = int(rng.integers(1, 40)) if rng.random() < 0.9 else int(rng.integers(126, 140))
+        oh, ph = _out_size(h, kh, sh, dh, not stream and bool(rng.random() < 0.5))
+        ow, pw = _out_size(w, 3, 1, dw, bool(rng.random() < 0.7))
+        if oh >= 1 and ow >= 1:
+            break
+    c_in = int(rng.integers(1, 40))
+    cm = 1 if rng.random() < 0.85 else 2
+    c_out = c_in * cm
+    in_off = int(rng.integers(-127, 129))
+    out_off = int(rng.integers(-128, 128))
+    lo, hi = _act(rng)
+    d = [n, h, w, c_in, kh, 3, cm, oh, ow, c_out, sh, 1, ph, pw, dh, dw, in_off, out_off, lo, hi]
+    c = Case("DW", d, rng.integers(-128, 128, size=(n, h, w, c_in), dtype=np.int8))
+    c.w = rng.integers(-128, 128, size=(1, kh, 3, c_out), dtype=np.int8)
+    c.bias = None if rng.random() < 0.1 else rng.integers(-(1 << 16), 1 << 16, size=c_out).astype(np.int32)
+    c.mult, c.shift = _quant(rng, c_out, kh * 3)
+    c.expected = ref.depthwise_conv_s8(c.inp, c.w, c.bias, c.mult, c.shift, {**_geometry(d), "ch_mult": cm})
+    return c
+
+
 def make_fc(rng: np.random.Generator) -> Case:
     b = int(rng.integers(1, 6))
     k = int(rng.integers(1, 81))
@@ -276,6 +307,7 @@ def make_cases(seed: int, per_family: int) -> list[Case]:
     cases += [make_add(rng) for _ in range(per_family)]
     # Drawn last so that the cases above stay the same for a given seed.
     cases += [make_row_conv(rng) for _ in range(max(8, per_family // 2))]
+    cases += [make_dw_row(rng) for _ in range(max(8, per_family // 3))]
     return cases
 
 

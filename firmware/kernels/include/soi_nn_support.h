@@ -205,6 +205,79 @@ static inline int8_t soi_nn_clamp_s8(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)(v > hi ? hi : v);
 }
 
+/* Requantizes n accumulators of one channel (soi_nn_requantize + output offset, clamp) and stores them
+ * with stride `step`. For a right shift r >= 1 the doubling high multiply and the rounding divide (halves away from
+ * zero) are folded into one 64-bit sum: with V = acc * m + 2^30,
+ *   result = (V + 2^(30+r) - [V < 0] * 2^31) >> (31 + r) = high word >> (r - 1)
+ * (floor((floor(V / 2^31) + 2^(r-1) - [V < 0]) / 2^r) written as one floor division). */
+static inline __attribute__((always_inline)) void soi_nn_requant_store_s8(const int32_t *acc,
+                                                               int32_t n,
+                                                               int32_t mult,
+                                                               int32_t shift,
+                                                               int8_t *o,
+                                                               int32_t step,
+                                                               int32_t off,
+                                                               int32_t lo,
+                                                               int32_t hi)
+{
+    if (shift < 0)
+    {
+        const int32_t r1 = -shift - 1;
+        const uint32_t nl = r1 == 0 ? 1u << 31 : 0u;
+        const int32_t nh = r1 == 0 ? 0 : (int32_t)(1u << (r1 - 1));
+#if defined(SOI_NN_DSP) && defined(__ARM_FEATURE_DSP)
+#define SOI_ROW_RQ(v)                                                                                          \
+    do                                                                                                         \
+    {                                                                                                          \
+        uint32_t vl = 1u << 30;                                                                                \
+        int32_t vh = 0, t;                                                                                     \
+        __asm__("smlal %[vl], %[vh], %[a], %[m]\n\t"                                                            \
+                "asr %[t], %[vh], #31\n\t"                                                                     \
+                "adds %[vl], %[vl], %[t], lsl #31\n\t"                                                         \
+                "adc %[vh], %[vh], %[t]\n\t"                                                                   \
+                "adds %[vl], %[vl], %[nl]\n\t"                                                                 \
+                "adc %[vh], %[vh], %[nh]"                                                                      \
+                : [vl] "+&r"(vl), [vh] "+&r"(vh), [t] "=&r"(t)                                                 \
+                : [a] "r"(acc[j]), [m] "r"(mult), [nl] "r"(nl), [nh] "r"(nh)                                   \
+                : "cc");                                                                                       \
+        (v) = (vh >> r1) + off;                                                                                \
+    } while (0)
+        if (lo == -128 && hi == 127)
+        {
+            for (int32_t j = 0; j < n; j++, o += step)
+            {
+                int32_t v;
+                SOI_ROW_RQ(v);
+                *o = (int8_t)__ssat(v, 8);
+            }
+            return;
+        }
+#else
+#define SOI_ROW_RQ(v)                                                                                          \
+    do                                                                                                         \
+    {                                                                                                          \
+        int64_t w = (int64_t)acc[j] * mult + (1LL << 30);                                                      \
+        w += (w < 0 ? -(1LL << 31) : 0) + (int64_t)(((uint64_t)(uint32_t)nh << 32) | nl);                      \
+        (v) = (int32_t)(w >> 32 >> r1) + off;                                                                  \
+    } while (0)
+#endif
+        for (int32_t j = 0; j < n; j++, o += step)
+        {
+            int32_t v;
+            SOI_ROW_RQ(v);
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            *o = (int8_t)v;
+        }
+        return;
+#undef SOI_ROW_RQ
+    }
+    for (int32_t j = 0; j < n; j++, o += step)
+    {
+        *o = soi_nn_clamp_s8(soi_nn_requantize(acc[j], mult, shift) + off, lo, hi);
+    }
+}
+
 /* Output stage shared by the matrix kernels: quant params of the first row, output offset and clamp.
  * q_step is 1 for per-channel quantization and 0 for per-tensor. */
 typedef struct

@@ -141,6 +141,113 @@ static __attribute__((noinline)) void dw_pixel_dsp(const int8_t *in_b,
 }
 #endif
 
+#if defined(SOI_NN_DSP)
+/* Longest output row of dw_row3_dsp (stack: 4 bytes per output and 2 per input column). */
+#define SOI_DW_ROW_MAX 128
+
+/* ch_mult 1, KW 3, stride_w 1, dilation_w 1, DSP: one output row, one channel at a time. Each valid
+ * filter row's input (+ offset, 0 for padding) is laid out once as int16 v[0 .. out_w + 2), so that one
+ * unaligned word load at v + x is the pair (v[x], v[x+1]) for SMLAD with (w0, w1) and v[x+2] goes to
+ * SMLABB with w2: 3 MACs in 2 instructions, the running sums of the row in acc[]. */
+static void dw_row3_dsp(const int8_t *in_b,
+                        int32_t in_h,
+                        int32_t in_w,
+                        int32_t c_in,
+                        const int8_t *filter,
+                        int32_t kh,
+                        const int32_t *bias,
+                        const cmsis_nn_dw_conv_params *p,
+                        const soi_nn_out_stage *os,
+                        int32_t oy,
+                        int32_t out_w,
+                        int8_t *out)
+{
+    int32_t acc[SOI_DW_ROW_MAX];
+    int16_t v[SOI_DW_ROW_MAX + 2];
+    const int32_t in_off = p->input_offset, pad = p->padding.w;
+    /* Valid input columns: v index i holds input column i - pad. */
+    const int32_t n = out_w + 2;
+    const int32_t i0 = pad < n ? pad : n;
+    const int32_t i1 = in_w + pad < n ? in_w + pad : n;
+    for (int32_t c = 0; c < c_in; c++)
+    {
+        const int32_t b = bias != NULL ? bias[c] : 0;
+        int first = 1;
+        for (int32_t ky = 0; ky < kh; ky++)
+        {
+            const int32_t iy = oy * p->stride.h - p->padding.h + ky * p->dilation.h;
+            if (iy < 0 || iy >= in_h)
+            {
+                continue;
+            }
+            const int8_t *src = in_b + (iy * in_w + (i0 - pad)) * c_in + c;
+            for (int32_t i = 0; i < i0; i++)
+            {
+                v[i] = 0;
+            }
+            int32_t i = i0;
+            for (; i + 4 <= i1; i += 4, src += 4 * c_in)
+            {
+                v[i] = (int16_t)(src[0] + in_off);
+                v[i + 1] = (int16_t)(src[c_in] + in_off);
+                v[i + 2] = (int16_t)(src[2 * c_in] + in_off);
+                v[i + 3] = (int16_t)(src[3 * c_in] + in_off);
+            }
+            for (; i < i1; i++, src += c_in)
+            {
+                v[i] = (int16_t)(*src + in_off);
+            }
+            for (i = i1 > i0 ? i1 : i0; i < n; i++)
+            {
+                v[i] = 0;
+            }
+            const int8_t *f = filter + ky * 3 * c_in + c;
+            const uint32_t w01 = ((uint32_t)(uint16_t)(int16_t)f[0]) | ((uint32_t)(uint16_t)(int16_t)f[c_in] << 16);
+            const uint32_t w2 = (uint32_t)(uint16_t)(int16_t)f[2 * c_in];
+            const int16_t *vp = v;
+            int32_t *a = acc;
+            int32_t x = 0;
+            if (first)
+            {
+                for (; x + 4 <= out_w; x += 4, vp += 4, a += 4)
+                {
+                    a[0] = soi_smlabb((uint32_t)(uint16_t)vp[2], w2, soi_smlad(soi_read_u32(vp), w01, b));
+                    a[1] = soi_smlabb((uint32_t)(uint16_t)vp[3], w2, soi_smlad(soi_read_u32(vp + 1), w01, b));
+                    a[2] = soi_smlabb((uint32_t)(uint16_t)vp[4], w2, soi_smlad(soi_read_u32(vp + 2), w01, b));
+                    a[3] = soi_smlabb((uint32_t)(uint16_t)vp[5], w2, soi_smlad(soi_read_u32(vp + 3), w01, b));
+                }
+                for (; x < out_w; x++, vp++, a++)
+                {
+                    a[0] = soi_smlabb((uint32_t)(uint16_t)vp[2], w2, soi_smlad(soi_read_u32(vp), w01, b));
+                }
+                first = 0;
+                continue;
+            }
+            for (; x + 4 <= out_w; x += 4, vp += 4, a += 4)
+            {
+                a[0] = soi_smlabb((uint32_t)(uint16_t)vp[2], w2, soi_smlad(soi_read_u32(vp), w01, a[0]));
+                a[1] = soi_smlabb((uint32_t)(uint16_t)vp[3], w2, soi_smlad(soi_read_u32(vp + 1), w01, a[1]));
+                a[2] = soi_smlabb((uint32_t)(uint16_t)vp[4], w2, soi_smlad(soi_read_u32(vp + 2), w01, a[2]));
+                a[3] = soi_smlabb((uint32_t)(uint16_t)vp[5], w2, soi_smlad(soi_read_u32(vp + 3), w01, a[3]));
+            }
+            for (; x < out_w; x++, vp++, a++)
+            {
+                a[0] = soi_smlabb((uint32_t)(uint16_t)vp[2], w2, soi_smlad(soi_read_u32(vp), w01, a[0]));
+            }
+        }
+        if (first)
+        {
+            for (int32_t x = 0; x < out_w; x++)
+            {
+                acc[x] = b;
+            }
+        }
+        soi_nn_requant_store_s8(acc, out_w, os->mult[c], os->shift[c], out + c, c_in, os->out_offset, os->act_min,
+                                os->act_max);
+    }
+}
+#endif
+
 /* First tap index whose position (o * stride - pad + t * dil) is >= 0, and the end index < size. */
 static void tap_range(int32_t o, int32_t stride, int32_t pad, int32_t dil, int32_t taps, int32_t size,
                       int32_t *t0, int32_t *t1)
@@ -189,6 +296,17 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx,
     {
         const int8_t *in_b = input_data + b * in_h * in_w * c_in;
         int8_t *out = output_data + b * out_h * out_w * c_out;
+#if defined(SOI_NN_DSP)
+        if (cm == 1 && kw == 3 && p->stride.w == 1 && p->dilation.w == 1 && out_w <= SOI_DW_ROW_MAX)
+        {
+            for (int32_t oy = 0; oy < out_h; oy++)
+            {
+                dw_row3_dsp(in_b, in_h, in_w, c_in, filter_data, kh, bias_data, p, &os, oy, out_w,
+                            out + oy * out_w * c_out);
+            }
+            continue;
+        }
+#endif
         for (int32_t oy = 0; oy < out_h; oy++)
         {
             int32_t ky0, ky1;
