@@ -67,13 +67,19 @@ def build_firmware(sources: GeneratedSources, board: Board, build_dir: Path, log
     ]
     log = log or build_dir / "build.log"
     build_dir.mkdir(parents=True, exist_ok=True)
+    # A build that was killed midway can leave truncated objects with fresh timestamps, which make
+    # would take as up to date: unless the last build in this folder finished, rebuild everything.
+    finished = build_dir / ".soi-build-finished"
+    clean = [] if finished.is_file() else ["--clean-first"]
+    finished.unlink(missing_ok=True)
     with open(log, "w") as out:
-        for cmd in (configure, ["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 2)]):
+        for cmd in (configure, ["cmake", "--build", str(build_dir), *clean, "-j", str(os.cpu_count() or 2)]):
             out.write("$ " + " ".join(cmd) + "\n")
             out.flush()
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"CMSIS_NN_PATH": ""})
             if proc.returncode != 0:
                 raise SoiError(f"firmware build failed ({cmd[1]} step); see {log}: {_first_error(log)}")
+    finished.write_text("")
     elf = build_dir / "soi_firmware.elf"
     return _read_elf(elf, board, kernels.label)
 

@@ -57,7 +57,9 @@ def estimate_code_bytes(model_c: Path, board: Board) -> int | None:
 
 def _compile(gcc: str, src: Path, includes: list[Path], board: Board) -> Path:
     flags = [*board.cpu_flags, *FLAGS, *(f"-I{d}" for d in includes)]
-    key = hashlib.sha256(src.read_bytes() + "\0".join(flags).encode()).hexdigest()[:24]
+    # The key covers the headers it may include too: a changed header changes the object.
+    headers = b"".join(h.read_bytes() for d in includes for h in sorted(d.glob("*.h")))
+    key = hashlib.sha256(src.read_bytes() + headers + "\0".join(flags).encode()).hexdigest()[:24]
     root = os.environ.get("SOI_MCU_CACHE")
     cache = (Path(root).expanduser() if root else Path.home() / ".cache" / "soi-mcu") / "code-size"
     obj = cache / f"{src.stem}-{key}.o"

@@ -32,14 +32,15 @@ STEP_OPENING = "int soi_model_step(const int8_t *input, int8_t *output)\n{\n"
 FRAMES = 8
 
 
-def _run_with(code: str, demo_export: Exported, tmp_path: Path, insn_budget: int = 4_000_000_000) -> None:
+def _run_with(code: str, demo_export: Exported, tmp_path: Path, insn_budget: int = 4_000_000_000,
+              prelude: str = "") -> None:
     board = load_board("mps2-an386")
     plan = lower(demo_export.spec, demo_export.graph)
     sources = generate(plan, board, demo_export.inputs_q[:FRAMES], tmp_path / "gen")
     model_c = sources.model_sources[0]
     text = model_c.read_text()
     assert STEP_OPENING in text, "the step function's opening changed: update this test"
-    model_c.write_text(text.replace(STEP_OPENING, STEP_OPENING + code, 1))
+    model_c.write_text(text.replace(STEP_OPENING, prelude + STEP_OPENING + code, 1))
     build = build_firmware(sources, board, tmp_path / "build")
     simulate_qemu(build, board, FRAMES, plan.output_size, tmp_path / "sim", insn_budget=insn_budget)
 
@@ -62,10 +63,17 @@ def test_firmware_that_never_finishes_is_stopped(demo_export: Exported, tmp_path
 
 
 def test_stack_overflow_is_reported(demo_export: Exported, tmp_path: Path) -> None:
-    # Grow the stack at run time to 16 bytes short of its end: deep into the paint check's guard
-    # margin, short of running past the stack (which would corrupt the data below it first).
-    grow = ("    { extern uint8_t __stack_limit__; uint8_t *sp = (uint8_t *)__builtin_frame_address(0);\n"
-            "      uint32_t n = (uint32_t)(sp - &__stack_limit__) - 64u;\n"
-            "      volatile uint8_t *deep = __builtin_alloca(n); for (uint32_t i = 0; i < n; i++) { deep[i] = 0u; } }\n")
+    # A function (not inlined, so its stack is released before the model's kernels run) grows the
+    # stack to 64 bytes short of its end: deep into the paint check's guard margin, short of running
+    # past the stack (which would corrupt the data below it first).
+    prelude = ("extern uint8_t __stack_limit__;\n"
+               "static __attribute__((noinline)) void soi_test_deep_stack(void)\n"
+               "{\n"
+               "    uint8_t *sp;\n"
+               "    __asm volatile(\"mov %0, sp\" : \"=r\"(sp));\n"
+               "    const uint32_t n = (uint32_t)(sp - &__stack_limit__) - 64u;\n"
+               "    volatile uint8_t *deep = __builtin_alloca(n);\n"
+               "    for (uint32_t i = 0; i < n; i++) { deep[i] = 0u; }\n"
+               "}\n\n")
     with pytest.raises(SoiError, match=r"stack overflow: the firmware used \d+ of its \d+-byte stack"):
-        _run_with(grow, demo_export, tmp_path)
+        _run_with("    soi_test_deep_stack();\n", demo_export, tmp_path, prelude=prelude)
