@@ -191,7 +191,7 @@ def make_dw(rng: np.random.Generator) -> Case:
 
 def make_dw_row(rng: np.random.Generator) -> Case:
     """A depthwise conv for the row kernel of the DSP path (ch_mult 1, KW 3, stride_w 1, dilation_w 1) or
-    just outside it (ch_mult 2, dilation_w 2, out_w > 128): streaming shapes (H = KH) and others."""
+    just outside it (ch_mult 2, dilation_w 2, out_w > 64): streaming shapes (H = KH) and others."""
     while True:
         n = 1 if rng.random() < 0.85 else 2
         kh = int(rng.choice([3, 3, 1, 2]))
@@ -200,7 +200,7 @@ def make_dw_row(rng: np.random.Generator) -> Case:
         dw = 1 if rng.random() < 0.9 else 2
         stream = rng.random() < 0.5
         h = kh if stream else int(rng.integers(1, 6))
-        w = int(rng.integers(1, 40)) if rng.random() < 0.9 else int(rng.integers(126, 140))
+        w = int(rng.integers(1, 40)) if rng.random() < 0.85 else int(rng.integers(60, 80))
         oh, ph = _out_size(h, kh, sh, dh, not stream and bool(rng.random() < 0.5))
         ow, pw = _out_size(w, 3, 1, dw, bool(rng.random() < 0.7))
         if oh >= 1 and ow >= 1:
