@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "`train scenes`: the scene classifier on generated acoustic scenes")
     train_arguments(p)
     p.set_defaults(func=_cmd_train)
-    p = sub.add_parser("evaluate", aliases=["eval"], help="float and int8 quality of a checkpoint on a held-out set: SI-SNRi (U-Net) "
+    p = sub.add_parser("evaluate", aliases=["eval"],
+                       help="float and int8 quality of a checkpoint on a held-out set: SI-SNRi (U-Net) "
                        "or top-1 accuracy (scene classifier)")
     evaluate_arguments(p)
     p.set_defaults(func=_cmd_evaluate)

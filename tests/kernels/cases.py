@@ -143,7 +143,8 @@ def row_scratch(kh: int, kw: int, c_in: int) -> int:
 
 def make_row_conv(rng: np.random.Generator) -> Case:
     """A conv the direct KW = 3 kernel takes (C_IN % 8 == 0, stride_w 1, dilation_w 1, no groups) or
-    just misses (out_w < 4, stride_w 3, dilation_w 2); stride_w 1 and 2; C_IN % 8 == 0 (chunks of 8, 16 and 32 channels): streaming-step shapes (H = 3 -> 1) and others."""
+    just misses (out_w < 4, stride_w 3, dilation_w 2); stride_w 1 and 2; C_IN % 8 == 0 (chunks of 8,
+    16 and 32 channels): streaming-step shapes (H = 3 -> 1) and others."""
     while True:
         n = 1 if rng.random() < 0.85 else 2
         c_in = int(rng.choice([8, 16, 24, 32, 40, 48, 64]))
@@ -191,7 +192,7 @@ def make_dw(rng: np.random.Generator) -> Case:
 
 def make_dw_row(rng: np.random.Generator) -> Case:
     """A depthwise conv for the row kernel of the DSP path (ch_mult 1, KW 3, stride_w 1, dilation_w 1) or
-    just outside it (ch_mult 2, dilation_w 2, out_w > 64): streaming shapes (H = KH) and others."""
+    just outside it (ch_mult 2, dilation_w 2, out_w > 72): streaming shapes (H = KH) and others."""
     while True:
         n = 1 if rng.random() < 0.85 else 2
         kh = int(rng.choice([3, 3, 1, 2]))
