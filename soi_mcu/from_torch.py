@@ -44,7 +44,7 @@ class RepeatFrames(nn.Module):
 
 
 SUPPORTED = ("Conv2d (causal: past-only time padding; depthwise or groups=1)", "BatchNorm2d (after a Conv2d)",
-             "ReLU", "ReLU6 (after a Conv2d or its BatchNorm2d)", "ZeroPad2d / ConstantPad2d(value 0)",
+             "ReLU", "ReLU6", "ELU (alpha 1; after a Conv2d or its BatchNorm2d)", "ZeroPad2d / ConstantPad2d(value 0)",
              "ConvTranspose2d (in time, kernel = stride, 1 in frequency)",
              "Upsample (nearest, in frequency)", "Identity", "Dropout",
              "soi_mcu.from_torch.TimeShift", "soi_mcu.from_torch.RepeatFrames", "Sequential")
@@ -121,6 +121,10 @@ class _Builder:
             self._norm(path, layer)
         elif isinstance(layer, nn.ReLU | nn.ReLU6):
             self._activation(path, "relu" if isinstance(layer, nn.ReLU) else "relu6")
+        elif isinstance(layer, nn.ELU):
+            if layer.alpha != 1.0:
+                raise SoiError(f"{path} (ELU): alpha={layer.alpha}; only alpha=1.0 (TFLite's ELU) is supported")
+            self._activation(path, "elu")
         elif isinstance(layer, nn.ConvTranspose2d):
             self._tconv(path, layer)
         elif isinstance(layer, TimeShift):

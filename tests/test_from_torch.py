@@ -41,6 +41,13 @@ def test_user_sequential_imports_with_its_weights_and_streams() -> None:
     assert result.ok, result
 
 
+def test_elu_becomes_the_convs_activation() -> None:
+    offline = from_torch(nn.Sequential(*causal_conv(1, 3), nn.ELU(), *causal_conv(3, 1)), freq_bins=8)
+    assert offline.spec.layers[0].act == "elu"
+    with pytest.raises(SoiError, match=r"alpha=0.5; only alpha=1.0"):
+        from_torch(nn.Sequential(*causal_conv(1, 3), nn.ELU(alpha=0.5)), freq_bins=8)
+
+
 def test_transposed_extrapolation_and_frequency_upsampling() -> None:
     model = nn.Sequential(*causal_conv(2, 4, stride=(2, 2)), nn.ReLU(), nn.ConvTranspose2d(4, 4, (2, 1), stride=(2, 1)),
                           nn.Upsample(scale_factor=(1, 2), mode="nearest"), *causal_conv(4, 1))
