@@ -464,6 +464,16 @@ static struct insn_class classify(struct qemu_plugin_insn *insn)
     case K_TBB:
         c.branch = true;
         break;
+    case K_FP: {
+        /* VMOV between two core registers and a D register or two S registers ("r0, r1, d0",
+         * "s0, s1, r0, r1"): two transfers, 2 cycles in the Cortex-M4 TRM (one register: 1). */
+        int commas = 0;
+        for (const char *q = ops; *q; q++) {
+            commas += *q == ',';
+        }
+        c.words = strncmp(mnemonic, "vmov", 4) == 0 && commas >= 2 ? 2 : 1;
+        break;
+    }
     case K_ALU:
         c.branch = reg_num(ops) == 15;      /* mov pc, rX / add pc, rX */
         break;
@@ -535,6 +545,9 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         uint32_t cost = core->cost[c.k];
         if (c.k == K_LDM || c.k == K_STM || c.k == K_FP_LDM) {
             cost += (uint32_t)c.words;
+        }
+        if (c.k == K_FP && c.words == 2 && !core->dual_issue) {
+            cost++;     /* two-register VMOV (M4/M33/M55 TRMs: 2 cycles; M7 keeps its 1) */
         }
         if (c.k == K_ISB) {
             t->refills++;

@@ -88,6 +88,14 @@ CASES = {
         0,
         setup=tuple(FPU_ON),
     ),
+    # VMOV: one core register 1 cycle, two core registers 2 (Cortex-M4 TRM).
+    "fpu_vmov_pairs": Case(
+        ["vmov s0, r4", "vmov r0, r1, d0", "vmov d1, r0, r1", "vmov s4, s5, r0, r1", "vmov r2, s0"],
+        5,
+        1 + 2 + 2 + 2 + 1,
+        0,
+        setup=tuple(FPU_ON),
+    ),
     # Cortex-M3: MLA 2, UMULL 4, UMLAL 5 (midpoints of the TRM's early-termination ranges).
     "m3_multiply": Case(
         ["mul r0, r1, r2", "mla r0, r1, r2, r0", "umull r5, r6, r1, r2", "umlal r5, r6, r1, r2"],
