@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -295,7 +293,7 @@ def train_scenes(variant: str = "stmc", steps: int = 400, seed: int = 0, batch: 
                  seconds: float = 1.0, lr: float = 2e-2, checkpoint: Path | None = None, device: str | None = None,
                  log_every: int = 50) -> SceneTrainResult:
     """Adam with cosine decay over `steps` minibatches drawn from `clips` generated training clips (seeded)."""
-    from soi_mcu.train import pick_device
+    from soi_mcu.train import optimize, pick_device
 
     if steps < 1 or batch < 1 or clips < 1:
         raise SoiError("training needs steps >= 1, batch >= 1 and clips >= 1")
@@ -306,28 +304,17 @@ def train_scenes(variant: str = "stmc", steps: int = 400, seed: int = 0, batch: 
         _say(f"generating {clips} training scenes of {seconds:g} s")
     feats, labels = scene_set(clips, seconds, TRAIN_SEED_BASE + seed)
     feats, labels = feats.to(dev), labels.to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / steps)))
     gen = torch.Generator().manual_seed(seed)
     result = SceneTrainResult(model, variant, steps, seed, clips, seconds)
-    start = time.monotonic()
-    model.train()
-    for step in range(1, steps + 1):
+
+    def step_loss() -> torch.Tensor:
         idx = torch.randint(len(feats), (batch,), generator=gen).to(dev)
         logits = frame_logits(model, feats[idx])
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                                  labels[idx].repeat_interleave(logits.shape[1]))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        result.losses.append(loss.item())
-        if log_every and (step % log_every == 0 or step == steps):
-            _say(f"[scenes {variant} seed {seed}] step {step}/{steps} loss {np.mean(result.losses[-log_every:]):.3f} "
-                 f"(cross entropy) {time.monotonic() - start:.0f}s")
-    result.seconds = time.monotonic() - start
-    model.eval()
+
+    result.seconds = optimize(model, step_loss, steps, lr, f"scenes {variant} seed {seed}", "cross entropy", log_every,
+                              result.losses)
     if checkpoint:
         result.checkpoint = save_scene_checkpoint(result, checkpoint)
     return result

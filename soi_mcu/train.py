@@ -18,6 +18,7 @@ import dataclasses
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,29 +96,41 @@ def train(base: UNetConfig, variant: str = "stmc", steps: int = 300, seed: int =
     if source.sample_rate != base.sample_rate:
         raise SoiError(f"data at {source.sample_rate} Hz, model config at {base.sample_rate} Hz")
     model = to_device(OfflineModel(unet_spec(cfg), seed=seed), dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / steps)))
     samples = int(seconds * base.sample_rate)
     result = TrainResult(model, base, variant, steps, seed)
-    start = time.monotonic()
-    for step in range(1, steps + 1):
+
+    def step_loss() -> torch.Tensor:
         noisy, clean = (torch.from_numpy(a).to(dev) for a in source.sample(rng, batch, samples))
-        loss = loss_fn(model, noisy, clean, cfg)
+        return loss_fn(model, noisy, clean, cfg)
+
+    result.seconds = optimize(model, step_loss, steps, lr, f"{variant} seed {seed}", "-SI-SNR dB", log_every, result.losses)
+    if checkpoint:
+        result.checkpoint = save_checkpoint(result, checkpoint)
+    return result
+
+
+def optimize(model: torch.nn.Module, step_loss: Callable[[], torch.Tensor], steps: int, lr: float, label: str,
+             unit: str, log_every: int, losses: list[float]) -> float:
+    """Adam with cosine decay (to 5 % of lr) and gradient clipping over `steps` minibatches, each loss
+    from `step_loss()`; appends the losses, logs every `log_every` steps, leaves the model in eval
+    mode and returns the seconds it took. Shared by the U-Net and the scene classifier."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    start = time.monotonic()
+    model.train()
+    for step in range(1, steps + 1):
+        loss = step_loss()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
-        result.losses.append(loss.item())
+        losses.append(loss.item())
         if log_every and (step % log_every == 0 or step == steps):
-            recent = np.mean(result.losses[-log_every:])
-            _say(f"[{variant} seed {seed}] step {step}/{steps} loss {recent:.3f} (-SI-SNR dB) "
+            _say(f"[{label}] step {step}/{steps} loss {np.mean(losses[-log_every:]):.3f} ({unit}) "
                  f"{time.monotonic() - start:.0f}s")
-    result.seconds = time.monotonic() - start
     model.eval()
-    if checkpoint:
-        result.checkpoint = save_checkpoint(result, checkpoint)
-    return result
+    return time.monotonic() - start
 
 
 def _say(text: str) -> None:
