@@ -23,7 +23,7 @@ from elftools.elf.relocation import RelocationSection
 
 from soi_mcu.boards import Board
 from soi_mcu.errors import SoiError
-from soi_mcu.paths import FIRMWARE_DIR
+from soi_mcu.paths import FIRMWARE_DIR, cache_dir
 
 ROOTS = ("soi_model_init", "soi_model_reset", "soi_model_step", "soi_model_precompute")
 FLAGS = ("-O2", "-std=c11", "-ffunction-sections", "-fdata-sections")
@@ -60,8 +60,7 @@ def _compile(gcc: str, src: Path, includes: list[Path], board: Board) -> Path:
     # The key covers the headers it may include too: a changed header changes the object.
     headers = b"".join(h.read_bytes() for d in includes for h in sorted(d.glob("*.h")))
     key = hashlib.sha256(src.read_bytes() + headers + "\0".join(flags).encode()).hexdigest()[:24]
-    root = os.environ.get("SOI_MCU_CACHE")
-    cache = (Path(root).expanduser() if root else Path.home() / ".cache" / "soi-mcu") / "code-size"
+    cache = cache_dir("code-size")
     obj = cache / f"{src.stem}-{key}.o"
     if obj.is_file():
         return obj

@@ -10,6 +10,7 @@ Two layouts, decided once at import:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -39,3 +40,9 @@ CONFIGS_DIR = PROJECT_ROOT / "configs"
 def missing_data() -> list[str]:
     """The data folders/files that are absent (a broken install); [] when all are there."""
     return [name for name in (*DATA_DIRS, *DATA_FILES) if not (PROJECT_ROOT / name).exists()]
+
+
+def cache_dir(name: str) -> Path:
+    """Where a stage caches its results: $SOI_MCU_CACHE/<name>, else ~/.cache/soi-mcu/<name>."""
+    root = os.environ.get("SOI_MCU_CACHE")
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "soi-mcu") / name

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soi_mcu.errors import SoiError
-from soi_mcu.paths import QEMU_PLUGIN_DIR
+from soi_mcu.paths import QEMU_PLUGIN_DIR, cache_dir
 
 PLUGIN_SOURCE = QEMU_PLUGIN_DIR / "soi_cycles.c"
 HEADER_NAME = "qemu-plugin.h"
@@ -32,9 +32,7 @@ HEADER_HINT = "set QEMU_PLUGIN_H=/path/to/qemu-plugin.h (include/qemu/qemu-plugi
 
 def default_cache_dir() -> Path:
     """$SOI_MCU_CACHE/qemu-plugin, else ~/.cache/soi-mcu/qemu-plugin."""
-    root = os.environ.get("SOI_MCU_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "soi-mcu"
-    return base / "qemu-plugin"
+    return cache_dir("qemu-plugin")
 
 
 def ensure_plugin(cache_dir: Path | None = None) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from soi_mcu import paths
 from soi_mcu.errors import SoiError
 from soi_mcu.model import (
     Add,
@@ -153,8 +154,7 @@ def export_tflite(
 
 def cache_dir() -> Path:
     """$SOI_MCU_CACHE/tflite, else ~/.cache/soi-mcu/tflite."""
-    root = os.environ.get("SOI_MCU_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "soi-mcu") / "tflite"
+    return paths.cache_dir("tflite")
 
 
 def _tf_version() -> str:

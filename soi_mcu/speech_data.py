@@ -25,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
+from soi_mcu import paths
 from soi_mcu.errors import SoiError
 
 SENTENCES = {
@@ -111,8 +112,7 @@ class Utterance:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("SOI_MCU_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "soi-mcu") / "speech"
+    return paths.cache_dir("speech")
 
 
 def espeak() -> str:
