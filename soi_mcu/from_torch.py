@@ -81,16 +81,12 @@ def _flatten(module: nn.Module, path: str):
     if isinstance(module, nn.Sequential):
         for child_name, child in module.named_children():
             yield from _flatten(child, f"{path}.{child_name}")
-    elif type(module) is nn.Module or (list(module.children()) and not _is_leaf(module)):
+    elif type(module) is nn.Module or list(module.children()):  # a container other than Sequential
         raise SoiError(f"{path} ({type(module).__name__}): only nn.Sequential models (and the layers "
                        f"listed here) can be imported; supported: {', '.join(SUPPORTED)}. "
                        "Graphs with skip connections are built with soi_mcu.model's layer spec instead")
     else:
         yield path, module
-
-
-def _is_leaf(module: nn.Module) -> bool:
-    return isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.BatchNorm2d)
 
 
 class _Builder:
