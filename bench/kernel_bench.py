@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from soi_mcu.boards import Board, load_board  # noqa: E402
+from soi_mcu.kernel_layout import s16w_filter  # noqa: E402
 from soi_mcu.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args  # noqa: E402
 
 OWN_KERNELS = ROOT / "firmware" / "kernels"
@@ -46,7 +47,8 @@ CMSIS_DIRS = (
 
 @dataclass(frozen=True)
 class Shape:
-    """One kernel call. kind: conv (wrapper), dw (depthwise wrapper), fc, add."""
+    """One kernel call. kind: conv (wrapper), s16w (soi_conv_s16w_s8, same data as the conv named `twin`),
+    dw (depthwise wrapper), fc, add."""
 
     name: str
     kind: str
@@ -57,6 +59,7 @@ class Shape:
     kh: int = 3
     kw: int = 3
     stride_w: int = 1
+    twin: str = ""
 
     @property
     def pad_w(self) -> int:
@@ -72,7 +75,7 @@ class Shape:
 
     @property
     def macs(self) -> int:
-        if self.kind == "conv":
+        if self.kind in ("conv", "s16w"):
             return self.out_h * self.out_w * self.cout * self.kh * self.kw * self.cin
         if self.kind == "dw":
             return self.out_h * self.out_w * self.cin * self.kh * self.kw
@@ -87,6 +90,9 @@ SHAPES = (
     Shape("conv3x3 (3,32,16)->16", "conv", 3, 32, 16, 16),
     Shape("conv3x3 (3,16,32)->32", "conv", 3, 16, 32, 32),
     Shape("conv3x3 (3,8,64)->64", "conv", 3, 8, 64, 64),
+    Shape("s16w 3x3 (3,32,16)->16", "s16w", 3, 32, 16, 16, twin="conv3x3 (3,32,16)->16"),
+    Shape("s16w 3x3 (3,16,32)->32", "s16w", 3, 16, 32, 32, twin="conv3x3 (3,16,32)->32"),
+    Shape("s16w 3x3 (3,8,64)->64", "s16w", 3, 8, 64, 64, twin="conv3x3 (3,8,64)->64"),
     Shape("conv3x3/s2 (3,32,16)->32", "conv", 3, 32, 16, 32, stride_w=2),
     Shape("conv1x1 (1,16,32)->32", "conv", 1, 16, 32, 32, 1, 1),
     Shape("dw3x3 (3,32,16)", "dw", 3, 32, 16, 16),
@@ -107,17 +113,22 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
     max_buf = 0
     for i, s in enumerate(shapes):
         # One generator per shape (seeded by its name), so a subset gets the same data as the full run.
-        rng = np.random.default_rng([seed, *s.name.encode()])
+        rng = np.random.default_rng([seed, *(s.twin or s.name).encode()])
         inp = rng.integers(-128, 128, size=s.h * s.w * s.cin if s.kind != "add" else s.cin)
         data.append(_arr(f"in{i}", "int8_t", inp))
-        if s.kind in ("conv", "dw", "fc"):
+        if s.kind in ("conv", "s16w", "dw", "fc"):
             k = s.kh * s.kw * s.cin
-            wshape = s.cout * k if s.kind == "conv" else (s.kh * s.kw * s.cin if s.kind == "dw" else s.cin * s.cout)
+            wshape = s.cout * k if s.kind in ("conv", "s16w") else (s.kh * s.kw * s.cin if s.kind == "dw" else s.cin * s.cout)
             nout = s.cout if s.kind != "dw" else s.cin
-            data.append(_arr(f"w{i}", "int8_t", rng.integers(-127, 128, size=wshape)))
+            w = rng.integers(-127, 128, size=wshape)
+            if s.kind == "s16w":
+                w16 = s16w_filter(w.reshape(s.cout, s.kh, s.kw, s.cin).astype(np.int8))
+                data.append(_arr(f"w{i}", "int16_t", w16))
+            else:
+                data.append(_arr(f"w{i}", "int8_t", w))
             data.append(_arr(f"b{i}", "int32_t", rng.integers(-5000, 5000, size=nout)))
             data.append(_arr(f"m{i}", "int32_t", rng.integers(1 << 30, (1 << 31) - 1, size=nout)))
-            macs_per_out = k if s.kind == "conv" else (s.kh * s.kw if s.kind == "dw" else s.cin)
+            macs_per_out = k if s.kind in ("conv", "s16w") else (s.kh * s.kw if s.kind == "dw" else s.cin)
             shift = -int(np.ceil(np.log2(np.sqrt(macs_per_out) * 64 * 64 / 50.0)))
             data.append(_arr(f"s{i}", "int32_t", np.full(nout, shift)))
         if s.kind == "conv":
@@ -131,6 +142,22 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         if (ctx.size > (int32_t)sizeof(scratch)) fail("scratch");
         soi_mark_begin();
         st = arm_convolve_wrapper_s8(&ctx, &p, &q, &id, in{i}, &fd, w{i}, &bd, b{i}, &od, out);
+        soi_mark_end();
+        report({i}, st, {nbytes});
+    }}
+""")
+            max_buf = max(max_buf, nbytes)
+        elif s.kind == "s16w":
+            nbytes = s.out_h * s.out_w * s.cout
+            calls.append(f"""    {{
+        const cmsis_nn_conv_params p = {{13, -5, {{1, 1}}, {{{s.pad_w}, 0}}, {{1, 1}}, {{-128, 127}}}};
+        const cmsis_nn_per_channel_quant_params q = {{(int32_t *)m{i}, (int32_t *)s{i}}};
+        const cmsis_nn_dims id = {{1, {s.h}, {s.w}, {s.cin}}}, fd = {{{s.cout}, {s.kh}, {s.kw}, {s.cin}}};
+        const cmsis_nn_dims od = {{1, {s.out_h}, {s.out_w}, {s.cout}}};
+        cmsis_nn_context ctx = {{scratch, soi_conv_s16w_s8_get_buffer_size(&p, &id, &fd)}};
+        if (ctx.size == 0 || ctx.size > (int32_t)sizeof(scratch)) fail("scratch");
+        soi_mark_begin();
+        st = soi_conv_s16w_s8(&ctx, &p, &q, &id, in{i}, &fd, w{i}, b{i}, &od, out);
         soi_mark_end();
         report({i}, st, {nbytes});
     }}
@@ -183,6 +210,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
     return f"""/* Generated by bench/kernel_bench.py. */
 #include <stdint.h>
 #include "arm_nnfunctions.h"
+#include "soi_conv_s16w.h"
 #include "soi_profile.h"
 #include "soi_semihost.h"
 
@@ -280,7 +308,7 @@ def build_firmware(board: Board, lib: str, cmsis: Path | None, work: Path, jobs:
     cmd = [
         "arm-none-eabi-gcc", *board.cpu_flags, *CFLAGS, f"-I{inc}", f"-I{fw / 'runtime'}",
         str(work / "bench.c"), str(fw / "startup" / "startup_cortexm.c"), str(fw / "runtime" / "soi_semihost.c"),
-        str(fw / "runtime" / "soi_profile.c"), *map(str, objs),
+        str(fw / "runtime" / "soi_profile.c"), str(fw / "runtime" / "soi_conv_s16w.c"), *map(str, objs),
         "-nostartfiles", "--specs=nano.specs", f"-T{ld}", "-Wl,--gc-sections", "-o", str(elf),
     ]
     res = _run(cmd)
@@ -351,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown core {c}; use {', '.join(CORES)}", file=sys.stderr)
             return 2
     libs = ["own"] + (["cmsis"] if args.cmsis_nn else [])
-    shapes = tuple(s for s in SHAPES if args.only is None or args.only in s.name)
+    shapes = tuple(s for s in SHAPES if args.only is None or args.only in s.name or args.only in s.twin)
     if not shapes:
         print(f"no kernel name contains {args.only!r}", file=sys.stderr)
         return 2
@@ -386,12 +414,17 @@ def main(argv: list[str] | None = None) -> int:
         if "cmsis" in libs:
             head += f"{'CMSIS insns':>12}{'cycles':>9}{'MAC/cyc':>8}{'speedup':>8}  same"
         print(head)
+        names = [t.name for t in shapes]
         for i, s in enumerate(shapes):
             own = results[(c, "own")][i]
             unit = f"{s.macs / own.cycles:8.2f}" if s.kind != "add" else f"{own.cycles / s.macs:6.1f}/e"
             row = f"{s.name:<26}{s.macs:>8}{own.insns:>9}{own.cycles:>9}{unit}"
             if not own.ok:
                 row += " (status!=0)"
+            if s.twin:
+                twin = results[(c, "own")][[t.name for t in shapes].index(s.twin)] if s.twin in names else None
+                if twin is not None:
+                    row += f"  {'=' if twin.digest == own.digest else 'DIFFERS FROM'} {s.twin}"
             if "cmsis" in libs:
                 ref = results[(c, "cmsis")][i]
                 runit = f"{s.macs / ref.cycles:8.2f}" if s.kind != "add" else f"{ref.cycles / s.macs:6.1f}/e"
