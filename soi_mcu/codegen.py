@@ -55,6 +55,7 @@ def _context(plan: CPlan, board: Board) -> dict:
     return {
         "plan": plan,
         "convs": [n for n in plan.nodes if isinstance(n, ConvNode)],
+        "uses_s16w": any(isinstance(n, ConvNode) and n.s16w for n in plan.nodes),
         "shifts": [n for n in plan.nodes if isinstance(n, ShiftNode)],
         "pools": [n for n in plan.nodes if isinstance(n, PoolNode)],
         "version": __version__,
@@ -107,7 +108,8 @@ def generate_library(plan: CPlan, board: Board, out_dir: Path) -> list[Path]:
         "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),
         "CMakeLists.txt": env.get_template("library_CMakeLists.txt.j2").render(ctx),
     }
-    for name in ("soi_ring.c", "soi_ring.h"):
+    runtime = ["soi_ring.c", "soi_ring.h"] + (["soi_conv_s16w.c", "soi_conv_s16w.h"] if ctx["uses_s16w"] else [])
+    for name in runtime:
         files[f"runtime/{name}"] = (FIRMWARE_DIR / "runtime" / name).read_bytes()
     kernels = FIRMWARE_DIR / "kernels"
     for path in sorted(p for p in kernels.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".txt")):

@@ -19,7 +19,7 @@ from soi_mcu.code_size import estimate_code_bytes
 from soi_mcu.codegen import generate, generate_library
 from soi_mcu.data import synthetic_frames
 from soi_mcu.errors import SoiError, require_tool
-from soi_mcu.lowering import lower
+from soi_mcu.lowering import ConvNode, CPlan, lower
 from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
 from soi_mcu.quantize import export_tflite, reference_outputs
 from soi_mcu.renode import RENODE_MISSING, renode_available, simulate_renode
@@ -58,6 +58,24 @@ def memory_estimate(plan, code_bytes: int | None = None) -> dict[str, int]:
     est = {"weights_flash": plan.weight_bytes, "state": plan.state_bytes, "arena": plan.memory.arena_bytes,
            "persistent_activations": sum(plan.memory.persistent.values()), "scratch": plan.scratch_bytes}
     return est | ({"code": code_bytes} if code_bytes is not None else {})
+
+
+def plan_for_board(spec: ModelSpec, graph, board: Board, quiet: bool = False) -> CPlan:
+    """The C plan for the board's core: with the project's DSP conv kernel where it applies, unless its
+    int16 filters would not fit the board's flash while the int8 ones do (then the CMSIS-NN calls)."""
+    plan = lower(spec, graph, board.core)
+    n_fast = sum(1 for n in plan.nodes if isinstance(n, ConvNode) and n.s16w)
+    if n_fast and plan.weight_bytes > board.flash_size:
+        portable = lower(spec, graph, board.core, fast_kernels=False)
+        if portable.weight_bytes <= board.flash_size:
+            if not quiet:
+                print(f"      the int16 filters of the DSP conv kernel ({plan.weight_bytes:,} B) do not fit the flash of "
+                      f"{board.name}; using the CMSIS-NN calls with int8 filters ({portable.weight_bytes:,} B)",
+                      file=sys.stderr)
+            return portable
+    if n_fast and not quiet:
+        print(f"      {n_fast} conv layer(s) run as soi_conv_s16w_s8 (DSP kernel, int16 filters)", file=sys.stderr)
+    return plan
 
 
 def check_fits(plan, board: Board, code_bytes: int = 0) -> None:
@@ -148,7 +166,7 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
     reference = reference_outputs(artifact, inputs_q)
 
     progress("generating C from templates")
-    plan = lower(spec, graph)
+    plan = plan_for_board(spec, graph, board, quiet)
     check_fits(plan, board)  # weights and RAM: before spending time on anything else
     sources = generate(plan, board, inputs_q, out_dir / "generated")
     code = estimate_code_bytes(sources.model_sources[0], board)
@@ -186,7 +204,7 @@ def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_d
     progress("exporting full-int8 .tflite with TensorFlow's converter")
     artifact = export(offline, 8 * offline.schedule.phases, seed, out_dir)
     progress("planning and checking the board's memory")
-    plan = lower(spec, load_graph(artifact.path))
+    plan = plan_for_board(spec, load_graph(artifact.path), board)
     check_fits(plan, board)
     progress(f"writing the C library to {out_dir}")
     files = generate_library(plan, board, out_dir)
