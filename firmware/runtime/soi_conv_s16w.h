@@ -1,5 +1,6 @@
-/* soi_conv_s16w_s8: a project-specific int8 convolution for the DSP cores (Cortex-M4, M7, M33) that the
- * code generator calls instead of arm_convolve_wrapper_s8 where it applies: filter width 3, stride and
+/* soi_conv_s16w_s8: a project-specific int8 convolution for the DSP cores that the code generator calls
+ * on Cortex-M4 and M33 instead of arm_convolve_wrapper_s8 where it applies (it runs on M7 too, where the
+ * dual issue favours the CMSIS-style kernel, see soi_mcu/kernel_layout.py): filter width 3, stride and
  * dilation 1 in width, no groups, input channels a multiple of 4 (any filter height, stride and dilation
  * in height). Results are bit-exact with arm_convolve_s8 (TFLite int8 convolution).
  *
