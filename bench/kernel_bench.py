@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             if not own.ok:
                 row += " (status!=0)"
             if s.twin:
-                twin = results[(c, "own")][[t.name for t in shapes].index(s.twin)] if s.twin in names else None
+                twin = results[(c, "own")][names.index(s.twin)] if s.twin in names else None
                 if twin is not None:
                     row += f"  {'=' if twin.digest == own.digest else 'DIFFERS FROM'} {s.twin}"
             if "cmsis" in libs:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -77,7 +78,7 @@ class ConvNode:
     # (kernel_layout.s16w_filter) instead of arm_convolve_wrapper_s8 with the int8 filter.
     s16w: bool = False
 
-    @property
+    @cached_property
     def filter_words(self) -> np.ndarray:
         """The filter as the kernel reads it: int16 pairs for s16w, else the int8 OHWI array."""
         return s16w_filter(self.weights) if self.s16w else self.weights

@@ -70,10 +70,11 @@ void soi_s16w_c4(const s16w_args *a);
 void soi_s16w_c5(const s16w_args *a);
 void soi_s16w_c6(const s16w_args *a);
 /* The lane schedule is written once as assembler macros over C; %(expr) (altmacro) turns the register
- * arithmetic into register names. Per output channel: accumulators = bias, groups of 8 lanes, then pairs
- * of lanes, then one STM of the C accumulators. The loop tests compare lr with ends kept on the stack
- * ([sp]: block, [sp+4]: acc, [sp+8]: bias, [sp+12]: channels left, [sp+16]: end, [sp+20]: end of the
- * groups of 8). */
+ * arithmetic into register names. Per output channel: accumulators = bias, groups of 12 lanes, then pairs
+ * of lanes, then the C outputs requantized in registers and stored. The loop tests compare lr with ends
+ * kept on the stack, loaded in the last load run of a group ([sp]: block, [sp+4]: requantization table,
+ * [sp+8]: bias, [sp+12]: channels left, [sp+16]: end, [sp+20]: end of the groups of 12, [sp+24]:
+ * activation minimum, [sp+32]: step, [sp+36]: output of the channel). */
 __asm__(
     "  .pushsection .text.soi_s16w_macros,\"ax\",%progbits\n"
     "  .syntax unified\n"
@@ -161,7 +162,6 @@ __asm__(
     "  str r4, [sp, #8]\n"
     "  str r6, [sp, #12]\n"
     "  str r8, [sp, #24]\n"
-    "  str r9, [sp, #28]\n"
     "  str r10, [sp, #32]\n"
     "  str r7, [sp, #36]\n"
     "  mov r12, r1\n"
