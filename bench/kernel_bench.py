@@ -29,10 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from soi_mcu.boards import Board, load_board  # noqa: E402
-from soi_mcu.kernel_layout import s16w_filter  # noqa: E402
+from soi_mcu.kernel_layout import s16w_stream  # noqa: E402
 from soi_mcu.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args  # noqa: E402
 
 OWN_KERNELS = ROOT / "firmware" / "kernels"
+# Zero points of every conv call (as cmsis_nn_conv_params' input_offset and output_offset).
+BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET = 13, -5
+OFFSETS = f"{BENCH_INPUT_OFFSET}, {BENCH_OUTPUT_OFFSET}"
 CORES = {"m4": "mps2-an386", "m7": "mps2-an500", "m55": "mps3-an547"}
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections"]
 # CMSIS-NN sources the benchmark links (directories under Source/; float sources left out).
@@ -121,20 +124,24 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
             wshape = s.cout * k if s.kind in ("conv", "s16w") else (s.kh * s.kw * s.cin if s.kind == "dw" else s.cin * s.cout)
             nout = s.cout if s.kind != "dw" else s.cin
             w = rng.integers(-127, 128, size=wshape)
+            bias = rng.integers(-5000, 5000, size=nout)
+            mult = rng.integers(1 << 30, (1 << 31) - 1, size=nout)
+            macs_per_out = k if s.kind in ("conv", "s16w") else (s.kh * s.kw if s.kind == "dw" else s.cin)
+            shift = np.full(nout, -int(np.ceil(np.log2(np.sqrt(macs_per_out) * 64 * 64 / 50.0))))
             if s.kind == "s16w":
-                w16 = s16w_filter(w.reshape(s.cout, s.kh, s.kw, s.cin).astype(np.int8))
-                data.append(_arr(f"w{i}", "int16_t", w16))
+                stream = s16w_stream(w.reshape(s.cout, s.kh, s.kw, s.cin).astype(np.int8), bias, mult, shift,
+                                     BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET)
+                assert stream is not None, s.name
+                data.append(_arr(f"w{i}", "int32_t", stream))
             else:
                 data.append(_arr(f"w{i}", "int8_t", w))
-            data.append(_arr(f"b{i}", "int32_t", rng.integers(-5000, 5000, size=nout)))
-            data.append(_arr(f"m{i}", "int32_t", rng.integers(1 << 30, (1 << 31) - 1, size=nout)))
-            macs_per_out = k if s.kind in ("conv", "s16w") else (s.kh * s.kw if s.kind == "dw" else s.cin)
-            shift = -int(np.ceil(np.log2(np.sqrt(macs_per_out) * 64 * 64 / 50.0)))
-            data.append(_arr(f"s{i}", "int32_t", np.full(nout, shift)))
+                data.append(_arr(f"b{i}", "int32_t", bias))
+                data.append(_arr(f"m{i}", "int32_t", mult))
+                data.append(_arr(f"s{i}", "int32_t", shift))
         if s.kind == "conv":
             nbytes = s.out_h * s.out_w * s.cout
             calls.append(f"""    {{
-        const cmsis_nn_conv_params p = {{13, -5, {{{s.stride_w}, 1}}, {{{s.pad_w}, 0}}, {{1, 1}}, {{-128, 127}}}};
+        const cmsis_nn_conv_params p = {{{OFFSETS}, {{{s.stride_w}, 1}}, {{{s.pad_w}, 0}}, {{1, 1}}, {{-128, 127}}}};
         const cmsis_nn_per_channel_quant_params q = {{(int32_t *)m{i}, (int32_t *)s{i}}};
         const cmsis_nn_dims id = {{1, {s.h}, {s.w}, {s.cin}}}, fd = {{{s.cout}, {s.kh}, {s.kw}, {s.cin}}};
         const cmsis_nn_dims bd = {{1, 1, 1, {s.cout}}}, od = {{1, {s.out_h}, {s.out_w}, {s.cout}}};
@@ -150,14 +157,13 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         elif s.kind == "s16w":
             nbytes = s.out_h * s.out_w * s.cout
             calls.append(f"""    {{
-        const cmsis_nn_conv_params p = {{13, -5, {{1, 1}}, {{{s.pad_w}, 0}}, {{1, 1}}, {{-128, 127}}}};
-        const cmsis_nn_per_channel_quant_params q = {{(int32_t *)m{i}, (int32_t *)s{i}}};
+        const cmsis_nn_conv_params p = {{{OFFSETS}, {{1, 1}}, {{{s.pad_w}, 0}}, {{1, 1}}, {{-128, 127}}}};
         const cmsis_nn_dims id = {{1, {s.h}, {s.w}, {s.cin}}}, fd = {{{s.cout}, {s.kh}, {s.kw}, {s.cin}}};
         const cmsis_nn_dims od = {{1, {s.out_h}, {s.out_w}, {s.cout}}};
         cmsis_nn_context ctx = {{scratch, soi_conv_s16w_s8_get_buffer_size(&p, &id, &fd)}};
         if (ctx.size == 0 || ctx.size > (int32_t)sizeof(scratch)) fail("scratch");
         soi_mark_begin();
-        st = soi_conv_s16w_s8(&ctx, &p, &q, &id, in{i}, &fd, w{i}, b{i}, &od, out);
+        st = soi_conv_s16w_s8(&ctx, &p, &id, in{i}, &fd, w{i}, &od, out);
         soi_mark_end();
         report({i}, st, {nbytes});
     }}
@@ -166,7 +172,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         elif s.kind == "dw":
             nbytes = s.out_h * s.out_w * s.cin
             calls.append(f"""    {{
-        const cmsis_nn_dw_conv_params p = {{13, -5, 1, {{1, 1}}, {{{s.pad_w}, 0}}, {{1, 1}}, {{-128, 127}}}};
+        const cmsis_nn_dw_conv_params p = {{{OFFSETS}, 1, {{1, 1}}, {{{s.pad_w}, 0}}, {{1, 1}}, {{-128, 127}}}};
         const cmsis_nn_per_channel_quant_params q = {{(int32_t *)m{i}, (int32_t *)s{i}}};
         const cmsis_nn_dims id = {{1, {s.h}, {s.w}, {s.cin}}}, fd = {{1, {s.kh}, {s.kw}, {s.cin}}};
         const cmsis_nn_dims bd = {{1, 1, 1, {s.cin}}}, od = {{1, {s.out_h}, {s.out_w}, {s.cin}}};

@@ -2,13 +2,17 @@
 
 The generated code calls the CMSIS-NN API (arm_convolve_wrapper_s8 and friends), which either the user's
 CMSIS-NN or the project's compatible kernels implement. On the DSP cores a conv of the right shape runs
-instead as soi_conv_s16w_s8 (firmware/runtime/soi_conv_s16w.c): the same int8 arithmetic, with its filter
-laid out here, at generation time, as sign-extended int16 pairs in the order its inner loop reads them.
-That costs twice the flash of the int8 filter and saves the per-tap sign extension, which is what lifts a
-3x3 conv past 1 MAC/cycle on a Cortex-M4 (see bench/README.md).
+instead as soi_conv_s16w_s8 (firmware/runtime/soi_conv_s16w.c): the same int8 arithmetic, with all it
+can take from the layer prepared here, at generation time, as one stream of words in the order its loops
+read them: the filter as sign-extended int16 pairs, start values with the input offset folded in, and the
+requantization constants. That costs twice the flash of the int8 filter and saves the per-tap sign
+extension and the per-call setup, which is what lifts a 3x3 conv past 1 MAC/cycle on a Cortex-M4 (see
+bench/README.md).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,10 +32,16 @@ def s16w_applies(*, kf: int, fstride: int, cin: int, out_width: int, depthwise: 
             and not fully_connected and not transposed)
 
 
+S16W_MAGIC = 0x57363153  # "S16W", the stream's first word (firmware/runtime/soi_conv_s16w.h)
+# The fast requantization is exact for right shifts 1..21 and accumulators below 2^30 in magnitude.
+S16W_MAX_RIGHT_SHIFT = 21
+S16W_ACC_LIMIT = 1 << 30
+
+
 def s16w_filter(weights: np.ndarray) -> np.ndarray:
-    """int8 [cout, kh, 3, cin] (TFLite / CMSIS-NN OHWI) -> int16 words in soi_conv_s16w_s8's order:
-    for each output channel m, filter row ky, group g of 4 input channels, lane l in (0, 1), tap kx:
-    the pair (w[m, ky, kx, 4g + l], w[m, ky, kx, 4g + l + 2]), low half first (flat int16, 2 per word)."""
+    """int8 [cout, kh, 3, cin] (TFLite / CMSIS-NN OHWI) -> int16 in soi_conv_s16w_s8's tap order, shape
+    [cout, kh * cin / 2 * 3 words, 2]: for each output channel m, filter row ky, group g of 4 input
+    channels, lane l in (0, 1), tap kx: the pair (w[m, ky, kx, 4g + l], w[m, ky, kx, 4g + l + 2])."""
     w = np.asarray(weights)
     if w.ndim != 4 or w.shape[2] != 3 or w.shape[3] % 4 != 0:
         raise ValueError(f"s16w layout needs a [cout, kh, 3, cin] filter with cin % 4 == 0, got {w.shape}")
@@ -39,4 +49,34 @@ def s16w_filter(weights: np.ndarray) -> np.ndarray:
     # [m, ky, kx, g, half, l] with channel = 4g + 2 * half + l
     v = w.astype(np.int16).reshape(cout, kh, kw, cin // 4, 2, 2)
     # -> [m, ky, g, l, kx, half]
-    return np.ascontiguousarray(v.transpose(0, 1, 3, 5, 2, 4)).reshape(-1)
+    return np.ascontiguousarray(v.transpose(0, 1, 3, 5, 2, 4)).reshape(cout, -1, 2)
+
+
+def s16w_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int], shifts: Sequence[int],
+                input_offset: int, output_offset: int) -> np.ndarray | None:
+    """The int32 words soi_conv_s16w_s8 reads (layout in firmware/runtime/soi_conv_s16w.h): a header, then
+    per output channel the accumulator's start value 2 * (bias + input_offset * sum of weights), the
+    filter as doubled int16 pairs (s16w_filter), and the constants of the fast requantization.
+
+    None when that requantization would not be exact for some channel (a left shift or none, a right
+    shift above 21, a negative multiplier, or an accumulator that could reach 2^30: |bias| + taps * 255 *
+    128); the caller then keeps the CMSIS-NN call."""
+    w = np.asarray(weights)
+    cout, kh, _, cin = w.shape
+    taps = kh * 3 * cin
+    b = np.asarray(bias, dtype=np.int64)
+    right = -np.asarray(shifts, dtype=np.int64)
+    mult = np.asarray(multipliers, dtype=np.int64)
+    if (right < 1).any() or (right > S16W_MAX_RIGHT_SHIFT).any() or (mult < 0).any():
+        return None
+    if (np.abs(b) + taps * 255 * 128 >= S16W_ACC_LIMIT).any():
+        return None
+    start = 2 * (b + input_offset * w.reshape(cout, -1).astype(np.int64).sum(axis=1))
+    add = (1 << (right - 1)) + output_offset * (1 << right)
+    # int16 pairs as little-endian words: low half first
+    pairs = (2 * s16w_filter(w).astype(np.int32)) & 0xFFFF
+    words = (pairs[..., 0] | (pairs[..., 1] << 16)).astype(np.uint32).view(np.int32)
+    body = np.concatenate([start[:, None], words, mult[:, None], add[:, None],
+                           right[:, None]], axis=1)
+    header = np.array([S16W_MAGIC, cout, kh * cin // 2, input_offset, output_offset], dtype=np.int64)
+    return np.concatenate([header, body.reshape(-1)]).astype(np.int32)

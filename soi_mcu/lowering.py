@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.kernel_layout import S16W_CORES, s16w_applies, s16w_filter
+from soi_mcu.kernel_layout import S16W_CORES, s16w_applies, s16w_stream
 from soi_mcu.memory import MemoryPlan, plan_memory
 from soi_mcu.model import (
     Add,
@@ -74,14 +74,24 @@ class ConvNode:
     # A 1x1 conv over frames of one bin (a classifier head) runs as arm_fully_connected_s8: one call
     # per run of output channels with the same multiplier and shift (its quantization is per tensor).
     fully_connected: bool = False
-    # Runs as the project's soi_conv_s16w_s8 (DSP cores, shapes it takes) with its filter as int16 pairs
-    # (kernel_layout.s16w_filter) instead of arm_convolve_wrapper_s8 with the int8 filter.
+    # Runs as the project's soi_conv_s16w_s8 (DSP cores, shapes and quantizations it takes) from one stream
+    # of words (kernel_layout.s16w_stream) instead of arm_convolve_wrapper_s8 with the int8 filter.
     s16w: bool = False
 
     @cached_property
-    def filter_words(self) -> np.ndarray:
-        """The filter as the kernel reads it: int16 pairs for s16w, else the int8 OHWI array."""
-        return s16w_filter(self.weights) if self.s16w else self.weights
+    def s16w_words(self) -> np.ndarray | None:
+        """soi_conv_s16w_s8's stream for this layer (None: its requantization is not exact here)."""
+        return s16w_stream(self.weights, self.bias, self.multipliers, self.shifts, self.input_offset,
+                           self.output_offset)
+
+    @property
+    def constant_bytes(self) -> int:
+        """Flash of the layer's constants: the stream, or filter, bias, multipliers and shifts."""
+        if self.s16w:
+            words = self.s16w_words
+            assert words is not None
+            return words.nbytes
+        return self.weights.nbytes + 4 * self.bias.size + 8 * self.cout
 
     @property
     def fc_sums(self) -> tuple[int, ...]:
@@ -223,7 +233,7 @@ class CPlan:
 
     @property
     def weight_bytes(self) -> int:
-        return sum(n.filter_words.nbytes + 4 * n.bias.size + 8 * n.cout for n in self.nodes if isinstance(n, ConvNode))
+        return sum(n.constant_bytes for n in self.nodes if isinstance(n, ConvNode))
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -278,10 +288,16 @@ def scratch_bytes_for(node: ConvNode) -> int:
     """
     col = node.cin * node.kt * node.kf
     if node.s16w:  # soi_conv_s16w_s8_get_buffer_size
-        return node.kt * node.cin // 2 * 8 * 4 + node.cout * 9 * 4 + 4
+        return node.kt * node.cin // 2 * 8 * 4 + 4
     if node.depthwise:
         return max(4 * col, 4 * 124 * node.kt * node.kf) + 16
     return 4 * (col + 16) * 2
+
+
+def _runs_as_s16w(n: object) -> bool:
+    return (isinstance(n, ConvNode) and s16w_applies(
+        kf=n.kf, fstride=n.fstride, cin=n.cin, out_width=n.out_width, depthwise=n.depthwise,
+        fully_connected=n.fully_connected, transposed=n.src_width > 0) and n.s16w_words is not None)
 
 
 def lower(spec: ModelSpec, graph: Graph, core: str | None = None, fast_kernels: bool = True) -> CPlan:
@@ -292,9 +308,7 @@ def lower(spec: ModelSpec, graph: Graph, core: str | None = None, fast_kernels: 
     f = spec.freq_bins
     nodes, buf = _nodes(spec, graph, matched, sched)
     if fast_kernels and core in S16W_CORES:
-        nodes = [replace(n, s16w=True) if isinstance(n, ConvNode) and s16w_applies(
-            kf=n.kf, fstride=n.fstride, cin=n.cin, out_width=n.out_width, depthwise=n.depthwise,
-            fully_connected=n.fully_connected, transposed=n.src_width > 0) else n for n in nodes]
+        nodes = [replace(n, s16w=True) if _runs_as_s16w(n) else n for n in nodes]
     groups = _schedule(spec, sched, {n.name: n for n in nodes})
     needs_input_copy = any(getattr(a.node, "source", None) == "input" or "input" in getattr(a.node, "sources", ())
                            for a in groups["deferred"])

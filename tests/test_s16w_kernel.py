@@ -1,7 +1,9 @@
 """soi_conv_s16w_s8 against the project's arm_convolve_wrapper_s8 (itself bit-exact with LiteRT) on random
 shapes and quantizations: on the host (its C path, under AddressSanitizer and UBSan) and in QEMU on the
-three DSP cores (its assembly). Covers what generated models rarely reach: left shifts, biases near the
-fast requantization's bounds, activation maxima below 127, widths from 1 to 14, kh 1..3 with dilation."""
+three DSP cores (its assembly). Covers what generated models rarely reach: biases at the bound of the fast
+requantization, right shifts of 1 (ties in every other value) and 21, zero multipliers, activation ranges
+narrower than int8, widths from 1 to 14, kh 1..3 with dilation, lane counts on and off the unrolled pass;
+and a stream whose header does not match the call."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 
 from soi_mcu.boards import load_board
-from soi_mcu.kernel_layout import s16w_filter
+from soi_mcu.kernel_layout import s16w_stream
 from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
 
 from .conftest import have
@@ -26,6 +28,33 @@ def _arr(name: str, ctype: str, values: np.ndarray) -> str:
     return f"static const {ctype} {name}[] __attribute__((aligned(4))) = {{{body}}};\n"
 
 
+def _quantization(rng: np.random.Generator, i: int, cout: int, taps: int) -> tuple[np.ndarray, ...]:
+    """bias, multipliers, shifts that the stream takes, with edge values on some cases.
+
+    Most channels get a scale that keeps the outputs inside int8 (so rounding is visible, not hidden by
+    saturation): multiplier = scale * 2^(31 + r) for a right shift r of 1..8, unnormalized where r is
+    small, which the kernels take like any other. With r = 1 every other value is a tie, where rounding
+    half away from zero matters."""
+    limit = (1 << 30) - taps * 255 * 128 - 1  # largest |bias| the fast requantization is exact for
+    if i % 7 == 3:
+        bias = rng.choice([-1, 1], size=cout) * (limit - rng.integers(0, 10, size=cout))
+    else:
+        bias = rng.integers(-20000, 20000, size=cout)
+    scale = 48.0 / (np.sqrt(taps) * 74.0 * 74.0)  # accumulator std (uniform int8 data) -> about 48
+    shift = -rng.integers(1, 9, size=cout)
+    if i % 4 == 2:
+        shift[:] = -1
+    mult = np.minimum(np.round(scale * 2.0 ** (31 - shift)), (1 << 31) - 1).astype(np.int64)
+    if i % 6 == 5:  # normalized multipliers and any shift, as TFLite makes them (mostly saturated here)
+        mult = rng.integers(1 << 30, (1 << 31) - 1, size=cout)
+        shift = rng.integers(-21, 0, size=cout)
+    if i % 5 == 1:
+        shift[rng.integers(0, cout)] = -21
+    if i % 11 == 5:
+        mult[rng.integers(0, cout)] = 0
+    return bias, mult, shift
+
+
 def _source(seed: int = 3) -> str:
     rng = np.random.default_rng(seed)
     data, calls = [], []
@@ -34,7 +63,7 @@ def _source(seed: int = 3) -> str:
         dil = int(rng.integers(1, 3)) if kh > 1 else 1
         h = (kh - 1) * dil + 1 + int(rng.integers(0, 2))
         w = int(rng.integers(1, 15))
-        cin = int(rng.choice([4, 8, 12, 16, 20, 32]))
+        cin = int(rng.choice([4, 8, 12, 16, 20, 24, 32, 40, 64]))
         cout = int(rng.choice([1, 2, 3, 5, 8, 9, 16]))
         pad = int(rng.integers(0, 3)) if w > 1 else 1
         out_w = w + 2 * pad - 2
@@ -42,17 +71,14 @@ def _source(seed: int = 3) -> str:
             pad, out_w = 1, w
         out_h = h - (kh - 1) * dil
         inp = rng.integers(-128, 128, size=h * w * cin)
-        wts = rng.integers(-127, 128, size=(cout, kh, 3, cin)).astype(np.int8)
-        big = i % 7 == 3  # biases past the fast path's bound: the reference requantization
-        bias = rng.integers(-(1 << 30), 1 << 30, size=cout) if big else rng.integers(-20000, 20000, size=cout)
-        mult = rng.integers(1 << 30, (1 << 31) - 1, size=cout)
-        shift = rng.integers(-23, -5, size=cout)
-        if i % 5 == 1:
-            shift[rng.integers(0, cout)] = int(rng.integers(0, 3))  # no / left shift on one channel
+        wts = rng.integers(-128, 128, size=(cout, kh, 3, cin)).astype(np.int8)
+        bias, mult, shift = _quantization(rng, i, cout, kh * 3 * cin)
         lo = int(rng.choice([-128, -128, int(rng.integers(-128, 0))]))
         hi = int(rng.choice([127, 127, int(rng.integers(lo + 1, 128))]))
         in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
-        data += [_arr(f"in{i}", "int8_t", inp), _arr(f"w{i}", "int8_t", wts), _arr(f"w16_{i}", "int16_t", s16w_filter(wts)),
+        stream = s16w_stream(wts, bias, mult, shift, in_off, out_off)
+        assert stream is not None, i
+        data += [_arr(f"in{i}", "int8_t", inp), _arr(f"w{i}", "int8_t", wts), _arr(f"stream{i}", "int32_t", stream),
                  _arr(f"b{i}", "int32_t", bias), _arr(f"m{i}", "int32_t", mult), _arr(f"s{i}", "int32_t", shift)]
         calls.append(f"""    {{
         const cmsis_nn_conv_params p = {{{in_off}, {out_off}, {{1, 1}}, {{{pad}, 0}}, {{1, {dil}}}, {{{lo}, {hi}}}}};
@@ -65,9 +91,17 @@ def _source(seed: int = 3) -> str:
         memset(ref, 0x55, sizeof(ref));
         memset(got, 0x55, sizeof(got));
         int st1 = arm_convolve_wrapper_s8(&c1, &p, &q, &id, in{i}, &fd, w{i}, &bd, b{i}, &od, ref);
-        int st2 = soi_conv_s16w_s8(&c2, &p, &q, &id, in{i}, &fd, w16_{i}, b{i}, &od, got);
+        int st2 = soi_conv_s16w_s8(&c2, &p, &id, in{i}, &fd, stream{i}, &od, got);
         check({i}, st1 == 0 && st2 == 0 && c2.size > 0 && c2.size <= (int32_t)sizeof(scratch) &&
                    memcmp(ref, got, sizeof(ref)) == 0, n);
+        /* the same stream with another input offset than the one folded into it: refused, nothing written */
+        if ({i} == 0) {{
+            cmsis_nn_conv_params wrong = p;
+            wrong.input_offset += 1;
+            memset(got, 0x55, sizeof(got));
+            check({CASES}, soi_conv_s16w_s8(&c2, &wrong, &id, in{i}, &fd, stream{i}, &od, got) == ARM_CMSIS_NN_ARG_ERROR &&
+                           got[0] == 0x55, 0);
+        }}
     }}
 """)
     return f"""/* Generated by tests/test_s16w_kernel.py. */
@@ -108,7 +142,7 @@ int main(void)
 def _check_log(log: str) -> None:
     bad = [ln for ln in log.splitlines() if ln.startswith("CASE_BAD")]
     ok = [ln for ln in log.splitlines() if ln.startswith("CASE_OK")]
-    assert not bad and len(ok) == CASES, f"{len(ok)} cases agree, these differ: {bad}\n{log[-2000:]}"
+    assert not bad and len(ok) == CASES + 1, f"{len(ok)} cases agree, these differ: {bad}\n{log[-2000:]}"
 
 
 @pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
@@ -158,3 +192,31 @@ def test_s16w_assembly_equals_the_cmsis_style_kernel_in_qemu(board_name: str, tm
                           "-nographic", "-monitor", "none", "-serial", "none", "-semihosting-config",
                           "enable=on,target=native", "-kernel", str(elf)], capture_output=True, text=True, timeout=300)
     _check_log(run.stdout + run.stderr)
+
+
+def test_the_stream_is_refused_where_the_fast_requantization_would_not_be_exact() -> None:
+    rng = np.random.default_rng(0)
+    wts = rng.integers(-128, 128, size=(2, 3, 3, 8)).astype(np.int8)
+    ok = dict(bias=np.array([5, -5]), multipliers=[1 << 30, 1 << 30], shifts=[-1, -21], input_offset=3,
+              output_offset=-4)
+    assert s16w_stream(wts, **ok) is not None
+    for change in (dict(shifts=[0, -3]), dict(shifts=[-3, 2]), dict(shifts=[-22, -3]),
+                   dict(multipliers=[1 << 30, -5]), dict(bias=np.array([5, (1 << 30) - 72 * 255 * 128]))):
+        assert s16w_stream(wts, **(ok | change)) is None, change
+
+
+def test_stream_layout() -> None:
+    """Header, start value with the input offset folded in, doubled taps in lane order, constants."""
+    wts = np.arange(-48, 48).reshape(2, 2, 3, 8).astype(np.int8)
+    s = s16w_stream(wts, np.array([7, -9]), [1 << 30, 3 << 29], [-4, -6], input_offset=5, output_offset=-2)
+    assert s is not None
+    lanes = 2 * 8 // 2
+    assert list(s[:5]) == [0x57363153, 2, lanes, 5, -2]
+    per = 1 + 3 * lanes + 3
+    assert s.size == 5 + 2 * per
+    m1 = s[5 + per: 5 + 2 * per]
+    assert m1[0] == 2 * (-9 + 5 * int(wts[1].astype(np.int64).sum()))
+    # lane 0 of channel 1: ky 0, channels (0, 2), taps kx 0..2
+    first = m1[1:4].view(np.int16).reshape(3, 2)
+    assert (first == 2 * wts[1, 0, :, [0, 2]].T).all()
+    assert list(m1[-3:]) == [3 << 29, (1 << 5) + (-2 << 6), 6]
