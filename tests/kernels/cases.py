@@ -45,6 +45,11 @@ def _quant(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, np.nda
     shift = centre + rng.integers(-3, 4, size=n)
     extreme = rng.random(n) < 0.05
     shift[extreme] = rng.choice([-31, -30, 0, 1], size=int(extreme.sum()))
+    # Rows with a right shift of 1 and a multiplier scaled down to keep the outputs in range: every other
+    # value is a tie there, where rounding half away from zero shows (the fast requantization's edge).
+    ties = rng.random(n) < 0.1
+    shift[ties] = -1
+    mult[ties] = np.round(60.0 / (0.75 * typical) * 2.0**32).astype(np.int64)
     return mult, np.clip(shift, -31, 30).astype(np.int64)
 
 
