@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [t.name for t in shapes]
         for i, s in enumerate(shapes):
             own = results[(c, "own")][i]
-            unit = f"{s.macs / own.cycles:8.2f}" if s.kind != "add" else f"{own.cycles / s.macs:6.1f}/e"
+            unit = f"{s.macs / own.cycles:8.3f}" if s.kind != "add" else f"{own.cycles / s.macs:6.1f}/e"
             row = f"{s.name:<26}{s.macs:>8}{own.insns:>9}{own.cycles:>9}{unit}"
             if not own.ok:
                 row += " (status!=0)"
@@ -433,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                     row += f"  {'=' if twin.digest == own.digest else 'DIFFERS FROM'} {s.twin}"
             if "cmsis" in libs:
                 ref = results[(c, "cmsis")][i]
-                runit = f"{s.macs / ref.cycles:8.2f}" if s.kind != "add" else f"{ref.cycles / s.macs:6.1f}/e"
+                runit = f"{s.macs / ref.cycles:8.3f}" if s.kind != "add" else f"{ref.cycles / s.macs:6.1f}/e"
                 same = "yes" if own.digest == ref.digest and own.ok and ref.ok else "NO"
                 row += f"{ref.insns:>12}{ref.cycles:>9}{runit}{ref.cycles / own.cycles:8.2f}  {same}"
             print(row)

@@ -74,7 +74,7 @@ def plan_for_board(spec: ModelSpec, graph, board: Board, quiet: bool = False) ->
                       file=sys.stderr)
             return portable
     if n_fast and not quiet:
-        print(f"      {n_fast} conv layer(s) run as soi_conv_s16w_s8 (DSP kernel, int16 filters)", file=sys.stderr)
+        print(f"      {n_fast} conv layer(s) run as soi_conv_s16w_s8 (DSP kernel, int16 filter streams)", file=sys.stderr)
     return plan
 
 
