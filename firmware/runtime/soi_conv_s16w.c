@@ -12,8 +12,8 @@
  * stream pointer and lr the block pointer. The taps and the first input words load in one run, so C = 6
  * costs 18 SMLAD + 11 loads in 3 runs = 32 cycles per 36 MACs (1.125 MAC/cycle), C = 5 27 per 30,
  * C = 4 23 per 24, C = 3 18 per 18. Blocks are 6 wide, the last ones 5, 4 or 3 (see block_cols).
- * Around the lanes, each output channel of a block costs about 70 cycles at C = 6 (start values, loop
- * tests, requantization, stores), which is why everything that can be is computed at generation time. */
+ * Around the lanes, each output channel of a block costs about 75 cycles at C = 6 and 48 lanes (start
+ * values, the entry jump, loop tests, requantization, stores), which is why everything that can be is computed at generation time. */
 #include "soi_conv_s16w.h"
 
 #include <string.h>
