@@ -25,11 +25,27 @@ S16W_CORES = ("cortex-m4", "cortex-m33")
 S16W_MIN_OUT_WIDTH = 3
 
 
-def s16w_applies(*, kf: int, fstride: int, cin: int, out_width: int, depthwise: bool, fully_connected: bool,
-                 transposed: bool) -> bool:
-    """The shapes soi_conv_s16w_s8 takes (any kt, dilation in time and window)."""
-    return (kf == 3 and fstride == 1 and cin % 4 == 0 and out_width >= S16W_MIN_OUT_WIDTH and not depthwise
-            and not fully_connected and not transposed)
+# Fewer input channels than 4 (an input spectrogram's 1): the kernel folds the filter rows into the
+# channels when kt * cin is at most this.
+S16W_MAX_FOLDED = 16
+
+
+def s16w_folds(cin: int) -> bool:
+    """The filter rows are folded into the channels (virtual channel ky * cin + c of one row)."""
+    return cin % 4 != 0
+
+
+def s16w_lanes(kt: int, cin: int) -> int:
+    """Lanes of one block of soi_conv_s16w_s8: 2 per 4 (virtual) channels of each filter row."""
+    return -(-kt * cin // 4) * 2 if s16w_folds(cin) else kt * cin // 2
+
+
+def s16w_applies(*, kt: int, kf: int, fstride: int, cin: int, out_width: int, depthwise: bool,
+                 fully_connected: bool, transposed: bool) -> bool:
+    """The shapes soi_conv_s16w_s8 takes (any dilation in time and window)."""
+    channels_ok = cin % 4 == 0 or kt * cin <= S16W_MAX_FOLDED
+    return (kf == 3 and fstride == 1 and channels_ok and 1 <= kt <= 16 and out_width >= S16W_MIN_OUT_WIDTH
+            and not depthwise and not fully_connected and not transposed)
 
 
 S16W_MAGIC = 0x57363153  # "S16W", the stream's first word (firmware/runtime/soi_conv_s16w.h)
@@ -64,6 +80,7 @@ def s16w_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int
     w = np.asarray(weights)
     cout, kh, _, cin = w.shape
     taps = kh * 3 * cin
+    lanes = s16w_lanes(kh, cin)
     b = np.asarray(bias, dtype=np.int64)
     right = -np.asarray(shifts, dtype=np.int64)
     mult = np.asarray(multipliers, dtype=np.int64)
@@ -74,9 +91,13 @@ def s16w_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int
     start = 2 * (b + input_offset * w.reshape(cout, -1).astype(np.int64).sum(axis=1))
     add = (1 << (right - 1)) + output_offset * (1 << right)
     # int16 pairs as little-endian words: low half first
-    pairs = (2 * s16w_filter(w).astype(np.int32)) & 0xFFFF
+    rows = w
+    if s16w_folds(cin):  # one row of virtual channels v = ky * cin + c, zero taps up to 2 * lanes
+        rows = np.zeros((cout, 1, 3, 2 * lanes), dtype=w.dtype)
+        rows[..., :kh * cin] = w.transpose(0, 2, 1, 3).reshape(cout, 3, kh * cin)[:, None]
+    pairs = (2 * s16w_filter(rows).astype(np.int32)) & 0xFFFF
     words = (pairs[..., 0] | (pairs[..., 1] << 16)).astype(np.uint32).view(np.int32)
     body = np.concatenate([start[:, None], words, mult[:, None], add[:, None],
                            right[:, None]], axis=1)
-    header = np.array([S16W_MAGIC, cout, kh * cin // 2, input_offset, output_offset], dtype=np.int64)
+    header = np.array([S16W_MAGIC, cout, lanes, input_offset, output_offset], dtype=np.int64)
     return np.concatenate([header, body.reshape(-1)]).astype(np.int32)

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from soi_mcu.errors import SoiError
-from soi_mcu.kernel_layout import S16W_CORES, s16w_applies, s16w_stream
+from soi_mcu.kernel_layout import S16W_CORES, s16w_applies, s16w_lanes, s16w_stream
 from soi_mcu.memory import MemoryPlan, plan_memory
 from soi_mcu.model import (
     Add,
@@ -288,7 +288,7 @@ def scratch_bytes_for(node: ConvNode) -> int:
     """
     col = node.cin * node.kt * node.kf
     if node.s16w:  # soi_conv_s16w_s8_get_buffer_size
-        return node.kt * node.cin // 2 * 8 * 4 + 4
+        return s16w_lanes(node.kt, node.cin) * 8 * 4 + 4
     if node.depthwise:
         return max(4 * col, 4 * 124 * node.kt * node.kf) + 16
     return 4 * (col + 16) * 2
@@ -296,7 +296,7 @@ def scratch_bytes_for(node: ConvNode) -> int:
 
 def _runs_as_s16w(n: object) -> bool:
     return (isinstance(n, ConvNode) and s16w_applies(
-        kf=n.kf, fstride=n.fstride, cin=n.cin, out_width=n.out_width, depthwise=n.depthwise,
+        kt=n.kt, kf=n.kf, fstride=n.fstride, cin=n.cin, out_width=n.out_width, depthwise=n.depthwise,
         fully_connected=n.fully_connected, transposed=n.src_width > 0) and n.s16w_words is not None)
 
 

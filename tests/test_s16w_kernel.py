@@ -2,7 +2,8 @@
 shapes and quantizations: on the host (its C path, under AddressSanitizer and UBSan) and in QEMU on the
 three DSP cores (its assembly). Covers what generated models rarely reach: biases at the bound of the fast
 requantization, right shifts of 1 (ties in every other value) and 21, zero multipliers, activation ranges
-narrower than int8, widths from 1 to 14, kh 1..3 with dilation, lane counts on and off the unrolled pass;
+narrower than int8, widths from 1 to 14, kh 1..3 with dilation, lane counts on and off the unrolled pass,
+1 to 3 input channels (filter rows folded into the channels);
 and a stream whose header does not match the call."""
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def _source(seed: int = 3) -> str:
         dil = int(rng.integers(1, 3)) if kh > 1 else 1
         h = (kh - 1) * dil + 1 + int(rng.integers(0, 2))
         w = int(rng.integers(1, 15))
-        cin = int(rng.choice([4, 8, 12, 16, 20, 24, 32, 40, 64]))
+        cin = int(rng.choice([1, 2, 3, 4, 8, 12, 16, 20, 24, 32, 40, 64]))  # 1..3: rows folded into channels
         cout = int(rng.choice([1, 2, 3, 5, 8, 9, 16]))
         pad = int(rng.integers(0, 3)) if w > 1 else 1
         out_w = w + 2 * pad - 2
@@ -220,3 +221,15 @@ def test_stream_layout() -> None:
     first = m1[1:4].view(np.int16).reshape(3, 2)
     assert (first == 2 * wts[1, 0, :, [0, 2]].T).all()
     assert list(m1[-3:]) == [3 << 29, (1 << 5) + (-2 << 6), 6]
+
+
+def test_stream_layout_with_rows_folded_into_channels() -> None:
+    """cin < 4: one row of virtual channels v = ky * cin + c, zero taps up to a multiple of 4."""
+    wts = np.arange(1, 1 + 2 * 3 * 3 * 1).reshape(2, 3, 3, 1).astype(np.int8)  # cout 2, kh 3, cin 1
+    s = s16w_stream(wts, np.array([0, 0]), [1 << 30] * 2, [-4, -4], input_offset=0, output_offset=0)
+    assert s is not None
+    assert s[2] == 2  # 4 virtual channels (ky 0..2 and a zero one): 2 lanes
+    taps = s[6:6 + 6].view(np.int16).reshape(2, 3, 2)  # channel 0: lane, kx, half
+    # lane 0 pairs virtual channels (0, 2) = rows (0, 2); lane 1 pairs (1, 3) = row 1 and the zero channel
+    assert (taps[0] == 2 * np.stack([wts[0, 0, :, 0], wts[0, 2, :, 0]], axis=1)).all()
+    assert (taps[1] == 2 * np.stack([wts[0, 1, :, 0], np.zeros(3, np.int8)], axis=1)).all()

@@ -36,16 +36,33 @@ typedef struct
 {
     const int32_t *s;  /* the stream at the first channel's start value */
     const uint32_t *x; /* block layout */
-    int32_t lanes;     /* kh * cin / 2 */
+    int32_t lanes;     /* kh * cin / 2 (folded: the virtual channels / 2) */
     int32_t nchan;
     int8_t *out;       /* column 0 of channel 0; column j of channel m at out + j * step + m */
     int32_t step;      /* bytes between columns (cout) */
 } s16w_args;
 
+/* Fewer than 4 input channels (an input spectrogram's 1, say): the filter rows are folded into the
+ * channels, virtual channel v = ky * cin + c of a single row, padded with zero taps to a multiple of 4
+ * (soi_mcu/kernel_layout.py does the same with the filter). */
+#define S16W_MAX_FOLDED 16
+
+static int folded(const cmsis_nn_dims *in)
+{
+    return in->c % 4 != 0;
+}
+
+/* Lanes of one block: 2 per 4 (virtual) channels of each filter row. */
+static int32_t lanes_of(const cmsis_nn_dims *in, const cmsis_nn_dims *f)
+{
+    return folded(in) ? (f->h * in->c + 3) / 4 * 2 : f->h * in->c / 2;
+}
+
 static int supported(const cmsis_nn_conv_params *p, const cmsis_nn_dims *in, const cmsis_nn_dims *f)
 {
-    return f->w == 3 && f->c == in->c && in->c > 0 && in->c % 4 == 0 && f->h >= 1 && f->h <= 16 &&
-           p->stride.w == 1 && p->dilation.w == 1 && p->stride.h >= 1 && p->dilation.h >= 1;
+    return f->w == 3 && f->c == in->c && in->c > 0 && (in->c % 4 == 0 || f->h * in->c <= S16W_MAX_FOLDED) &&
+           f->h >= 1 && f->h <= 16 && p->stride.w == 1 && p->dilation.w == 1 && p->stride.h >= 1 &&
+           p->dilation.h >= 1;
 }
 
 int32_t soi_conv_s16w_s8_get_buffer_size(const cmsis_nn_conv_params *conv_params,
@@ -57,7 +74,7 @@ int32_t soi_conv_s16w_s8_get_buffer_size(const cmsis_nn_conv_params *conv_params
         return 0;
     }
     /* the block layout, plus alignment */
-    return filter_dims->h * input_dims->c / 2 * (S16W_MAX_COLS + 2) * 4 + 4;
+    return lanes_of(input_dims, filter_dims) * (S16W_MAX_COLS + 2) * 4 + 4;
 }
 
 #if defined(__ARM_FEATURE_DSP) && !defined(SOI_NN_NO_ASM)
@@ -427,6 +444,34 @@ static inline __attribute__((always_inline)) void build_block(uint32_t *x,
     }
 }
 
+/* build_block for folded rows: lane k = (g, l) holds virtual channels (4g + l, 4g + l + 2), one word per
+ * input column; a virtual channel past kh * cin has zero taps (any value will do), padding holds
+ * -input_offset. Small (lanes <= 8), so plain C. */
+static void build_block_folded(uint32_t *x, const int8_t *in_b, int32_t in_w, int32_t cin, int32_t kh,
+                               const int32_t *iy, int32_t ix0, uint32_t pad, int32_t wl, int32_t lanes)
+{
+    for (int32_t k = 0; k < lanes; k++, x += wl)
+    {
+        const int32_t v0 = 4 * (k / 2) + k % 2;
+        for (int32_t i = 0; i < wl; i++)
+        {
+            const int32_t col = ix0 + i;
+            uint32_t word = 0u;
+            for (int32_t h = 0; h < 2; h++)
+            {
+                const int32_t v = v0 + 2 * h, ky = v / cin;
+                uint32_t half = pad & 0xFFFFu;
+                if (ky < kh && iy[ky] >= 0 && col >= 0 && col < in_w)
+                {
+                    half = (uint32_t)(int32_t)in_b[(iy[ky] * in_w + col) * cin + v % cin] & 0xFFFFu;
+                }
+                word |= half << (16 * h);
+            }
+            x[i] = word;
+        }
+    }
+}
+
 #define S16W_BUILD(W)                                                                                          \
     static __attribute__((noinline)) void build_block_##W(uint32_t *x, const int8_t *in_b, int32_t in_w,       \
                                                           int32_t cin, int32_t kh, const int32_t *iy,          \
@@ -504,7 +549,8 @@ arm_cmsis_nn_status soi_conv_s16w_s8(const cmsis_nn_context *ctx,
     const cmsis_nn_conv_params *p = conv_params;
     const int32_t need = soi_conv_s16w_s8_get_buffer_size(p, input_dims, filter_dims);
     const int32_t cin = input_dims->c, cout = output_dims->c, kh = filter_dims->h;
-    const int32_t lanes = kh * cin / 2;
+    const int32_t lanes = need == 0 ? 0 : lanes_of(input_dims, filter_dims);
+    const int fold = folded(input_dims);
     if (need == 0 || ctx == NULL || ctx->buf == NULL || ctx->size < need || filter_dims->n != cout ||
         stream == NULL || ((uintptr_t)stream & 3u) != 0u || !stream_matches(stream, p, cout, lanes))
     {
@@ -537,7 +583,14 @@ arm_cmsis_nn_status soi_conv_s16w_s8(const cmsis_nn_context *ctx,
                 const int32_t cols = block_cols(left);
                 const int32_t n = left < cols ? left : cols;
                 static const s16w_build_fn build[4] = {build_block_5, build_block_6, build_block_7, build_block_8};
-                build[cols - 3](x, in_b, input_dims->w, cin, kh, iy, ox0 - p->padding.w, pad);
+                if (fold)
+                {
+                    build_block_folded(x, in_b, input_dims->w, cin, kh, iy, ox0 - p->padding.w, pad, cols + 2, lanes);
+                }
+                else
+                {
+                    build[cols - 3](x, in_b, input_dims->w, cin, kh, iy, ox0 - p->padding.w, pad);
+                }
                 a.out = out_row + ox0 * cout;
                 ox0 += n;
 #if defined(S16W_ASM)
