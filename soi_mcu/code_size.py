@@ -90,11 +90,18 @@ def _functions(obj: Path) -> list[tuple[str, int, set[str]]]:
                 names = refs.setdefault(target, set())
                 for rel in sec.iter_relocations():
                     sym = symbols[rel["r_info_sym"]]
-                    if sym.name:
+                    shndx = sym["st_shndx"]
+                    target_sec = sections[shndx] if isinstance(shndx, int) and 0 < shndx < len(sections) else None
+                    if target_sec is not None and not target_sec.name.startswith(".text."):
+                        # data (a table of function pointers, say): followed through its own relocations
+                        names.add(target_sec.name)
+                    elif sym.name:
                         names.add(sym.name)
-                    elif sym["st_info"]["type"] == "STT_SECTION":  # a static function or data, by its section
-                        names.add(sections[sym["st_shndx"]].name.removeprefix(".text."))
+                    elif sym["st_info"]["type"] == "STT_SECTION":  # a static function, by its section
+                        names.add(sections[shndx].name.removeprefix(".text."))
         for index, sec in enumerate(sections):
             if sec.name.startswith(".text.") and sec["sh_size"]:
                 out.append((sec.name.removeprefix(".text."), sec["sh_size"], refs.get(index, set())))
+            elif index in refs and not sec.name.startswith(".rel"):
+                out.append((sec.name, 0, refs[index]))  # data counts as weights, its references as code
     return out

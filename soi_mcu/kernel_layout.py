@@ -44,7 +44,7 @@ def s16w_applies(*, kt: int, kf: int, fstride: int, cin: int, out_width: int, de
                  fully_connected: bool, transposed: bool) -> bool:
     """The shapes soi_conv_s16w_s8 takes (any dilation in time and window)."""
     channels_ok = cin % 4 == 0 or kt * cin <= S16W_MAX_FOLDED
-    return (kf == 3 and fstride == 1 and channels_ok and 1 <= kt <= 16 and out_width >= S16W_MIN_OUT_WIDTH
+    return (kf in (1, 3) and fstride == 1 and channels_ok and 1 <= kt <= 16 and out_width >= S16W_MIN_OUT_WIDTH
             and not depthwise and not fully_connected and not transposed)
 
 
@@ -78,8 +78,10 @@ def s16w_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int
     shift above 21, a negative multiplier, or an accumulator that could reach 2^30: |bias| + taps * 255 *
     128); the caller then keeps the CMSIS-NN call."""
     w = np.asarray(weights)
+    taps = w[0].size  # kh * kw * cin, zero taps added below left out
+    if w.shape[2] == 1:  # a 1-wide filter: the middle tap of a 3-wide one (the kernel pads by 1 itself)
+        w = np.pad(w, ((0, 0), (0, 0), (1, 1), (0, 0)))
     cout, kh, _, cin = w.shape
-    taps = kh * 3 * cin
     lanes = s16w_lanes(kh, cin)
     b = np.asarray(bias, dtype=np.int64)
     right = -np.asarray(shifts, dtype=np.int64)

@@ -30,7 +30,7 @@ NOT_MODEL = ("main", "memcpy", "memset", "soi_c_start", "soi_fault_report", "Fau
 @pytest.mark.parametrize("board_name", ["mps2-an385", "mps2-an386", "mps3-an547"])
 def test_estimate_matches_the_built_firmware(board_name: str, demo_export: Exported, tmp_path: Path) -> None:
     board = load_board(board_name)
-    plan = lower(demo_export.spec, demo_export.graph)
+    plan = lower(demo_export.spec, demo_export.graph, board.core)  # on the M4 with soi_conv_s16w_s8
     sources = generate(plan, board, demo_export.inputs_q[:4], tmp_path / "gen")
     estimate = estimate_code_bytes(sources.model_sources[0], board)
     assert estimate is not None

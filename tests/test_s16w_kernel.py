@@ -3,7 +3,7 @@ shapes and quantizations: on the host (its C path, under AddressSanitizer and UB
 three DSP cores (its assembly). Covers what generated models rarely reach: biases at the bound of the fast
 requantization, right shifts of 1 (ties in every other value) and 21, zero multipliers, activation ranges
 narrower than int8, widths from 1 to 14, kh 1..3 with dilation, lane counts on and off the unrolled pass,
-1 to 3 input channels (filter rows folded into the channels);
+1 to 3 input channels (filter rows folded into the channels), 1-wide filters;
 and a stream whose header does not match the call."""
 
 from __future__ import annotations
@@ -66,14 +66,17 @@ def _source(seed: int = 3) -> str:
         w = int(rng.integers(1, 15))
         cin = int(rng.choice([1, 2, 3, 4, 8, 12, 16, 20, 24, 32, 40, 64]))  # 1..3: rows folded into channels
         cout = int(rng.choice([1, 2, 3, 5, 8, 9, 16]))
+        kw = 1 if i % 4 == 3 else 3  # 1: runs as 3 with zero outer taps
         pad = int(rng.integers(0, 3)) if w > 1 else 1
         out_w = w + 2 * pad - 2
         if out_w < 1:
             pad, out_w = 1, w
+        if kw == 1:
+            pad, out_w = 0, w
         out_h = h - (kh - 1) * dil
         inp = rng.integers(-128, 128, size=h * w * cin)
-        wts = rng.integers(-128, 128, size=(cout, kh, 3, cin)).astype(np.int8)
-        bias, mult, shift = _quantization(rng, i, cout, kh * 3 * cin)
+        wts = rng.integers(-128, 128, size=(cout, kh, kw, cin)).astype(np.int8)
+        bias, mult, shift = _quantization(rng, i, cout, kh * kw * cin)
         lo = int(rng.choice([-128, -128, int(rng.integers(-128, 0))]))
         hi = int(rng.choice([127, 127, int(rng.integers(lo + 1, 128))]))
         in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
@@ -84,7 +87,7 @@ def _source(seed: int = 3) -> str:
         calls.append(f"""    {{
         const cmsis_nn_conv_params p = {{{in_off}, {out_off}, {{1, 1}}, {{{pad}, 0}}, {{1, {dil}}}, {{{lo}, {hi}}}}};
         const cmsis_nn_per_channel_quant_params q = {{(int32_t *)m{i}, (int32_t *)s{i}}};
-        const cmsis_nn_dims id = {{1, {h}, {w}, {cin}}}, fd = {{{cout}, {kh}, 3, {cin}}};
+        const cmsis_nn_dims id = {{1, {h}, {w}, {cin}}}, fd = {{{cout}, {kh}, {kw}, {cin}}};
         const cmsis_nn_dims bd = {{1, 1, 1, {cout}}}, od = {{1, {out_h}, {out_w}, {cout}}};
         cmsis_nn_context c1 = {{scratch, arm_convolve_wrapper_s8_get_buffer_size(&p, &id, &fd, &od)}};
         cmsis_nn_context c2 = {{scratch, soi_conv_s16w_s8_get_buffer_size(&p, &id, &fd)}};

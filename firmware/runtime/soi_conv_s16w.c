@@ -60,7 +60,10 @@ static int32_t lanes_of(const cmsis_nn_dims *in, const cmsis_nn_dims *f)
 
 static int supported(const cmsis_nn_conv_params *p, const cmsis_nn_dims *in, const cmsis_nn_dims *f)
 {
-    return f->w == 3 && f->c == in->c && in->c > 0 && (in->c % 4 == 0 || f->h * in->c <= S16W_MAX_FOLDED) &&
+    /* a 1-wide filter runs as a 3-wide one with zero outer taps (s16w_stream), its window one column wider
+     * on each side than the unpadded input */
+    const int width_ok = f->w == 3 || (f->w == 1 && p->padding.w == 0);
+    return width_ok && f->c == in->c && in->c > 0 && (in->c % 4 == 0 || f->h * in->c <= S16W_MAX_FOLDED) &&
            f->h >= 1 && f->h <= 16 && p->stride.w == 1 && p->dilation.w == 1 && p->stride.h >= 1 &&
            p->dilation.h >= 1;
 }
@@ -551,6 +554,7 @@ arm_cmsis_nn_status soi_conv_s16w_s8(const cmsis_nn_context *ctx,
     const int32_t cin = input_dims->c, cout = output_dims->c, kh = filter_dims->h;
     const int32_t lanes = need == 0 ? 0 : lanes_of(input_dims, filter_dims);
     const int fold = folded(input_dims);
+    const int32_t pad_w = filter_dims->w == 1 ? 1 : p->padding.w;
     if (need == 0 || ctx == NULL || ctx->buf == NULL || ctx->size < need || filter_dims->n != cout ||
         stream == NULL || ((uintptr_t)stream & 3u) != 0u || !stream_matches(stream, p, cout, lanes))
     {
@@ -585,11 +589,11 @@ arm_cmsis_nn_status soi_conv_s16w_s8(const cmsis_nn_context *ctx,
                 static const s16w_build_fn build[4] = {build_block_5, build_block_6, build_block_7, build_block_8};
                 if (fold)
                 {
-                    build_block_folded(x, in_b, input_dims->w, cin, kh, iy, ox0 - p->padding.w, pad, cols + 2, lanes);
+                    build_block_folded(x, in_b, input_dims->w, cin, kh, iy, ox0 - pad_w, pad, cols + 2, lanes);
                 }
                 else
                 {
-                    build[cols - 3](x, in_b, input_dims->w, cin, kh, iy, ox0 - p->padding.w, pad);
+                    build[cols - 3](x, in_b, input_dims->w, cin, kh, iy, ox0 - pad_w, pad);
                 }
                 a.out = out_row + ox0 * cout;
                 ox0 += n;
