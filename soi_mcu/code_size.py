@@ -102,6 +102,6 @@ def _functions(obj: Path) -> list[tuple[str, int, set[str]]]:
         for index, sec in enumerate(sections):
             if sec.name.startswith(".text.") and sec["sh_size"]:
                 out.append((sec.name.removeprefix(".text."), sec["sh_size"], refs.get(index, set())))
-            elif index in refs and not sec.name.startswith(".rel"):
+            elif index in refs:
                 out.append((sec.name, 0, refs[index]))  # data counts as weights, its references as code
     return out

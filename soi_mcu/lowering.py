@@ -294,10 +294,14 @@ def scratch_bytes_for(node: ConvNode) -> int:
     return 4 * (col + 16) * 2
 
 
-def _runs_as_s16w(n: object) -> bool:
-    return (isinstance(n, ConvNode) and s16w_applies(
-        kt=n.kt, kf=n.kf, fstride=n.fstride, cin=n.cin, out_width=n.out_width, depthwise=n.depthwise,
-        fully_connected=n.fully_connected, transposed=n.src_width > 0) and n.s16w_words is not None)
+def _on_s16w(n: object) -> object:
+    """n as an s16w conv where soi_conv_s16w_s8 takes it (its stream, built here, stays cached on it)."""
+    if not isinstance(n, ConvNode) or not s16w_applies(
+            kt=n.kt, kf=n.kf, fstride=n.fstride, cin=n.cin, out_width=n.out_width, depthwise=n.depthwise,
+            fully_connected=n.fully_connected, transposed=n.src_width > 0):
+        return n
+    fast = replace(n, s16w=True)
+    return fast if fast.s16w_words is not None else n
 
 
 def lower(spec: ModelSpec, graph: Graph, core: str | None = None, fast_kernels: bool = True) -> CPlan:
@@ -308,7 +312,7 @@ def lower(spec: ModelSpec, graph: Graph, core: str | None = None, fast_kernels: 
     f = spec.freq_bins
     nodes, buf = _nodes(spec, graph, matched, sched)
     if fast_kernels and core in S16W_CORES:
-        nodes = [replace(n, s16w=True) if _runs_as_s16w(n) else n for n in nodes]
+        nodes = [_on_s16w(n) for n in nodes]
     groups = _schedule(spec, sched, {n.name: n for n in nodes})
     needs_input_copy = any(getattr(a.node, "source", None) == "input" or "input" in getattr(a.node, "sources", ())
                            for a in groups["deferred"])

@@ -146,6 +146,31 @@ static __attribute__((noinline)) void dw_pixel_dsp(const int8_t *in_b,
  * rather than 64: with 64 / 65, GCC 12 -O2 laid out this function ~10% slower on M4 (measured). */
 #define SOI_DW_ROW_MAX 72
 
+/* a[x] = addend[x * astep] + the 3 taps at column x: SMLAD (v[x], v[x+1]) x (w0, w1), SMLABB v[x+2] x w2.
+ * Inlined with astep 0 (one bias for the row) or 1 (a itself). */
+static inline __attribute__((always_inline)) int32_t dw_tap3(const int16_t *v, uint32_t w01, uint32_t w2, int32_t a)
+{
+    return soi_smlabb((uint32_t)(uint16_t)v[2], w2, soi_smlad(soi_read_u32(v), w01, a));
+}
+
+static inline __attribute__((always_inline)) void dw_row_taps(const int16_t *v, uint32_t w01, uint32_t w2,
+                                                              const int32_t *addend, int32_t astep, int32_t *a,
+                                                              int32_t out_w)
+{
+    int32_t x = 0;
+    for (; x + 4 <= out_w; x += 4, v += 4, a += 4, addend += 4 * astep)
+    {
+        a[0] = dw_tap3(v, w01, w2, addend[0]);
+        a[1] = dw_tap3(v + 1, w01, w2, addend[astep]);
+        a[2] = dw_tap3(v + 2, w01, w2, addend[2 * astep]);
+        a[3] = dw_tap3(v + 3, w01, w2, addend[3 * astep]);
+    }
+    for (; x < out_w; x++, v++, a++, addend += astep)
+    {
+        a[0] = dw_tap3(v, w01, w2, addend[0]);
+    }
+}
+
 /* ch_mult 1, KW 3, stride_w 1, dilation_w 1, DSP: one output row, one channel at a time. Each valid
  * filter row's input (+ offset, 0 for padding) is laid out once as int16 v[0 .. out_w + 2), so that one
  * unaligned word load at v + x is the pair (v[x], v[x+1]) for SMLAD with (w0, w1) and v[x+2] goes to
@@ -205,36 +230,16 @@ static void dw_row3_dsp(const int8_t *in_b,
             const int8_t *f = filter + ky * 3 * c_in + c;
             const uint32_t w01 = ((uint32_t)(uint16_t)(int16_t)f[0]) | ((uint32_t)(uint16_t)(int16_t)f[c_in] << 16);
             const uint32_t w2 = (uint32_t)(uint16_t)(int16_t)f[2 * c_in];
-            const int16_t *vp = v;
-            int32_t *a = acc;
-            int32_t x = 0;
+            /* the first valid row starts from the bias, the others add to the row's sums */
             if (first)
             {
-                for (; x + 4 <= out_w; x += 4, vp += 4, a += 4)
-                {
-                    a[0] = soi_smlabb((uint32_t)(uint16_t)vp[2], w2, soi_smlad(soi_read_u32(vp), w01, b));
-                    a[1] = soi_smlabb((uint32_t)(uint16_t)vp[3], w2, soi_smlad(soi_read_u32(vp + 1), w01, b));
-                    a[2] = soi_smlabb((uint32_t)(uint16_t)vp[4], w2, soi_smlad(soi_read_u32(vp + 2), w01, b));
-                    a[3] = soi_smlabb((uint32_t)(uint16_t)vp[5], w2, soi_smlad(soi_read_u32(vp + 3), w01, b));
-                }
-                for (; x < out_w; x++, vp++, a++)
-                {
-                    a[0] = soi_smlabb((uint32_t)(uint16_t)vp[2], w2, soi_smlad(soi_read_u32(vp), w01, b));
-                }
-                first = 0;
-                continue;
+                dw_row_taps(v, w01, w2, &b, 0, acc, out_w);
             }
-            for (; x + 4 <= out_w; x += 4, vp += 4, a += 4)
+            else
             {
-                a[0] = soi_smlabb((uint32_t)(uint16_t)vp[2], w2, soi_smlad(soi_read_u32(vp), w01, a[0]));
-                a[1] = soi_smlabb((uint32_t)(uint16_t)vp[3], w2, soi_smlad(soi_read_u32(vp + 1), w01, a[1]));
-                a[2] = soi_smlabb((uint32_t)(uint16_t)vp[4], w2, soi_smlad(soi_read_u32(vp + 2), w01, a[2]));
-                a[3] = soi_smlabb((uint32_t)(uint16_t)vp[5], w2, soi_smlad(soi_read_u32(vp + 3), w01, a[3]));
+                dw_row_taps(v, w01, w2, acc, 1, acc, out_w);
             }
-            for (; x < out_w; x++, vp++, a++)
-            {
-                a[0] = soi_smlabb((uint32_t)(uint16_t)vp[2], w2, soi_smlad(soi_read_u32(vp), w01, a[0]));
-            }
+            first = 0;
         }
         if (first)
         {
