@@ -1,0 +1,24 @@
+"""The op registry: one module per layer kind, each holding everything about that kind (see base.py).
+
+`KINDS` is the registry: the stages, the random-model tests and the docs take their list of layer
+kinds from it. A new kind is a new module here, added to KINDS, plus its template partial
+(templates/ops/<kind>.c.j2) and its kernel.
+"""
+
+from soi_mcu.ops.activations import ACTIVATIONS, activate
+from soi_mcu.ops.add import Add
+from soi_mcu.ops.base import LayerOp
+from soi_mcu.ops.concat import Concat
+from soi_mcu.ops.conv import Conv
+from soi_mcu.ops.duplicate import Duplicate
+from soi_mcu.ops.pool import FreqPool
+from soi_mcu.ops.shift import Shift
+from soi_mcu.ops.tconv import TConv
+from soi_mcu.ops.tconv_freq import TConvFreq
+from soi_mcu.ops.upsample import Upsample
+
+KINDS: tuple[type[LayerOp], ...] = (Conv, TConvFreq, TConv, Duplicate, Shift, Upsample, FreqPool, Concat, Add)
+Layer = LayerOp
+
+__all__ = ["ACTIVATIONS", "KINDS", "Add", "Concat", "Conv", "Duplicate", "FreqPool", "Layer", "LayerOp", "Shift",
+           "TConv", "TConvFreq", "Upsample", "activate"]

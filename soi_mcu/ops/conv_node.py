@@ -1,0 +1,207 @@
+"""The plan node of every conv-family kernel call (conv, depthwise, fully connected, tSTMC as a conv
+over its zero-inserted state, one frame of a transposed conv in time), with every number its C
+needs as a field or property: the template prints them and decides nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+
+from soi_mcu.ops.base import BufRef, ring_window
+from soi_mcu.ops.s16w_layout import s16w_applies, s16w_lanes, s16w_stream
+
+
+@dataclass(frozen=True)
+class FcCall:
+    """One arm_fully_connected_s8 call: a run of output channels that share a multiplier and shift."""
+
+    first: int  # first output channel
+    count: int
+    multiplier: int
+    shift: int
+    weight_offset: int  # first * cin: where its filter rows start
+    sums_bytes: int  # bytes of its kernel sums, the most its kernel may ask for as a buffer
+
+
+@dataclass(frozen=True)
+class ConvNode:
+    kind: ClassVar[str] = "conv"
+    name: str
+    source: BufRef  # the input frame
+    target: BufRef  # where the output frame is written
+    cin: int
+    cout: int
+    kt: int
+    kf: int
+    dilation: int
+    window: int  # frames in the partial state (1: no state)
+    in_width: int  # frequency bins in / out
+    out_width: int
+    fstride: int
+    depthwise: bool
+    push_period: int  # a new input frame arrives every push_period steps
+    run_period: int  # an output frame is computed every run_period steps
+    input_offset: int
+    output_offset: int
+    act_min: int
+    act_max: int
+    state_zero_point: int
+    weights: np.ndarray  # int8 [cout, kt, kf, cin]
+    bias: np.ndarray  # int32 [cout]
+    multipliers: tuple[int, ...]
+    shifts: tuple[int, ...]
+    macs: int
+    # tSTMC: each input frame enters the state spread out, bin w at insert_offset + w * insert_stride,
+    # the zero point between (zero insertion): a transposed conv is then this plain conv, unpadded,
+    # with the kernel flipped in time and frequency. insert_stride 1: an ordinary conv.
+    insert_stride: int = 1
+    insert_offset: int = 0
+    src_width: int = 0  # bins of the input frame before insertion
+    lut: tuple[int, ...] = ()  # activation as a 256-entry int8 table (ELU) applied in place, indexed by x + 128
+    # A 1x1 conv over frames of one bin (a classifier head) runs as arm_fully_connected_s8: one call
+    # per run of output channels with the same multiplier and shift (its quantization is per tensor).
+    fully_connected: bool = False
+    # Runs as the project's soi_conv_s16w_s8 (DSP cores, shapes and quantizations it takes) from one stream
+    # of words (s16w_layout.s16w_stream) instead of arm_convolve_wrapper_s8 with the int8 filter.
+    s16w: bool = False
+
+    @cached_property
+    def s16w_words(self) -> np.ndarray | None:
+        """soi_conv_s16w_s8's stream for this layer (None: its requantization is not exact here)."""
+        return s16w_stream(self.weights, self.bias, self.multipliers, self.shifts, self.input_offset,
+                           self.output_offset)
+
+    @property
+    def constant_bytes(self) -> int:
+        """Flash of the layer's constants: the stream, or filter, bias, multipliers and shifts."""
+        if self.s16w:
+            words = self.s16w_words
+            assert words is not None
+            return words.nbytes
+        return self.weights.nbytes + 4 * self.bias.size + 8 * self.cout
+
+    @property
+    def fc_sums(self) -> tuple[int, ...]:
+        """Kernel sums as arm_vector_sum_s8 makes them (bias + input_offset x row sum, filter offset 0):
+        what arm_fully_connected_s8 reads from ctx.buf on MVE, computed here so they live in flash."""
+        rows = self.weights.reshape(self.cout, -1).astype(np.int64).sum(axis=1)
+        return tuple(int(v) for v in self.bias.astype(np.int64) + self.input_offset * rows)
+
+    @property
+    def fc_groups(self) -> tuple[tuple[int, int, int, int], ...]:
+        """(first channel, channels, multiplier, shift) of each arm_fully_connected_s8 call."""
+        groups: list[tuple[int, int, int, int]] = []
+        for c, q in enumerate(zip(self.multipliers, self.shifts, strict=True)):
+            if groups and (groups[-1][2], groups[-1][3]) == q:
+                start, count, mult, shift = groups[-1]
+                groups[-1] = (start, count + 1, mult, shift)
+            else:
+                groups.append((c, 1, *q))
+        return tuple(groups)
+
+    @property
+    def fc_calls(self) -> tuple[FcCall, ...]:
+        return tuple(FcCall(s, c, m, sh, s * self.cin, 4 * c) for s, c, m, sh in self.fc_groups)
+
+    @property
+    def has_state(self) -> bool:
+        """Reads its input from a ring (a window of frames, or one zero-inserted frame)."""
+        return self.window > 1 or self.src_width > 0
+
+    @property
+    def pad_w(self) -> int:
+        """Zero padding in frequency ('same' for a conv; none over a zero-inserted state)."""
+        return self.kf // 2 if self.insert_stride == 1 and not self.src_width else 0
+
+    # -- what the template prints -------------------------------------------------------------
+    @property
+    def conv_input(self) -> BufRef:
+        """What the kernel reads: the state's window, or the input frame itself."""
+        return ring_window(self.name) if self.has_state else self.source
+
+    @property
+    def kernel_fn(self) -> str:
+        if self.fully_connected:
+            return "arm_fully_connected_s8"
+        if self.s16w:
+            return "soi_conv_s16w_s8"
+        return "arm_depthwise_conv_wrapper_s8" if self.depthwise else "arm_convolve_wrapper_s8"
+
+    @property
+    def kernels(self) -> tuple[str, ...]:
+        return (self.kernel_fn,)
+
+    @property
+    def description(self) -> str:
+        if self.fully_connected:
+            return "fully connected (a 1x1 conv over one bin)"
+        if self.src_width:
+            return (f"transposed conv (stride {self.insert_stride} in frequency, as a conv over the zero-inserted "
+                    "state, kernel flipped)")
+        return "conv"
+
+    @property
+    def ch_mult(self) -> int:
+        return self.cout // self.cin
+
+    @property
+    def filter_dims(self) -> tuple[int, int, int, int]:
+        return (1, self.kt, self.kf, self.cout) if self.depthwise else (self.cout, self.kt, self.kf, self.cin)
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one frame in its partial state."""
+        return self.in_width * self.cin
+
+    @property
+    def slot_bytes(self) -> int:
+        """The mirrored ring: every frame of the window stored twice."""
+        return 2 * self.window * self.frame_bytes
+
+    @property
+    def out_size(self) -> int:
+        return self.out_width * self.cout
+
+    @property
+    def state_bytes(self) -> int:
+        return self.slot_bytes if self.has_state else 0
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Kernel scratch it may ask for, for either kernel library and any ISA of the board family:
+        conv im2col (two int16 columns, MVE rounding, margin) or, for a depthwise conv, CMSIS-NN's MVE
+        path, which reserves 4 x 124 channels x the kernel area whatever the channel count.
+
+        The generated init() checks each layer's *_get_buffer_size() against this at run time, so a
+        kernel library that needs more fails loudly instead of overrunning the buffer."""
+        col = self.cin * self.kt * self.kf
+        if self.s16w:  # soi_conv_s16w_s8_get_buffer_size
+            return s16w_lanes(self.kt, self.cin) * 8 * 4 + 4
+        if self.depthwise:
+            return max(4 * col, 4 * 124 * self.kt * self.kf) + 16
+        return 4 * (col + 16) * 2
+
+    @property
+    def ring_zero_point(self) -> int:
+        return self.state_zero_point
+
+    def reads(self, what: str) -> tuple[BufRef, ...]:
+        # A conv with a state reads its ring, which its push filled.
+        if what == "push" or not self.has_state:
+            return (self.source,)
+        return ()
+
+    def writes(self, what: str) -> tuple[BufRef, ...]:
+        return () if what == "push" else (self.target,)
+
+    def on_fast_kernel(self, core_is_fast: bool) -> ConvNode:
+        """This node as an s16w conv where soi_conv_s16w_s8 takes it and is the faster kernel."""
+        if not core_is_fast or not s16w_applies(
+                kt=self.kt, kf=self.kf, fstride=self.fstride, cin=self.cin, out_width=self.out_width,
+                depthwise=self.depthwise, fully_connected=self.fully_connected, transposed=self.src_width > 0):
+            return self
+        fast = replace(self, s16w=True)
+        return fast if fast.s16w_words is not None else self

@@ -1,0 +1,105 @@
+"""Which kernel runs a conv, and the filter layouts of the project-specific kernels.
+
+The generated code calls the CMSIS-NN API (arm_convolve_wrapper_s8 and friends), which either the user's
+CMSIS-NN or the project's compatible kernels implement. On the DSP cores a conv of the right shape runs
+instead as soi_conv_s16w_s8 (firmware/runtime/soi_conv_s16w.c): the same int8 arithmetic, with all it
+can take from the layer prepared here, at generation time, as one stream of words in the order its loops
+read them: the filter as sign-extended int16 pairs, start values with the input offset folded in, and the
+requantization constants. That costs twice the flash of the int8 filter and saves the per-tap sign
+extension and the per-call setup, which is what lifts a 3x3 conv past 1 MAC/cycle on a Cortex-M4 (see
+bench/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# Cores where the s16w kernel is the faster one. Its assembly runs on any core with the DSP extension,
+# but it groups loads into back-to-back runs for the M4 pipeline (an LDR after an LDR costs 1 cycle);
+# on the dual-issue M7 that leaves loads unpaired and the CMSIS-style int8 kernel is faster at >= 32
+# channels (bench/kernel_bench.py: 1.24 vs 1.46 MAC/cycle at 64 channels), so M7 keeps the CMSIS-NN call.
+S16W_CORES = ("cortex-m4", "cortex-m33")
+# Below this many output columns most of the kernel's 3-column minimum block would be padding.
+S16W_MIN_OUT_WIDTH = 3
+
+
+# Fewer input channels than 4 (an input spectrogram's 1): the kernel folds the filter rows into the
+# channels when kt * cin is at most this.
+S16W_MAX_FOLDED = 16
+
+
+def s16w_folds(cin: int) -> bool:
+    """The filter rows are folded into the channels (virtual channel ky * cin + c of one row)."""
+    return cin % 4 != 0
+
+
+def s16w_lanes(kt: int, cin: int) -> int:
+    """Lanes of one block of soi_conv_s16w_s8: 2 per 4 (virtual) channels of each filter row."""
+    return -(-kt * cin // 4) * 2 if s16w_folds(cin) else kt * cin // 2
+
+
+def s16w_applies(*, kt: int, kf: int, fstride: int, cin: int, out_width: int, depthwise: bool,
+                 fully_connected: bool, transposed: bool) -> bool:
+    """The shapes soi_conv_s16w_s8 takes (any dilation in time and window)."""
+    channels_ok = cin % 4 == 0 or kt * cin <= S16W_MAX_FOLDED
+    return (kf in (1, 3) and fstride == 1 and channels_ok and 1 <= kt <= 16 and out_width >= S16W_MIN_OUT_WIDTH
+            and not depthwise and not fully_connected and not transposed)
+
+
+S16W_MAGIC = 0x57363153  # "S16W", the stream's first word (firmware/runtime/soi_conv_s16w.h)
+# The fast requantization is exact for right shifts 1..21 and accumulators below 2^30 in magnitude.
+S16W_MAX_RIGHT_SHIFT = 21
+S16W_ACC_LIMIT = 1 << 30
+
+
+def s16w_filter(weights: np.ndarray) -> np.ndarray:
+    """int8 [cout, kh, 3, cin] (TFLite / CMSIS-NN OHWI) -> int16 in soi_conv_s16w_s8's tap order, shape
+    [cout, kh * cin / 2 * 3 words, 2]: for each output channel m, filter row ky, group g of 4 input
+    channels, lane l in (0, 1), tap kx: the pair (w[m, ky, kx, 4g + l], w[m, ky, kx, 4g + l + 2])."""
+    w = np.asarray(weights)
+    if w.ndim != 4 or w.shape[2] != 3 or w.shape[3] % 4 != 0:
+        raise ValueError(f"s16w layout needs a [cout, kh, 3, cin] filter with cin % 4 == 0, got {w.shape}")
+    cout, kh, kw, cin = w.shape
+    # [m, ky, kx, g, half, l] with channel = 4g + 2 * half + l
+    v = w.astype(np.int16).reshape(cout, kh, kw, cin // 4, 2, 2)
+    # -> [m, ky, g, l, kx, half]
+    return np.ascontiguousarray(v.transpose(0, 1, 3, 5, 2, 4)).reshape(cout, -1, 2)
+
+
+def s16w_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int], shifts: Sequence[int],
+                input_offset: int, output_offset: int) -> np.ndarray | None:
+    """The int32 words soi_conv_s16w_s8 reads (layout in firmware/runtime/soi_conv_s16w.h): a header, then
+    per output channel the accumulator's start value 2 * (bias + input_offset * sum of weights), the
+    filter as doubled int16 pairs (s16w_filter), and the constants of the fast requantization.
+
+    None when that requantization would not be exact for some channel (a left shift or none, a right
+    shift above 21, a negative multiplier, or an accumulator that could reach 2^30: |bias| + taps * 255 *
+    128); the caller then keeps the CMSIS-NN call."""
+    w = np.asarray(weights)
+    taps = w[0].size  # kh * kw * cin, zero taps added below left out
+    if w.shape[2] == 1:  # a 1-wide filter: the middle tap of a 3-wide one (the kernel pads by 1 itself)
+        w = np.pad(w, ((0, 0), (0, 0), (1, 1), (0, 0)))
+    cout, kh, _, cin = w.shape
+    lanes = s16w_lanes(kh, cin)
+    b = np.asarray(bias, dtype=np.int64)
+    right = -np.asarray(shifts, dtype=np.int64)
+    mult = np.asarray(multipliers, dtype=np.int64)
+    if (right < 1).any() or (right > S16W_MAX_RIGHT_SHIFT).any() or (mult < 0).any():
+        return None
+    if (np.abs(b) + taps * 255 * 128 >= S16W_ACC_LIMIT).any():
+        return None
+    start = 2 * (b + input_offset * w.reshape(cout, -1).astype(np.int64).sum(axis=1))
+    add = (1 << (right - 1)) + output_offset * (1 << right)
+    # int16 pairs as little-endian words: low half first
+    rows = w
+    if s16w_folds(cin):  # one row of virtual channels v = ky * cin + c, zero taps up to 2 * lanes
+        rows = np.zeros((cout, 1, 3, 2 * lanes), dtype=w.dtype)
+        rows[..., :kh * cin] = w.transpose(0, 2, 1, 3).reshape(cout, 3, kh * cin)[:, None]
+    pairs = (2 * s16w_filter(rows).astype(np.int32)) & 0xFFFF
+    words = (pairs[..., 0] | (pairs[..., 1] << 16)).astype(np.uint32).view(np.int32)
+    body = np.concatenate([start[:, None], words, mult[:, None], add[:, None],
+                           right[:, None]], axis=1)
+    header = np.array([S16W_MAGIC, cout, lanes, input_offset, output_offset], dtype=np.int64)
+    return np.concatenate([header, body.reshape(-1)]).astype(np.int32)
