@@ -8,7 +8,7 @@ from pathlib import Path
 
 from soi_mcu import __version__
 from soi_mcu.errors import SoiError
-from soi_mcu.training_args import evaluate_arguments, sweep_arguments, train_arguments
+from soi_mcu.train.args import evaluate_arguments, sweep_arguments, train_arguments
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -31,8 +31,8 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
 
 def _cmd_complexity(args: argparse.Namespace) -> int:
-    from soi_mcu.complexity import complexity, complexity_json, format_complexity
     from soi_mcu.config import load_config
+    from soi_mcu.report.complexity import complexity, complexity_json, format_complexity
     from soi_mcu.unet import all_variants
 
     base = load_config(Path(args.config))
@@ -44,7 +44,7 @@ def _cmd_complexity(args: argparse.Namespace) -> int:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from soi_mcu.config import load_config
-    from soi_mcu.profile import compare, format_profile, load_quality, profile, write_outputs
+    from soi_mcu.report.profile import compare, format_profile, load_quality, profile, write_outputs
     from soi_mcu.unet import variant_config
 
     base = load_config(Path(args.config))
@@ -55,7 +55,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         raise SoiError("give --quality (a sweep.json) or --checkpoints (a folder of checkpoints), not both")
     quality = load_quality(Path(args.quality) if args.quality else None)
     if args.checkpoints:
-        from soi_mcu.profile import checkpoint_quality, find_checkpoints
+        from soi_mcu.report.profile import checkpoint_quality, find_checkpoints
 
         found = find_checkpoints(base, list(dict.fromkeys(["stmc", *variants])), Path(args.checkpoints))
         missing = [v for v, paths in found.items() if not paths]
@@ -63,7 +63,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             print(f"no checkpoint for {', '.join(missing)} in {args.checkpoints}: no quality for them", file=sys.stderr)
         source = None
         if args.data:
-            from soi_mcu.speech_data import DnsFolder
+            from soi_mcu.train.speech_data import DnsFolder
 
             source = DnsFolder(Path(args.data), base.sample_rate)
         quality = checkpoint_quality(base, found, args.eval_count, args.eval_seconds, calibration_count=args.calibration,
@@ -90,7 +90,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from soi_mcu.model_source import load_model
     from soi_mcu.pipeline import run
-    from soi_mcu.report import format_layers, format_table
+    from soi_mcu.report.run_report import format_layers, format_table
 
     model = load_model(args.model, args.variant, args.freq_bins)
     report = run(model, args.board, args.frames, Path(args.out), backend=args.backend)
@@ -101,19 +101,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from soi_mcu.train import run_from_args
+    from soi_mcu.train.speech import run_from_args
 
     return run_from_args(args)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from soi_mcu.evaluate import run_from_args
+    from soi_mcu.train.evaluate import run_from_args
 
     return run_from_args(args)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from soi_mcu.sweep import run_from_args
+    from soi_mcu.train.sweep import run_from_args
 
     return run_from_args(args)
 

@@ -23,7 +23,7 @@ from soi_mcu.lowering import ConvNode, CPlan, lower
 from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
 from soi_mcu.quantize import export_tflite, reference_outputs
 from soi_mcu.renode import RENODE_MISSING, renode_available, simulate_renode
-from soi_mcu.report import Report, format_layers, format_table, make_report, write_json
+from soi_mcu.report.run_report import Report, format_layers, format_table, make_report, write_json
 from soi_mcu.simulate import QEMU_HINT, simulate_qemu
 from soi_mcu.streaming import check_equivalence
 from soi_mcu.tflite_graph import load_graph

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from soi_mcu import scenes
 from soi_mcu.cli import main
 from soi_mcu.errors import SoiError
+from soi_mcu.train import scenes
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +88,7 @@ def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_checkpoint_kinds_are_told_apart(tmp_path: Path) -> None:
-    from soi_mcu.train import load_checkpoint
+    from soi_mcu.train.speech import load_checkpoint
 
     res = scenes.train_scenes("stmc", steps=1, batch=2, clips=2, seconds=0.25, log_every=0, checkpoint=tmp_path / "s.pt")
     assert res.checkpoint is not None

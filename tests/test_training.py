@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from soi_mcu.audio import istft, si_snr, si_snri, stft
 from soi_mcu.config import UNetConfig
 from soi_mcu.errors import SoiError
-from soi_mcu.speech_data import DnsFolder, SyntheticSpeechNoise, fixed_set, resample, utterance_list, write_wav
+from soi_mcu.train.audio import istft, si_snr, si_snri, stft
+from soi_mcu.train.speech_data import DnsFolder, SyntheticSpeechNoise, fixed_set, resample, utterance_list, write_wav
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
 
@@ -83,7 +83,7 @@ def test_resample_keeps_a_tone() -> None:
 
 
 def test_missing_espeak_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from soi_mcu import speech_data
+    from soi_mcu.train import speech_data
 
     monkeypatch.setenv("SOI_MCU_CACHE", str(tmp_path))
     monkeypatch.setattr(speech_data.shutil, "which", lambda name: None)
@@ -113,8 +113,8 @@ def test_synthetic_mixtures_are_reproducible(source: SyntheticSpeechNoise) -> No
 
 @needs_espeak
 def test_training_reduces_the_loss_and_checkpoints_round_trip(source: SyntheticSpeechNoise, tmp_path: Path) -> None:
-    from soi_mcu.evaluate import evaluate_checkpoint, evaluate_model
-    from soi_mcu.train import enhance, load_checkpoint, loss_fn, train
+    from soi_mcu.train.evaluate import evaluate_checkpoint, evaluate_model
+    from soi_mcu.train.speech import enhance, load_checkpoint, loss_fn, train
     from soi_mcu.unet import variant_config
 
     noisy, clean = (torch.from_numpy(a) for a in fixed_set(source, 8, 8000, seed=99))
@@ -140,7 +140,7 @@ def test_training_reduces_the_loss_and_checkpoints_round_trip(source: SyntheticS
 
 
 def test_bad_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
-    from soi_mcu.train import load_checkpoint
+    from soi_mcu.train.speech import load_checkpoint
 
     with pytest.raises(SoiError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.pt")
@@ -181,7 +181,7 @@ def test_dns_folder_errors(tmp_path: Path) -> None:
 
 @needs_espeak
 def test_sweep_writes_table_json_and_plot(source: SyntheticSpeechNoise, tmp_path: Path) -> None:
-    from soi_mcu.sweep import Settings, paper_label, sweep
+    from soi_mcu.train.sweep import Settings, paper_label, sweep
 
     st = Settings(steps=2, batch=2, seconds=0.25, eval_count=2, eval_seconds=0.25, int8=True, calibration_count=2)
     state = sweep(TINY, ["scc:1+3"], [0], 2, tmp_path, settings=st)
@@ -197,7 +197,8 @@ def test_sweep_writes_table_json_and_plot(source: SyntheticSpeechNoise, tmp_path
 def test_train_and_evaluate_commands_on_a_dns_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from soi_mcu import evaluate, train
+    from soi_mcu.train import evaluate
+    from soi_mcu.train import speech as train
 
     data = _dns_folder(tmp_path / "dns")
     cfg = tmp_path / "tiny.toml"
@@ -218,10 +219,10 @@ def test_train_and_evaluate_commands_on_a_dns_folder(tmp_path: Path, capsys: pyt
 def test_int8_evaluation_of_a_checkpoint(cache, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`soi-mcu evaluate` exports the checkpoint to full int8 and runs it in LiteRT: float and int8 SI-SNRi."""
     from soi_mcu.cli import main
-    from soi_mcu.evaluate import int8_outputs
     from soi_mcu.pipeline import quantize_frames
     from soi_mcu.quantize import export_tflite, reference_outputs
-    from soi_mcu.train import load_checkpoint, save_checkpoint, train
+    from soi_mcu.train.evaluate import int8_outputs
+    from soi_mcu.train.speech import load_checkpoint, save_checkpoint, train
 
     data = DnsFolder(_dns_folder(tmp_path / "dns"), RATE)
     res = train(TINY, "scc:2", steps=3, seed=0, batch=2, seconds=0.25, lr=1e-2, source=data, log_every=0)
@@ -255,7 +256,7 @@ def test_int8_evaluation_of_a_checkpoint(cache, tmp_path: Path, capsys: pytest.C
 def test_sweep_resumes_a_sweep_json_written_before_int8(tmp_path: Path) -> None:
     import dataclasses
 
-    from soi_mcu.sweep import Settings, _previous_runs, format_table
+    from soi_mcu.train.sweep import Settings, _previous_runs, format_table
 
     st = Settings(steps=2)
     old = {k: v for k, v in dataclasses.asdict(st).items() if k not in ("int8", "calibration_count")}

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soi_mcu.audio import istft, stft
-from soi_mcu.audio import si_snr as si_snr_db
 from soi_mcu.config import UNetConfig, validate
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel
-from soi_mcu.speech_data import MixtureSource, SyntheticSpeechNoise
-from soi_mcu.training_args import train_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
+from soi_mcu.train.args import train_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
+from soi_mcu.train.audio import istft, stft
+from soi_mcu.train.audio import si_snr as si_snr_db
+from soi_mcu.train.speech_data import MixtureSource, SyntheticSpeechNoise
 from soi_mcu.unet import unet_spec, variant_config
 
 FEATURE_GAIN = 100.0  # |X| of audio at -35..-15 dBFS spans ~1e-3..10: log1p(100 |X|) spans ~0..7
@@ -183,7 +183,7 @@ def load_checkpoint(path: Path, device: str | None = None) -> tuple[OfflineModel
 
 def data_source(data: str | None, sample_rate: int) -> MixtureSource:
     """--data: a DNS-style folder (clean/, noise/), or the synthetic espeak-ng task when empty."""
-    from soi_mcu.speech_data import DnsFolder
+    from soi_mcu.train.speech_data import DnsFolder
 
     return DnsFolder(Path(data), sample_rate) if data else SyntheticSpeechNoise(sample_rate, "train", progress=_say)
 
@@ -192,7 +192,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     from soi_mcu.config import load_config
 
     if args.config == "scenes":
-        from soi_mcu.scenes import run_train_from_args
+        from soi_mcu.train.scenes import run_train_from_args
 
         return run_train_from_args(args)
     base = load_config(Path(args.config))

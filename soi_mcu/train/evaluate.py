@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soi_mcu.audio import istft, si_snr, stft
 from soi_mcu.config import UNetConfig
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel
-from soi_mcu.speech_data import MixtureSource, SyntheticSpeechNoise, fixed_set
-from soi_mcu.train import enhance, features, load_checkpoint, pick_device
-from soi_mcu.training_args import CALIBRATION_SEED, EVAL_SEED
-from soi_mcu.training_args import evaluate_arguments as add_arguments  # noqa: F401  (tests)
+from soi_mcu.train.args import CALIBRATION_SEED, EVAL_SEED
+from soi_mcu.train.args import evaluate_arguments as add_arguments  # noqa: F401  (tests)
+from soi_mcu.train.audio import istft, si_snr, stft
+from soi_mcu.train.speech import enhance, features, load_checkpoint, pick_device
+from soi_mcu.train.speech_data import MixtureSource, SyntheticSpeechNoise, fixed_set
 
 
 @dataclass(frozen=True)
@@ -203,11 +203,11 @@ def summary(values: list[float]) -> tuple[float, float]:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    from soi_mcu.speech_data import DnsFolder
-    from soi_mcu.train import checkpoint_kind
+    from soi_mcu.train.speech import checkpoint_kind
+    from soi_mcu.train.speech_data import DnsFolder
 
     if checkpoint_kind(Path(args.checkpoint)) == "scene":
-        from soi_mcu.scenes import run_evaluate_from_args
+        from soi_mcu.train.scenes import run_evaluate_from_args
 
         return run_evaluate_from_args(args)
     _, base, _, _ = load_checkpoint(Path(args.checkpoint), "cpu")

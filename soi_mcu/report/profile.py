@@ -93,7 +93,7 @@ def load_quality(path: Path | None) -> dict[str, Quality]:
 def find_checkpoints(base: UNetConfig, variants: list[str], folder: Path) -> dict[str, list[Path]]:
     """Variant -> the checkpoints in `folder` (or its checkpoints/ subfolder, as `soi-mcu sweep --checkpoints`
     writes them) that were trained for that variant of `base`; identified by their contents, not their names."""
-    from soi_mcu.train import read_checkpoint
+    from soi_mcu.train.speech import read_checkpoint
 
     folder = Path(folder)
     root = folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
@@ -122,8 +122,8 @@ def checkpoint_quality(base: UNetConfig, found: dict[str, list[Path]], count: in
                        seed: int | None = None, calibration_count: int = 16, source=None,
                        calibration_source=None) -> dict[str, Quality]:
     """Float and int8 SI-SNRi of every checkpoint on one held-out set (the same mixtures for every variant)."""
-    from soi_mcu.evaluate import EVAL_SEED, calibration_set, eval_set, evaluate_model
-    from soi_mcu.train import load_checkpoint
+    from soi_mcu.train.evaluate import EVAL_SEED, calibration_set, eval_set, evaluate_model
+    from soi_mcu.train.speech import load_checkpoint
 
     seed = EVAL_SEED if seed is None else seed
     noisy, clean = eval_set(base, count, seconds, seed, source)

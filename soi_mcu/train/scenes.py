@@ -38,12 +38,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soi_mcu.audio import stft
 from soi_mcu.classifier import classifier_spec
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel
-from soi_mcu.speech_data import coloured_noise
-from soi_mcu.training_args import EVAL_SEED  # the held-out clips' seed, as for speech
+from soi_mcu.train.args import EVAL_SEED  # the held-out clips' seed, as for speech
+from soi_mcu.train.audio import stft
+from soi_mcu.train.speech_data import coloured_noise
 
 SCENES = ("quiet_room", "street", "cafe", "office", "rain", "park", "metro", "alarm")
 SAMPLE_RATE = 16000
@@ -293,7 +293,7 @@ def train_scenes(variant: str = "stmc", steps: int = 400, seed: int = 0, batch: 
                  seconds: float = 1.0, lr: float = 2e-2, checkpoint: Path | None = None, device: str | None = None,
                  log_every: int = 50) -> SceneTrainResult:
     """Adam with cosine decay over `steps` minibatches drawn from `clips` generated training clips (seeded)."""
-    from soi_mcu.train import optimize, pick_device
+    from soi_mcu.train.speech import optimize, pick_device
 
     if steps < 1 or batch < 1 or clips < 1:
         raise SoiError("training needs steps >= 1, batch >= 1 and clips >= 1")
@@ -345,7 +345,7 @@ def save_scene_checkpoint(result: SceneTrainResult, path: Path) -> Path:
 
 def load_scene_checkpoint(path: Path, device: str | None = None) -> tuple[OfflineModel, str, dict]:
     """(model in eval mode, variant, the checkpoint dict) of a checkpoint written by `train scenes`."""
-    from soi_mcu.train import pick_device, read_checkpoint
+    from soi_mcu.train.speech import pick_device, read_checkpoint
 
     ckpt = read_checkpoint(path)
     if ckpt.get("kind") != "scene":
@@ -393,7 +393,7 @@ def _per_class(pred: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
 def evaluate_scenes(model: OfflineModel, feats: torch.Tensor, labels: torch.Tensor, seed: int = EVAL_SEED,
                     seconds: float = 0.0, calibration: torch.Tensor | None = None) -> SceneEvaluation:
     """Top-1 of the float model; with `calibration` (features as long as `feats`) also of its int8 export."""
-    from soi_mcu.evaluate import int8_outputs
+    from soi_mcu.train.evaluate import int8_outputs
 
     model.eval()
     dev = next(model.parameters()).device

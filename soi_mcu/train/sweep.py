@@ -15,12 +15,12 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from soi_mcu.complexity import complexity
 from soi_mcu.config import UNetConfig, load_config
 from soi_mcu.errors import SoiError
-from soi_mcu.evaluate import EVAL_SEED, calibration_set, eval_set, evaluate_model, summary
-from soi_mcu.speech_data import SyntheticSpeechNoise
-from soi_mcu.training_args import sweep_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
+from soi_mcu.report.complexity import complexity
+from soi_mcu.train.args import sweep_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
+from soi_mcu.train.evaluate import EVAL_SEED, calibration_set, eval_set, evaluate_model, summary
+from soi_mcu.train.speech_data import SyntheticSpeechNoise
 from soi_mcu.unet import parse_variant, variant_config
 
 
@@ -41,7 +41,7 @@ def run_one(base: UNetConfig, variant: str, seed: int, st: Settings, ckpt: Path 
     """One training run and its evaluation (a worker process's job)."""
     import torch
 
-    from soi_mcu.train import train
+    from soi_mcu.train.speech import train
 
     if threads:
         torch.set_num_threads(threads)
@@ -212,7 +212,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m soi_mcu.sweep", description="train and evaluate SOI variants")
+    p = argparse.ArgumentParser(prog="python -m soi_mcu.train.sweep", description="train and evaluate SOI variants")
     add_arguments(p)
     try:
         return run_from_args(p.parse_args(argv))
