@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from soi_mcu.boards import Board, load_board  # noqa: E402
-from soi_mcu.kernel_layout import s16w_stream  # noqa: E402
+from soi_mcu.ops.s16w_layout import s16w_stream  # noqa: E402
 from soi_mcu.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args  # noqa: E402
 
 OWN_KERNELS = ROOT / "firmware" / "kernels"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from soi_mcu.model import Add, Concat, Layer, ModelSpec, OfflineModel, layer_inputs
+from soi_mcu.model import Layer, ModelSpec, OfflineModel
 
 # C11 keywords and names the generated code itself uses for other things.
 _RESERVED = {
@@ -60,6 +60,4 @@ def c_safe(model: ModelSpec | OfflineModel) -> ModelSpec | OfflineModel:
 
 
 def _renamed(layer: Layer, names: dict[str, str]) -> Layer:
-    if isinstance(layer, Concat | Add):
-        return replace(layer, name=names[layer.name], inputs=tuple(names[s] for s in layer_inputs(layer)))
-    return replace(layer, name=names[layer.name], input=names[layer.input])
+    return layer.with_names(names.__getitem__)

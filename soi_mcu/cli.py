@@ -44,7 +44,8 @@ def _cmd_complexity(args: argparse.Namespace) -> int:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from soi_mcu.config import load_config
-    from soi_mcu.report.profile import compare, format_profile, load_quality, profile, write_outputs
+    from soi_mcu.report.profile import compare, format_profile, profile, write_outputs
+    from soi_mcu.report.quality import load_quality
     from soi_mcu.unet import variant_config
 
     base = load_config(Path(args.config))
@@ -55,7 +56,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         raise SoiError("give --quality (a sweep.json) or --checkpoints (a folder of checkpoints), not both")
     quality = load_quality(Path(args.quality) if args.quality else None)
     if args.checkpoints:
-        from soi_mcu.report.profile import checkpoint_quality, find_checkpoints
+        # training-side evaluation; profile itself only takes the resulting Quality records
+        from soi_mcu.train.quality import checkpoint_quality, find_checkpoints
 
         found = find_checkpoints(base, list(dict.fromkeys(["stmc", *variants])), Path(args.checkpoints))
         missing = [v for v, paths in found.items() if not paths]
@@ -101,15 +103,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from soi_mcu.train.speech import run_from_args
+    from soi_mcu.train.commands import train_from_args
 
-    return run_from_args(args)
+    return train_from_args(args)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from soi_mcu.train.evaluate import run_from_args
+    from soi_mcu.train.commands import evaluate_from_args
 
-    return run_from_args(args)
+    return evaluate_from_args(args)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:

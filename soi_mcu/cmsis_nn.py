@@ -197,11 +197,13 @@ def _read_headers(folder: Path) -> list[str]:
 
 
 def required_api() -> Api:
-    """The part of the project's own API that the generated code and harness use (found in templates/)."""
+    """The part of the project's own API that the generated code and harness use: the names in templates/
+    and in the op modules, which name the kernel functions their nodes call (soi_mcu/ops/)."""
     own = parse_api(_read_headers(FIRMWARE_DIR / "kernels" / "include"))
     used = set()
-    for template in sorted(TEMPLATES_DIR.glob("*.j2")):
-        used.update(re.findall(r"\b(?:arm|cmsis|ARM_CMSIS)_\w+", template.read_text()))
+    sources = [*sorted(TEMPLATES_DIR.rglob("*.j2")), *sorted((Path(__file__).parent / "ops").glob("*.py"))]
+    for source in sources:
+        used.update(re.findall(r"\b(?:arm|cmsis|ARM_CMSIS)_\w+", source.read_text()))
     functions = {n: p for n, p in own.functions.items() if n in used}
     wanted = {n for n in own.structs if n in used}
     for proto in functions.values():

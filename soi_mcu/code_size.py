@@ -34,9 +34,11 @@ def estimate_code_bytes(model_c: Path, board: Board) -> int | None:
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
         return None
-    sources = [model_c, *sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c")), FIRMWARE_DIR / "runtime" / "soi_ring.c",
+    sources = [model_c, *sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c")),
+               *sorted((FIRMWARE_DIR / "kernels" / "soi").glob("*.c")), FIRMWARE_DIR / "runtime" / "soi_ring.c",
                FIRMWARE_DIR / "runtime" / "soi_conv_s16w.c"]
-    includes = [model_c.parent, FIRMWARE_DIR / "kernels" / "include", FIRMWARE_DIR / "runtime"]
+    includes = [model_c.parent, FIRMWARE_DIR / "kernels" / "include", FIRMWARE_DIR / "runtime",
+                FIRMWARE_DIR / "kernels" / "soi"]
     functions: dict[str, tuple[int, set[str]]] = {}
     for src in sources:
         obj = _compile(gcc, src, includes, board)

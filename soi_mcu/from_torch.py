@@ -18,7 +18,10 @@ import torch
 from torch import nn
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import Conv, Duplicate, Layer, ModelSpec, OfflineModel, Shift, TConv, Upsample
+from soi_mcu.model import KINDS, Conv, Duplicate, Layer, ModelSpec, OfflineModel, Shift, TConv, Upsample
+
+# Layer kinds that say which PyTorch modules import as them (soi_mcu/ops/: `torch_imports`).
+_REGISTERED = {module_type: handler for kind in KINDS for module_type, handler in kind.torch_imports.items()}
 
 
 class TimeShift(nn.Module):
@@ -47,7 +50,8 @@ SUPPORTED = ("Conv2d (causal: past-only time padding; depthwise or groups=1)", "
              "ReLU", "ReLU6", "ELU (alpha 1; after a Conv2d or its BatchNorm2d)", "ZeroPad2d / ConstantPad2d(value 0)",
              "ConvTranspose2d (in time, kernel = stride, 1 in frequency)",
              "Upsample (nearest, in frequency)", "Identity", "Dropout",
-             "soi_mcu.from_torch.TimeShift", "soi_mcu.from_torch.RepeatFrames", "Sequential")
+             "soi_mcu.from_torch.TimeShift", "soi_mcu.from_torch.RepeatFrames", "Sequential",
+             *sorted(t.__name__ for t in _REGISTERED))
 
 
 def from_torch(module: nn.Module, freq_bins: int, name: str = "user", frame_rate_hz: float = 125.0) -> OfflineModel:
@@ -73,6 +77,8 @@ def from_torch(module: nn.Module, freq_bins: int, name: str = "user", frame_rate
             target.bias.copy_(conv.bias if conv.bias is not None else torch.zeros_like(target.bias))
             if bn is not None:
                 offline.norms[lname].load_state_dict(bn.state_dict())
+        for load in builder.loaders:
+            load(offline)
     _check_same_outputs(module, offline)
     return offline.eval()
 
@@ -95,6 +101,7 @@ class _Builder:
     def __init__(self, freq_bins: int) -> None:
         self.layers: list[Layer] = []
         self.weights: dict[str, tuple[nn.Module, nn.BatchNorm2d | None]] = {}
+        self.loaders: list = []  # functions(offline) that copy a registered kind's parameters in
         self.pad = [0, 0, 0, 0]  # pending (freq left, freq right, time past, time future)
         self.pad_path = ""
         self.source = "input"
@@ -129,6 +136,8 @@ class _Builder:
             self._append(Duplicate(self._name(path), self.source, factor=layer.factor))
         elif isinstance(layer, nn.Upsample):
             self._upsample(path, layer)
+        elif type(layer) in _REGISTERED:
+            _REGISTERED[type(layer)](self, path, layer)
         else:
             raise SoiError(f"{path} ({type(layer).__name__}) is not supported; supported layers: {', '.join(SUPPORTED)}")
 
@@ -138,6 +147,16 @@ class _Builder:
 
     def _name(self, path: str) -> str:
         return path.replace(".", "_")
+
+    def layer_name(self, path: str) -> str:
+        """The spec name of the module at `path` (for a kind's import function)."""
+        return self._name(path)
+
+    def append(self, layer: Layer, load=None) -> None:
+        """Add a registered kind's layer after the current one; `load(offline)` copies its parameters."""
+        self._append(layer)
+        if load is not None:
+            self.loaders.append(load)
 
     def _append(self, layer: Layer, joinable: bool = False) -> None:
         self.layers.append(layer)
@@ -204,7 +223,6 @@ class _Builder:
             raise SoiError(f"{path} ({what}): must follow a Conv2d directly (its batch norm and activation are fused "
                            "into it in int8)")
         layer = self.layers[self.last_conv]
-        assert isinstance(layer, Conv)
         return self.last_conv, layer
 
     def _norm(self, path: str, bn: nn.BatchNorm2d) -> None:

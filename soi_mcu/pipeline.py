@@ -19,14 +19,14 @@ from soi_mcu.code_size import estimate_code_bytes
 from soi_mcu.codegen import generate, generate_library
 from soi_mcu.data import synthetic_frames
 from soi_mcu.errors import SoiError, require_tool
-from soi_mcu.lowering import ConvNode, CPlan, lower
 from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
+from soi_mcu.model.streaming import check_equivalence
+from soi_mcu.plan.lower import CPlan, lower
 from soi_mcu.quantize import export_tflite, reference_outputs
+from soi_mcu.quantize.graph import load_graph
 from soi_mcu.renode import RENODE_MISSING, renode_available, simulate_renode
 from soi_mcu.report.run_report import Report, format_layers, format_table, make_report, write_json
 from soi_mcu.simulate import QEMU_HINT, simulate_qemu
-from soi_mcu.streaming import check_equivalence
-from soi_mcu.tflite_graph import load_graph
 
 STAGES = 8
 
@@ -64,7 +64,7 @@ def plan_for_board(spec: ModelSpec, graph, board: Board, quiet: bool = False) ->
     """The C plan for the board's core: with the project's DSP conv kernel where it applies, unless its
     int16 filters would not fit the board's flash while the int8 ones do (then the CMSIS-NN calls)."""
     plan = lower(spec, graph, board.core)
-    n_fast = sum(1 for n in plan.nodes if isinstance(n, ConvNode) and n.s16w)
+    n_fast = sum(1 for n in plan.nodes if "soi_conv_s16w_s8" in getattr(n, "kernels", ()))
     if n_fast and plan.weight_bytes > board.flash_size:
         portable = lower(spec, graph, board.core, fast_kernels=False)
         if portable.weight_bytes <= board.flash_size:

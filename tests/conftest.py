@@ -13,7 +13,7 @@ from soi_mcu.data import synthetic_frames
 from soi_mcu.model import ModelSpec, OfflineModel, demo_spec
 from soi_mcu.pipeline import quantize_frames
 from soi_mcu.quantize import TfliteArtifact, export_tflite, reference_outputs
-from soi_mcu.tflite_graph import Graph, load_graph
+from soi_mcu.quantize.graph import Graph, load_graph
 
 
 class Exported:

@@ -13,12 +13,13 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_on_host(gen_dir: Path, frames: int, out_bytes: int, sanitize: bool = False) -> np.ndarray:
-    kernels = sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c"))
+    kernels = sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c")) + sorted((FIRMWARE_DIR / "kernels" / "soi").glob("*.c"))
     exe = gen_dir / "host_model"
     flags = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"] if sanitize else ["-O2"]
     cmd = [
         "gcc", *flags, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-DSOI_FRAMES={frames}",
         f"-I{gen_dir / 'model'}", f"-I{FIRMWARE_DIR / 'kernels' / 'include'}", f"-I{FIRMWARE_DIR / 'runtime'}",
+        f"-I{FIRMWARE_DIR / 'kernels' / 'soi'}",
         str(gen_dir / "model" / "soi_model.c"), str(gen_dir / "harness" / "soi_inputs.c"),
         str(FIRMWARE_DIR / "runtime" / "soi_ring.c"), str(FIRMWARE_DIR / "runtime" / "soi_conv_s16w.c"),
         str(HERE / "host" / "host_main.c"),

@@ -293,7 +293,7 @@ def _build_and_run(exported: Exported, out: Path) -> tuple[str, np.ndarray]:
     from soi_mcu.boards import load_board
     from soi_mcu.build import build_firmware
     from soi_mcu.codegen import generate
-    from soi_mcu.lowering import lower
+    from soi_mcu.plan.lower import lower
     from soi_mcu.simulate import simulate_qemu
 
     board = load_board("mps2-an386")

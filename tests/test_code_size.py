@@ -12,8 +12,8 @@ from soi_mcu.build import build_firmware
 from soi_mcu.code_size import estimate_code_bytes
 from soi_mcu.codegen import generate
 from soi_mcu.errors import SoiError
-from soi_mcu.lowering import lower
 from soi_mcu.pipeline import check_fits
+from soi_mcu.plan.lower import lower
 
 from .conftest import Exported, have
 

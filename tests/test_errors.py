@@ -12,11 +12,11 @@ import torch
 from soi_mcu.boards import load_board
 from soi_mcu.cli import main
 from soi_mcu.errors import SoiError
-from soi_mcu.lowering import lower
 from soi_mcu.model import OfflineModel, demo_spec
+from soi_mcu.model.streaming import StreamingModel
 from soi_mcu.pipeline import check_fits
-from soi_mcu.streaming import StreamingModel
-from soi_mcu.tflite_graph import Graph, Op, Tensor, check_int8
+from soi_mcu.plan.lower import lower
+from soi_mcu.quantize.graph import Graph, Op, Tensor, check_int8
 
 from .conftest import Exported
 

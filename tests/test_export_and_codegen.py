@@ -11,9 +11,11 @@ import pytest
 from soi_mcu.boards import load_board
 from soi_mcu.codegen import generate
 from soi_mcu.errors import SoiError
-from soi_mcu.lowering import ConvNode, lower, quantize_multiplier
+from soi_mcu.ops.conv_node import ConvNode
+from soi_mcu.ops.requant import quantize_multiplier
+from soi_mcu.plan.lower import lower
 from soi_mcu.quantize import reference_outputs
-from soi_mcu.tflite_graph import check_int8, load_graph
+from soi_mcu.quantize.graph import check_int8, load_graph
 
 from .conftest import Exported, have
 from .host_build import run_on_host
@@ -140,8 +142,8 @@ def test_generated_library_builds_on_its_own(tmp_path: Path) -> None:
 
 def test_export_cache_reuses_and_invalidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Conversions are cached by a content hash of spec, weights, calibration and converter."""
-    from soi_mcu import quantize
     from soi_mcu.model import OfflineModel, demo_spec
+    from soi_mcu.quantize import export as quantize
 
     monkeypatch.setenv("SOI_MCU_CACHE", str(tmp_path / "cache"))
     calls = []
@@ -161,7 +163,7 @@ def test_classifier_on_host_is_bitexact(variant: str, tmp_path: Path) -> None:
     """Depthwise-separable residual blocks, ReLU6, frequency pooling, logits; STMC and SOI."""
     from soi_mcu.classifier import classifier_spec
     from soi_mcu.model import analyze
-    from soi_mcu.streaming import check_equivalence
+    from soi_mcu.model.streaming import check_equivalence
 
     spec = classifier_spec(variant)
     frames = 3 * analyze(spec).receptive_field + 2
@@ -235,10 +237,12 @@ def test_elu_table_equals_litert_on_all_int8_inputs(tmp_path: Path) -> None:
     quantization and for 60 random input/output quantizations."""
     import dataclasses
 
-    from soi_mcu.lowering import elu_table
     from soi_mcu.model import Conv, ModelSpec
-    from soi_mcu.quantize import _load_model, _pack, litert_elu
-    from soi_mcu.tflite_graph import match_layers
+    from soi_mcu.ops.requant import elu_table
+    from soi_mcu.quantize import litert_elu
+    from soi_mcu.quantize.graph import match_layers
+    from soi_mcu.quantize.rewrite import load_model as _load_model
+    from soi_mcu.quantize.rewrite import pack_model as _pack
 
     spec = ModelSpec("elu", 4, 1, (Conv("a", "input", cout=2, act="elu"), Conv("b", "a", cout=2, act="elu")))
     ex = Exported(spec, 8, tmp_path)

@@ -17,7 +17,7 @@ from soi_mcu.boards import load_board
 from soi_mcu.build import build_firmware
 from soi_mcu.codegen import generate
 from soi_mcu.errors import SoiError
-from soi_mcu.lowering import lower
+from soi_mcu.plan.lower import lower
 from soi_mcu.simulate import simulate_qemu
 
 from .conftest import Exported, have

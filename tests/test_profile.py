@@ -71,6 +71,7 @@ def test_profile_quality_from_checkpoints(tmp_path: Path, monkeypatch: pytest.Mo
     from soi_mcu.config import load_config
     from soi_mcu.errors import SoiError
     from soi_mcu.report import profile as profile_mod
+    from soi_mcu.train.quality import find_checkpoints
     from soi_mcu.train.speech import train
     from soi_mcu.train.speech_data import DnsFolder
 
@@ -85,7 +86,7 @@ def test_profile_quality_from_checkpoints(tmp_path: Path, monkeypatch: pytest.Mo
     for v, name in (("stmc", "stmc_seed0.pt"), ("stmc", "stmc_seed1.pt"), ("sscc:3", "anything.pt"), ("scc:5", "scc_5.pt")):
         train(base, v, steps=1, seed=int(name[-4] == "1"), batch=1, seconds=0.25, source=data, checkpoint=ckpts / name,
               log_every=0)
-    found = profile_mod.find_checkpoints(base, ["stmc", "sscc:3", "scc:2"], tmp_path / "sweep")  # the sweep's OUT folder
+    found = find_checkpoints(base, ["stmc", "sscc:3", "scc:2"], tmp_path / "sweep")  # the sweep's OUT folder
     assert [len(found[v]) for v in ("stmc", "sscc:3", "scc:2")] == [2, 1, 0]  # by content, not by file name
 
     seen = {}
@@ -116,6 +117,6 @@ def test_profile_quality_from_checkpoints(tmp_path: Path, monkeypatch: pytest.Mo
     assert "not both" in capsys.readouterr().err
     other = dataclasses.replace(base, channels=(4, 4, 8, 8, 8, 8, 8))
     with pytest.raises(SoiError, match="differ from those of"):
-        profile_mod.find_checkpoints(other, ["stmc"], ckpts)
+        find_checkpoints(other, ["stmc"], ckpts)
     with pytest.raises(SoiError, match="no checkpoint of variants"):
-        profile_mod.find_checkpoints(base, ["scc:1"], ckpts)
+        find_checkpoints(base, ["scc:1"], ckpts)

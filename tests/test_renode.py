@@ -166,7 +166,7 @@ def test_firmware_failures_are_reported_from_the_uart_log(tmp_path: Path) -> Non
 def test_demo_firmware_runs_bitexact_in_renode(name: str, demo_export: Exported, tmp_path: Path) -> None:
     from soi_mcu.build import build_firmware
     from soi_mcu.codegen import generate
-    from soi_mcu.lowering import lower
+    from soi_mcu.plan.lower import lower
 
     board: Board = load_board(name)
     plan = lower(demo_export.spec, demo_export.graph)

@@ -9,7 +9,7 @@ import numpy as np
 
 from soi_mcu.boards import load_board
 from soi_mcu.build import BuildResult
-from soi_mcu.lowering import lower
+from soi_mcu.plan.lower import lower
 from soi_mcu.report.run_report import format_table, make_report, write_json
 from soi_mcu.simulate import SimResult
 

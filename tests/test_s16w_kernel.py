@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from soi_mcu.boards import load_board
-from soi_mcu.kernel_layout import s16w_stream
+from soi_mcu.ops.s16w_layout import s16w_stream
 from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
 
 from .conftest import have

@@ -12,7 +12,8 @@ import torch
 
 from soi_mcu.cli import main
 from soi_mcu.errors import SoiError
-from soi_mcu.train import scenes
+from soi_mcu.train import scene_audio, scene_features
+from soi_mcu.train import scene_classifier as scenes
 
 
 @pytest.fixture(autouse=True)
@@ -27,27 +28,27 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_scene_clips_are_seeded_balanced_and_levelled() -> None:
-    audio, labels = scenes.scene_clips(16, 0.5, seed=3)
-    again, labels2 = scenes.scene_clips(16, 0.5, seed=3)
-    other, _ = scenes.scene_clips(16, 0.5, seed=4)
+    audio, labels = scene_audio.scene_clips(16, 0.5, seed=3)
+    again, labels2 = scene_audio.scene_clips(16, 0.5, seed=3)
+    other, _ = scene_audio.scene_clips(16, 0.5, seed=4)
     assert audio.shape == (16, 8000) and audio.dtype == np.float32
     assert np.array_equal(audio, again) and np.array_equal(labels, labels2) and not np.array_equal(audio, other)
-    assert np.bincount(labels, minlength=len(scenes.SCENES)).tolist() == [2] * len(scenes.SCENES)
+    assert np.bincount(labels, minlength=len(scene_audio.SCENES)).tolist() == [2] * len(scene_audio.SCENES)
     rms_db = 20 * np.log10(np.sqrt(np.mean(audio.astype(float) ** 2, 1)))
     assert ((rms_db > -40.5) & (rms_db < -19.5)).all()  # random level: the level does not give the class away
     assert np.isfinite(audio).all() and np.abs(audio).max() < 1
 
 
 def test_scene_features_match_the_classifier_input() -> None:
-    feats = scenes.scene_features(scenes.scene_clips(3, 1.0, seed=0)[0])
+    feats = scene_features.scene_features(scene_audio.scene_clips(3, 1.0, seed=0)[0])
     model = scenes.scene_model("scc:2")
-    assert feats.shape == (3, 51, scenes.MEL_BINS, 1)  # 50 frames/s, causal frames
-    assert model.spec.freq_bins == scenes.MEL_BINS and model.spec.frame_rate_hz == 50.0
+    assert feats.shape == (3, 51, scene_features.MEL_BINS, 1)  # 50 frames/s, causal frames
+    assert model.spec.freq_bins == scene_features.MEL_BINS and model.spec.frame_rate_hz == 50.0
     assert -2 < float(feats.min()) and float(feats.max()) < 5  # standardized log-mel
-    fb = scenes.mel_filterbank()
+    fb = scene_features.mel_filterbank()
     assert np.allclose(fb.sum(1), 1) and (fb >= 0).all()
     with torch.no_grad():
-        assert scenes.frame_logits(model, feats).shape == (3, 51, len(scenes.SCENES))
+        assert scenes.frame_logits(model, feats).shape == (3, 51, len(scene_audio.SCENES))
 
 
 def test_tiny_training_beats_chance_in_float_and_int8(tmp_path: Path) -> None:
@@ -55,13 +56,13 @@ def test_tiny_training_beats_chance_in_float_and_int8(tmp_path: Path) -> None:
     res = scenes.train_scenes("scc:2", steps=120, seed=0, batch=32, clips=160, seconds=1.0, lr=3e-2,
                               checkpoint=tmp_path / "s.pt", log_every=0)
     assert res.losses[-1] < res.losses[0]
-    feats, labels = scenes.scene_set(64, 1.0, seed=scenes.EVAL_SEED)
-    calib = scenes.scene_set(8, 1.0, seed=scenes.CALIBRATION_SEED)[0]
+    feats, labels = scene_features.scene_set(64, 1.0, seed=scenes.EVAL_SEED)
+    calib = scene_features.scene_set(8, 1.0, seed=scenes.CALIBRATION_SEED)[0]
     ev = scenes.evaluate_scenes(res.model, feats, labels, seconds=1.0, calibration=calib)
     assert ev.top1 > 0.4, ev  # > 3x chance (0.125)
     assert ev.top1_int8 is not None and ev.top1_int8 > 0.4 and abs(ev.top1_int8 - ev.top1) <= 0.1, ev
     assert ev.int8_frames == 52 and ev.calibration_count == 8  # 51 frames, rounded up to the S-CC's 2-step pattern
-    assert set(ev.per_class) == set(scenes.SCENES)
+    assert set(ev.per_class) == set(scene_audio.SCENES)
     text = scenes.format_scene_evaluation(ev)
     assert "top-1 int8" in text and "chance 12.5%" in text
 

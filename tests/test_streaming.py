@@ -24,7 +24,7 @@ from soi_mcu.model import (
     analyze,
     demo_spec,
 )
-from soi_mcu.streaming import StreamingModel, check_equivalence
+from soi_mcu.model.streaming import StreamingModel, check_equivalence
 
 from .conftest import randomize_norms
 

@@ -221,7 +221,7 @@ def test_int8_evaluation_of_a_checkpoint(cache, tmp_path: Path, capsys: pytest.C
     from soi_mcu.cli import main
     from soi_mcu.pipeline import quantize_frames
     from soi_mcu.quantize import export_tflite, reference_outputs
-    from soi_mcu.train.evaluate import int8_outputs
+    from soi_mcu.train.int8 import int8_outputs
     from soi_mcu.train.speech import load_checkpoint, save_checkpoint, train
 
     data = DnsFolder(_dns_folder(tmp_path / "dns"), RATE)
@@ -244,7 +244,7 @@ def test_int8_evaluation_of_a_checkpoint(cache, tmp_path: Path, capsys: pytest.C
     run = int8_outputs(model, x[:1], x[1:])
     art = export_tflite(model, np.pad(x[1:], ((0, 0), (0, 1), (0, 0), (0, 0))), 10, tmp_path / "ref.tflite")
     assert run.frames == 10 and art.sha256 == run.sha256
-    from soi_mcu.tflite_graph import load_graph
+    from soi_mcu.quantize.graph import load_graph
 
     graph = load_graph(art.path)
     inp, outp = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]

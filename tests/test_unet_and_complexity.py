@@ -11,8 +11,8 @@ from soi_mcu.cli import main
 from soi_mcu.config import load_config
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel, macs_by_phase
+from soi_mcu.model.streaming import StreamingModel, check_equivalence
 from soi_mcu.report.complexity import complexity
-from soi_mcu.streaming import StreamingModel, check_equivalence
 from soi_mcu.unet import all_variants, parse_variant, unet_spec, variant_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,11 +59,10 @@ def test_transposed_upsampling_uses_tstmc_decoders(variant: str) -> None:
     stepper.run(torch.randn(2 * len(total), cfg.freq_bins, 1), precompute_between=True)
     assert [stepper.macs_by_step[t] for t in range(2 * len(total))] == list(total) * 2
     # nominal count of a tSTMC frame: cin x cout x kt x kf x input bins, as the paper counts
-    from soi_mcu.model import layer_macs
 
     sched, d1 = model.schedule, tconvs[-1]
     assert sched.width["d1"] == 2 * sched.width[d1.input] == cfg.freq_bins
-    assert layer_macs(d1, sched) == sched.channels[d1.input] * d1.cout * 3 * 3 * sched.width[d1.input]
+    assert d1.macs(sched) == sched.channels[d1.input] * d1.cout * 3 * 3 * sched.width[d1.input]
 
 
 def test_paper_config_uses_transposed_upsampling() -> None:

@@ -49,6 +49,7 @@ class AddNode:
 @dataclass(frozen=True)
 class Add(LayerOp):
     kind: ClassVar[str] = "add"
+    buffer_rank: ClassVar[int] = 1
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int] = 64
 

@@ -119,6 +119,12 @@ class LayerOp:
     holds_input_frame: ClassVar[bool] = False  # reads its input on phases its input does not run (duplication)
     pushes: ClassVar[bool] = False  # keeps a partial state that takes each new input frame
     torch_group: ClassVar[str] = ""  # the OfflineModel ModuleDict its parameters live in ("" if none)
+    # Where its activation buffers come in the generated declarations (kept as the generator always
+    # had them, by kind: convs, adds, pools, transposed convs, concats, upsamplings, shifts).
+    buffer_rank: ClassVar[int] = 0
+    # PyTorch module types a user's nn.Sequential may hold that import as this kind:
+    # type -> function(builder, path, module) (see soi_mcu/model/from_torch.py's builder).
+    torch_imports: ClassVar[dict] = {}
 
     def __post_init__(self) -> None:
         if isinstance(self.inputs, str):

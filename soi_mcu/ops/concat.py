@@ -48,6 +48,7 @@ def aligned(parts: list[torch.Tensor]) -> list[torch.Tensor]:
 @dataclass(frozen=True)
 class Concat(LayerOp):
     kind: ClassVar[str] = "concat"
+    buffer_rank: ClassVar[int] = 4
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int] = 64
 

@@ -35,6 +35,7 @@ class Conv(LayerOp):
     norm: bool = False  # batch norm between conv and activation (folded into the conv for streaming and int8)
 
     kind: ClassVar[str] = "conv"
+    buffer_rank: ClassVar[int] = 0
     pushes: ClassVar[bool] = True
     torch_group: ClassVar[str] = "convs"
 

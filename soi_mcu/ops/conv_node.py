@@ -13,6 +13,13 @@ import numpy as np
 from soi_mcu.ops.base import BufRef, ring_window
 from soi_mcu.ops.s16w_layout import s16w_applies, s16w_lanes, s16w_stream
 
+_BUFFER_SIZE_FN = {
+    "arm_convolve_wrapper_s8": "arm_convolve_wrapper_s8_get_buffer_size",
+    "arm_depthwise_conv_wrapper_s8": "arm_depthwise_conv_wrapper_s8_get_buffer_size",
+    "arm_fully_connected_s8": "arm_fully_connected_s8_get_buffer_size",
+    "soi_conv_s16w_s8": "soi_conv_s16w_s8_get_buffer_size",
+}
+
 
 @dataclass(frozen=True)
 class FcCall:
@@ -29,6 +36,8 @@ class FcCall:
 @dataclass(frozen=True)
 class ConvNode:
     kind: ClassVar[str] = "conv"
+    declare_rank: ClassVar[int] = 0  # declared first (soi_mcu.plan.lower.CPlan.declared)
+    init_rank: ClassVar[int] = 0
     name: str
     source: BufRef  # the input frame
     target: BufRef  # where the output frame is written
@@ -131,8 +140,18 @@ class ConvNode:
         return "arm_depthwise_conv_wrapper_s8" if self.depthwise else "arm_convolve_wrapper_s8"
 
     @property
+    def buffer_size_fn(self) -> str:
+        """The kernel's scratch query, which init() checks against the shared scratch."""
+        return _BUFFER_SIZE_FN[self.kernel_fn]
+
+    @property
     def kernels(self) -> tuple[str, ...]:
         return (self.kernel_fn,)
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        """Headers beyond CMSIS-NN's arm_nnfunctions.h that its kernel needs."""
+        return ("soi_conv_s16w.h",) if self.s16w else ()
 
     @property
     def description(self) -> str:
@@ -183,6 +202,10 @@ class ConvNode:
         if self.depthwise:
             return max(4 * col, 4 * 124 * self.kt * self.kf) + 16
         return 4 * (col + 16) * 2
+
+    @property
+    def has_ring(self) -> bool:
+        return self.has_state
 
     @property
     def ring_zero_point(self) -> int:

@@ -11,6 +11,7 @@ from soi_mcu.ops.base import BufRef, Facts, LayerOp, LowerContext, Lowered, same
 @dataclass(frozen=True)
 class PoolNode:
     kind: ClassVar[str] = "pool"
+    init_rank: ClassVar[int] = 1  # its buffer check comes after the convs'
     name: str
     source: BufRef
     target: BufRef
@@ -35,6 +36,7 @@ class PoolNode:
 @dataclass(frozen=True)
 class FreqPool(LayerOp):
     kind: ClassVar[str] = "pool"
+    buffer_rank: ClassVar[int] = 2
 
     def infer(self, period, channels, width, rf) -> Facts:
         s = self.input

@@ -18,6 +18,8 @@ _SLICES = ("STRIDED_SLICE", "SLICE")
 @dataclass(frozen=True)
 class ShiftNode:
     kind: ClassVar[str] = "shift"
+    declare_rank: ClassVar[int] = 1  # after the convs
+    has_ring: ClassVar[bool] = True
     name: str
     source: BufRef
     frames: int  # delay, in input frames
@@ -49,6 +51,7 @@ class Shift(LayerOp):
     frames: int = 1
 
     kind: ClassVar[str] = "shift"
+    buffer_rank: ClassVar[int] = 6
     delays: ClassVar[bool] = True
 
     def infer(self, period, channels, width, rf) -> Facts:

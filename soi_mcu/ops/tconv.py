@@ -33,6 +33,7 @@ class TConv(LayerOp):
     factor: int = 2
 
     kind: ClassVar[str] = "tconv"
+    buffer_rank: ClassVar[int] = 3
     torch_group: ClassVar[str] = "convs"
 
     def infer(self, period, channels, width, rf) -> Facts:

@@ -41,6 +41,7 @@ class TConvFreq(LayerOp):
     norm: bool = False  # batch norm after the transposed conv (folded for streaming and int8)
 
     kind: ClassVar[str] = "tconv_freq"
+    buffer_rank: ClassVar[int] = 0
     pushes: ClassVar[bool] = True
     torch_group: ClassVar[str] = "convs"
 

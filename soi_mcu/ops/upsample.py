@@ -33,6 +33,7 @@ class Upsample(LayerOp):
     factor: int = 2
 
     kind: ClassVar[str] = "upsample"
+    buffer_rank: ClassVar[int] = 5
 
     def infer(self, period, channels, width, rf) -> Facts:
         if self.factor < 1:

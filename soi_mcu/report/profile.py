@@ -1,5 +1,10 @@
 """`soi-mcu profile`: generate, build and simulate SOI variants of one config on one board, and
-compare what each costs on the chip with STMC (tables, JSON, CSV, a plot, deltas against an old run)."""
+compare what each costs on the chip with STMC (tables, JSON, CSV, a plot, deltas against an old run).
+
+Quality (SI-SNRi) comes in as plain `Quality` records: read from a sweep.json (`quality.load_quality`)
+or measured on checkpoints by the training side (`soi_mcu.train.quality`, called by the CLI). This
+module is on the deployment path and never imports `soi_mcu.train`.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from soi_mcu.config import UNetConfig
 from soi_mcu.errors import SoiError
 from soi_mcu.model import macs_by_phase
 from soi_mcu.pipeline import run
+from soi_mcu.report.quality import Quality
 from soi_mcu.unet import unet_spec, variant_config
 
 
@@ -43,16 +49,6 @@ class VariantCost:
     quality_source: str = ""  # where the quality comes from ("" when none was given)
 
 
-@dataclass(frozen=True)
-class Quality:
-    """A variant's SI-SNRi: mean over its checkpoints (or seeds of a sweep), float and int8."""
-
-    si_snri_db: float
-    si_snri_int8_db: float | None
-    runs: int  # checkpoints (or sweep seeds) averaged
-    source: str  # "sweep FILE" or "N held-out mixtures x S s, seed K, checkpoints in DIR"
-
-
 UNITS = {
     "analytic_avg_mmac_s": "million MAC/s at the frame rate (analytic)",
     "avg_cycles": "cycles per step, estimated from executed instructions",
@@ -76,71 +72,6 @@ def _conv_split(report) -> tuple[float, float]:
     conv_cycles = sum(row["cycles"] for row in report.layers if row["kind"] == "conv")
     conv_macs = sum(row["macs"] for row in report.layers if row["kind"] == "conv")
     return 1.0 - conv_cycles / total, conv_macs / conv_cycles if conv_cycles else 0.0
-
-
-def load_quality(path: Path | None) -> dict[str, Quality]:
-    """Variant -> mean float SI-SNRi from a `soi-mcu sweep` result."""
-    if path is None:
-        return {}
-    try:
-        rows = json.loads(Path(path).read_text())["rows"]
-        return {r["variant"]: Quality(float(r["si_snri_mean"]), None, int(r.get("seeds", 1)), f"sweep {path}")
-                for r in rows}
-    except (OSError, ValueError, KeyError) as exc:
-        raise SoiError(f"--quality {path}: not a sweep.json from soi-mcu sweep ({exc})") from None
-
-
-def find_checkpoints(base: UNetConfig, variants: list[str], folder: Path) -> dict[str, list[Path]]:
-    """Variant -> the checkpoints in `folder` (or its checkpoints/ subfolder, as `soi-mcu sweep --checkpoints`
-    writes them) that were trained for that variant of `base`; identified by their contents, not their names."""
-    from soi_mcu.train.speech import read_checkpoint
-
-    folder = Path(folder)
-    root = folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
-    if not root.is_dir():
-        raise SoiError(f"--checkpoints {folder}: not a folder")
-    wanted = {v.strip().lower(): v for v in variants}
-    found: dict[str, list[Path]] = {v: [] for v in variants}
-    for path in sorted(root.glob("*.pt")):
-        ckpt = read_checkpoint(path)
-        v = wanted.get(str(ckpt["variant"]).lower())
-        if ckpt.get("kind", "unet") != "unet" or v is None:
-            continue
-        theirs = UNetConfig(**{k: tuple(x) if isinstance(x, list) else x for k, x in ckpt["config"].items()})
-        if (unet_spec(variant_config(theirs, v)).layers != unet_spec(variant_config(base, v)).layers
-                or (theirs.sample_rate, theirs.n_fft, theirs.hop) != (base.sample_rate, base.n_fft, base.hop)):
-            raise SoiError(f"{path}: trained with config '{theirs.name}', whose layers or STFT differ from those of "
-                           f"'{base.name}' for variant {v}; give a folder of checkpoints of this config")
-        found[v].append(path)
-    if not any(found.values()):
-        raise SoiError(f"--checkpoints {folder}: no checkpoint of variants {', '.join(variants)} in {root} "
-                       "(write them with soi-mcu sweep --checkpoints or soi-mcu train --out)")
-    return found
-
-
-def checkpoint_quality(base: UNetConfig, found: dict[str, list[Path]], count: int = 64, seconds: float = 2.0,
-                       seed: int | None = None, calibration_count: int = 16, source=None,
-                       calibration_source=None) -> dict[str, Quality]:
-    """Float and int8 SI-SNRi of every checkpoint on one held-out set (the same mixtures for every variant)."""
-    from soi_mcu.train.evaluate import EVAL_SEED, calibration_set, eval_set, evaluate_model
-    from soi_mcu.train.speech import load_checkpoint
-
-    seed = EVAL_SEED if seed is None else seed
-    noisy, clean = eval_set(base, count, seconds, seed, source)
-    calib = calibration_set(base, calibration_count, noisy.shape[-1], calibration_source or source)
-    what = f"{count} held-out mixtures x {seconds:g} s (seed {seed})"
-    out = {}
-    for v, paths in found.items():
-        if not paths:
-            continue
-        evs = []
-        for path in paths:
-            print(f"quality: {v}: evaluating {path.name} (float and int8) on {what}", file=sys.stderr, flush=True)
-            model = load_checkpoint(path, "cpu")[0]
-            evs.append(evaluate_model(model, base, noisy, clean, seed, calibration=calib))
-        out[v] = Quality(sum(e.si_snri for e in evs) / len(evs), sum(e.si_snri_int8 for e in evs) / len(evs),
-                         len(evs), f"{what}, {len(evs)} checkpoint(s) from {paths[0].parent}")
-    return out
 
 
 def profile(base: UNetConfig, board: str, variants: list[str], frames: int, out_dir: Path,

@@ -11,7 +11,7 @@ import numpy as np
 
 from soi_mcu.boards import Board
 from soi_mcu.build import BuildResult
-from soi_mcu.lowering import CPlan
+from soi_mcu.plan.lower import CPlan
 from soi_mcu.simulate import SimResult
 
 

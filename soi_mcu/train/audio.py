@@ -57,10 +57,6 @@ def istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor
     return torch.nn.functional.pad(out, (0, length - out.shape[-1]))
 
 
-def magphase(spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return spec.abs(), torch.angle(spec)
-
-
 def si_snr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Scale-invariant SNR in dB over the last axis (both signals made zero-mean first)."""
     est = estimate - estimate.mean(-1, keepdim=True)

@@ -18,9 +18,7 @@ definition) and an oracle magnitude mask min(|S| / |X|, 1) with the noisy phase:
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,7 +31,9 @@ from soi_mcu.model import OfflineModel
 from soi_mcu.train.args import CALIBRATION_SEED, EVAL_SEED
 from soi_mcu.train.args import evaluate_arguments as add_arguments  # noqa: F401  (tests)
 from soi_mcu.train.audio import istft, si_snr, stft
-from soi_mcu.train.speech import enhance, features, load_checkpoint, pick_device
+from soi_mcu.train.common import pick_device
+from soi_mcu.train.int8 import Int8Run, int8_outputs
+from soi_mcu.train.speech import enhance, features, load_checkpoint
 from soi_mcu.train.speech_data import MixtureSource, SyntheticSpeechNoise, fixed_set
 
 
@@ -59,14 +59,6 @@ class Evaluation:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Int8Run:
-    outputs: np.ndarray  # dequantized model outputs, (sequences, time, freq, channels) float32
-    frames: int  # export length
-    sha256: str  # of the .tflite
-    from_cache: bool
-
-
 def eval_set(base: UNetConfig, count: int = 64, seconds: float = 2.0, seed: int = EVAL_SEED,
              source: MixtureSource | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(noisy, clean) held-out mixtures: test-split sentences, a seed of their own."""
@@ -86,43 +78,6 @@ def oracle_mask_estimate(noisy: torch.Tensor, clean: torch.Tensor, base: UNetCon
     spec_x = stft(noisy, base.n_fft, base.hop)
     mask = (stft(clean, base.n_fft, base.hop).abs() / (spec_x.abs() + 1e-8)).clamp(max=1.0)
     return istft(spec_x * mask, base.n_fft, base.hop, noisy.shape[-1])
-
-
-def int8_outputs(model: OfflineModel, inputs: np.ndarray, calibration: np.ndarray, keep: Path | None = None) -> Int8Run:
-    """Export `model` to full int8 (calibrated on `calibration`) and run each sequence of `inputs` through
-    `quantize.reference_outputs` (LiteRT's reference kernels: the firmware's bit-exact oracle), from a reset state.
-
-    inputs, calibration: (sequences, time, freq, channels) float model inputs of the same time length.
-    The .tflite is exported for that length rounded up to the model's step pattern (the tail is zero
-    padding; the layers are causal, so it does not change the frames before it). keep: also write the
-    .tflite there.
-    """
-    from soi_mcu.quantize import export_tflite, reference_outputs
-    from soi_mcu.tflite_graph import load_graph
-
-    if inputs.ndim != 4 or calibration.ndim != 4 or inputs.shape[1:] != calibration.shape[1:]:
-        raise SoiError(f"int8 evaluation: inputs {inputs.shape} and calibration {calibration.shape} must be "
-                       "(sequences, time, freq, channels) of the same shape per sequence")
-    t_len = inputs.shape[1]
-    phases = model.schedule.phases
-    frames = -(-t_len // phases) * phases
-
-    def pad(x: np.ndarray) -> np.ndarray:
-        return np.pad(np.asarray(x, np.float32), ((0, 0), (0, frames - t_len), (0, 0), (0, 0)))
-
-    cpu_model = copy.deepcopy(model).cpu().eval()
-    with tempfile.TemporaryDirectory(prefix="soi-int8-") as tmp:
-        artifact = export_tflite(cpu_model, pad(calibration), frames, keep or Path(tmp) / "model.tflite")
-        graph = load_graph(artifact.path)
-        inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
-        in_scale, in_zero = float(inp.scale[0]), int(inp.zero_point[0])
-        out_scale, out_zero = float(out.scale[0]), int(out.zero_point[0])
-        results = []
-        for seq in pad(inputs):
-            q = np.clip(np.floor(seq / in_scale + 0.5) + in_zero, -128, 127).astype(np.int8)  # as TFLite's QUANTIZE
-            y = reference_outputs(artifact, q)[:t_len].astype(np.float32)
-            results.append((y - out_zero) * out_scale)
-    return Int8Run(np.stack(results), frames, artifact.sha256, artifact.from_cache)
 
 
 def enhance_int8(model: OfflineModel, noisy: torch.Tensor, base: UNetConfig,
@@ -203,13 +158,9 @@ def summary(values: list[float]) -> tuple[float, float]:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    from soi_mcu.train.speech import checkpoint_kind
+    """`soi-mcu evaluate UNET_CHECKPOINT ...` (scene classifier checkpoints go to `scene_classifier`: see `commands`)."""
     from soi_mcu.train.speech_data import DnsFolder
 
-    if checkpoint_kind(Path(args.checkpoint)) == "scene":
-        from soi_mcu.train.scenes import run_evaluate_from_args
-
-        return run_evaluate_from_args(args)
     _, base, _, _ = load_checkpoint(Path(args.checkpoint), "cpu")
     source = DnsFolder(Path(args.data), base.sample_rate) if args.data else None
     ev, meta = evaluate_checkpoint(Path(args.checkpoint), args.count, args.seconds, args.seed, source, args.device,

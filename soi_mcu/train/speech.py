@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,14 +27,11 @@ from soi_mcu.model import OfflineModel
 from soi_mcu.train.args import train_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
 from soi_mcu.train.audio import istft, stft
 from soi_mcu.train.audio import si_snr as si_snr_db
+from soi_mcu.train.common import optimize, pick_device, read_checkpoint, say
 from soi_mcu.train.speech_data import MixtureSource, SyntheticSpeechNoise
 from soi_mcu.unet import unet_spec, variant_config
 
 FEATURE_GAIN = 100.0  # |X| of audio at -35..-15 dBFS spans ~1e-3..10: log1p(100 |X|) spans ~0..7
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def to_device(model: OfflineModel, dev: torch.device) -> OfflineModel:
@@ -92,7 +85,7 @@ def train(base: UNetConfig, variant: str = "stmc", steps: int = 300, seed: int =
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dev = pick_device(device)
-    source = source or SyntheticSpeechNoise(base.sample_rate, "train", progress=_say)
+    source = source or SyntheticSpeechNoise(base.sample_rate, "train", progress=say)
     if source.sample_rate != base.sample_rate:
         raise SoiError(f"data at {source.sample_rate} Hz, model config at {base.sample_rate} Hz")
     model = to_device(OfflineModel(unet_spec(cfg), seed=seed), dev)
@@ -107,34 +100,6 @@ def train(base: UNetConfig, variant: str = "stmc", steps: int = 300, seed: int =
     if checkpoint:
         result.checkpoint = save_checkpoint(result, checkpoint)
     return result
-
-
-def optimize(model: torch.nn.Module, step_loss: Callable[[], torch.Tensor], steps: int, lr: float, label: str,
-             unit: str, log_every: int, losses: list[float]) -> float:
-    """Adam with cosine decay (to 5 % of lr) and gradient clipping over `steps` minibatches, each loss
-    from `step_loss()`; appends the losses, logs every `log_every` steps, leaves the model in eval
-    mode and returns the seconds it took. Shared by the U-Net and the scene classifier."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / steps)))
-    start = time.monotonic()
-    model.train()
-    for step in range(1, steps + 1):
-        loss = step_loss()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if log_every and (step % log_every == 0 or step == steps):
-            _say(f"[{label}] step {step}/{steps} loss {np.mean(losses[-log_every:]):.3f} ({unit}) "
-                 f"{time.monotonic() - start:.0f}s")
-    model.eval()
-    return time.monotonic() - start
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def save_checkpoint(result: TrainResult, path: Path) -> Path:
@@ -152,24 +117,6 @@ def save_checkpoint(result: TrainResult, path: Path) -> Path:
     return path
 
 
-def read_checkpoint(path: Path) -> dict:
-    """The checkpoint dict (U-Net or scene classifier), or a clear error."""
-    try:
-        ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise SoiError(f"checkpoint {path} does not exist") from None
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
-        raise SoiError(f"{path}: not a soi-mcu checkpoint ({exc})") from None
-    if not isinstance(ckpt, dict) or not {"state_dict", "config", "variant"} <= ckpt.keys():
-        raise SoiError(f"{path}: not a soi-mcu checkpoint (no state_dict/config/variant)")
-    return ckpt
-
-
-def checkpoint_kind(path: Path) -> str:
-    """"unet" (speech enhancement, `train CONFIG`) or "scene" (the scene classifier, `train scenes`)."""
-    return str(read_checkpoint(path).get("kind", "unet"))
-
-
 def load_checkpoint(path: Path, device: str | None = None) -> tuple[OfflineModel, UNetConfig, str, dict]:
     """(model in eval mode, base config, variant, the whole checkpoint dict) of a U-Net checkpoint."""
     ckpt = read_checkpoint(path)
@@ -185,16 +132,13 @@ def data_source(data: str | None, sample_rate: int) -> MixtureSource:
     """--data: a DNS-style folder (clean/, noise/), or the synthetic espeak-ng task when empty."""
     from soi_mcu.train.speech_data import DnsFolder
 
-    return DnsFolder(Path(data), sample_rate) if data else SyntheticSpeechNoise(sample_rate, "train", progress=_say)
+    return DnsFolder(Path(data), sample_rate) if data else SyntheticSpeechNoise(sample_rate, "train", progress=say)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    """`soi-mcu train CONFIG.toml ...` (the U-Net; `train scenes` goes to `scene_classifier`: see `commands`)."""
     from soi_mcu.config import load_config
 
-    if args.config == "scenes":
-        from soi_mcu.train.scenes import run_train_from_args
-
-        return run_train_from_args(args)
     base = load_config(Path(args.config))
     res = train(base, args.variant, steps=args.steps, seed=args.seed, batch=args.batch, seconds=args.seconds, lr=args.lr or 3e-3,
                 source=data_source(args.data, base.sample_rate), checkpoint=Path(args.out), device=args.device)

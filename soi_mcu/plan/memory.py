@@ -5,15 +5,18 @@ A buffer is transient when, on every phase it is read, it was written earlier in
 it then carries nothing from one step to the next, and buffers whose live ranges within a step do
 not overlap can share arena bytes. Buffers read on steps where they are not written (a frame held
 by a duplication, a transposed conv's later frames, deferred work read by the next step) persist.
+Reads and writes come from the nodes themselves (typed buffer references), never from C text.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from soi_mcu.ops.base import BufRef
 
 GROUP_ORDER = ("early", "step", "deferred")  # the order of a step's work (precompute = deferred + early)
 ALIGN = 4
+NEVER_SHARED = ("input", "soi_input_copy")  # step()'s argument, and the copy deferred work reads
 
 
 @dataclass(frozen=True)
@@ -26,36 +29,35 @@ class MemoryPlan:
         return self.arena_bytes + sum(self.persistent.values())
 
 
-def plan_memory(buffers: dict[str, int], groups: dict, phases: int, output_buffer: str) -> MemoryPlan:
+def plan_memory(buffers: dict[str, int], groups: dict, phases: int, output_buffer: BufRef) -> MemoryPlan:
     names = list(buffers)
     writes: dict[str, dict[int, list[int]]] = {n: {} for n in names}
     reads: dict[str, dict[int, list[int]]] = {n: {} for n in names}
     pos = 0
+    end_of_step = 0
     for g in GROUP_ORDER:
         for action in groups[g]:
-            written = _targets(action)
-            read = _sources(action)
+            read = {r.activation_buffer for r in action.node.reads(action.what)}
+            written = {w.activation_buffer for w in action.node.writes(action.what)}
             for p in range(phases):
                 if action.mask >> p & 1:
-                    for n in names:
-                        if _mentions(read, n):
-                            reads[n].setdefault(p, []).append(pos)
-                        if _mentions(written, n):
-                            writes[n].setdefault(p, []).append(pos)
+                    for n in read & reads.keys():
+                        reads[n].setdefault(p, []).append(pos)
+                    for n in written & writes.keys():
+                        writes[n].setdefault(p, []).append(pos)
             pos += 1
         if g == "step":  # step() copies the output buffer out at its end
             end_of_step = pos
             pos += 1
-    for n in names:
-        if _mentions([output_buffer], n):
-            for p in range(phases):
-                reads[n].setdefault(p, []).append(end_of_step)
+    if output_buffer.activation_buffer in reads:
+        for p in range(phases):
+            reads[output_buffer.activation_buffer].setdefault(p, []).append(end_of_step)
     persistent: dict[str, int] = {}
     intervals: list[tuple[int, int, str]] = []
     for n in names:
         transient = bool(writes[n]) and all(
             p in writes[n] and min(writes[n][p]) < min(rs) for p, rs in reads[n].items()
-        ) and not n.startswith("soi_input")
+        ) and n not in NEVER_SHARED
         if transient:
             start = min(min(w) for w in writes[n].values())
             end = max([max(r) for r in reads[n].values()] + [max(max(w) for w in writes[n].values())])
@@ -76,23 +78,3 @@ def plan_memory(buffers: dict[str, int], groups: dict, phases: int, output_buffe
         placed.append((start, end, offset, size))
     arena = max((o + s for (_, _, o, s) in placed), default=0)
     return MemoryPlan(arena, offsets, persistent)
-
-
-def _targets(action) -> list[str]:
-    n = action.node
-    if action.what in ("push", "shift_push"):
-        return []  # they write states, not activation buffers
-    return [t for t in (getattr(n, "target", ""), getattr(n, "copy_to", "")) if t]
-
-
-def _sources(action) -> list[str]:
-    n = action.node
-    if action.what == "shift_copy":
-        return []
-    if action.what == "conv" and getattr(n, "has_state", False):
-        return []  # a conv with a state reads its ring, filled by its push
-    return list(getattr(n, "sources", ())) or [getattr(n, "source", "")]
-
-
-def _mentions(exprs: list[str], name: str) -> bool:
-    return any(re.search(rf"\b{re.escape(name)}\b", e) for e in exprs)

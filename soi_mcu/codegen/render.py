@@ -18,8 +18,9 @@ import numpy as np
 from soi_mcu import __version__
 from soi_mcu.boards import Board
 from soi_mcu.errors import SoiError
-from soi_mcu.lowering import ConvNode, CPlan, PoolNode, ShiftNode
+from soi_mcu.ops.base import BufRef
 from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
+from soi_mcu.plan.lower import CPlan
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,18 @@ def c_array(values: Iterable | np.ndarray, per_line: int = 16, indent: str = "  
     return (",\n").join(indent + line for line in lines)
 
 
+def c_ref(ref: BufRef) -> str:
+    """A frame reference as the C expression that points at it."""
+    if ref.ring:
+        return f"soi_ring_window(&{ref.buffer}_state)"
+    if ref.select is not None:
+        in_period, out_period, frame = ref.select
+        return f"({ref.buffer} + ((phase % {in_period}u) / {out_period}u) * {frame}u)"
+    if ref.offset is not None:
+        return f"({ref.buffer} + {ref.offset}u)"
+    return ref.buffer
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
@@ -47,17 +60,24 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["c_array"] = c_array
+    env.filters["c"] = c_ref
     return env
 
 
-def _context(plan: CPlan, board: Board) -> dict:
-    """What the model templates read: the plan, its nodes by kind, the board."""
+def _op_partials(env: jinja2.Environment) -> dict[str, object]:
+    """Each node kind's C (templates/ops/<kind>.c.j2): macros declare, init, push, run."""
+    partials = {}
+    for path in sorted((TEMPLATES_DIR / "ops").glob("*.c.j2")):
+        partials[path.name.removesuffix(".c.j2")] = env.get_template(f"ops/{path.name}").module
+    return partials
+
+
+def _context(plan: CPlan, board: Board, env: jinja2.Environment) -> dict:
+    """What the model templates read: the plan, each node kind's partial, the board."""
     return {
         "plan": plan,
-        "convs": [n for n in plan.nodes if isinstance(n, ConvNode)],
-        "uses_s16w": any(isinstance(n, ConvNode) and n.s16w for n in plan.nodes),
-        "shifts": [n for n in plan.nodes if isinstance(n, ShiftNode)],
-        "pools": [n for n in plan.nodes if isinstance(n, PoolNode)],
+        "ops": _op_partials(env),
+        "uses_s16w": plan.uses("soi_conv_s16w_s8"),
         "version": __version__,
         "board": board,
     }
@@ -67,7 +87,7 @@ def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> 
     """Write model/, harness/ and the board's linker script under out_dir."""
     env = _environment()
     frames = int(inputs_q.shape[0])
-    ctx = _context(plan, board) | {"frames": frames, "stack_size": board.stack_size}
+    ctx = _context(plan, board, env) | {"frames": frames, "stack_size": board.stack_size}
     files = {
         "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
         "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),
@@ -102,7 +122,7 @@ def generate_library(plan: CPlan, board: Board, out_dir: Path) -> list[Path]:
     """Write the model as a library an engineer drops into their firmware: model/ (the API header
     and sources), the kernels and runtime it needs, a CMake target and a plain file list."""
     env = _environment()
-    ctx = _context(plan, board)
+    ctx = _context(plan, board, env)
     files: dict[str, str | bytes] = {
         "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
         "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),
