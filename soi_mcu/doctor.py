@@ -7,7 +7,6 @@ TensorFlow is never imported (it takes seconds); package versions come from thei
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import re
@@ -206,14 +205,13 @@ def check_plugin_build() -> Check:
     env = os.environ.get("QEMU_PLUGIN_H")
     header = Path(env).expanduser() if env else cache / qemu_plugin.HEADER_NAME
     try:
-        source = qemu_plugin.PLUGIN_SOURCE.read_bytes()
-    except OSError:
+        sources = qemu_plugin.plugin_sources()
+    except (OSError, SoiError):
         return Check(name, False, True, "", f"plugin source {qemu_plugin.PLUGIN_SOURCE} is missing",
                      "reinstall soi-mcu from its repository")
     if not header.is_file():
         return Check(name, True, False, "", "built on first use (needs the header and a host C compiler)")
-    key_input = source + b"\0" + header.read_bytes() + b"\0" + " ".join(qemu_plugin.CFLAGS).encode()
-    lib = cache / f"soi_cycles-{hashlib.sha256(key_input).hexdigest()[:16]}.so"
+    lib = qemu_plugin.plugin_library(cache, sources, header.read_bytes())
     if lib.is_file():
         return Check(name, True, False, "", f"cached: {lib}")
     return Check(name, True, False, "", f"not cached yet: built on first use into {cache}")

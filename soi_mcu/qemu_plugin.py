@@ -1,4 +1,4 @@
-"""Build, drive and read the soi_cycles QEMU TCG plugin (qemu-plugin/soi_cycles.c).
+"""Build, drive and read the soi_cycles QEMU TCG plugin (qemu-plugin/*.c, entry soi_cycles.c).
 
 The plugin counts executed guest instructions and estimates Cortex-M cycles from per-core
 timing tables; see qemu-plugin/README.md for what is counted and every approximation.
@@ -21,7 +21,8 @@ from pathlib import Path
 from soi_mcu.errors import SoiError
 from soi_mcu.paths import QEMU_PLUGIN_DIR, cache_dir
 
-PLUGIN_SOURCE = QEMU_PLUGIN_DIR / "soi_cycles.c"
+PLUGIN_SOURCE = QEMU_PLUGIN_DIR / "soi_cycles.c"  # the entry (qemu_plugin_install); every *.c there is built
+SOURCE_SUFFIXES = (".c", ".h")
 HEADER_NAME = "qemu-plugin.h"
 CORES = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 CFLAGS = ("-shared", "-fPIC", "-O2", "-Wall")
@@ -36,18 +37,34 @@ def default_cache_dir() -> Path:
 
 
 def ensure_plugin(cache_dir: Path | None = None) -> Path:
-    """Return the compiled plugin, building it on first use (keyed by source and header hash)."""
+    """Return the compiled plugin, building it on first use (keyed by the sources' and header's hash)."""
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
+    sources = plugin_sources()
+    header = _plugin_header(cache).read_bytes()
+    lib = plugin_library(cache, sources, header)
+    if not lib.is_file():
+        _compile(sources, header, lib)
+    return lib
+
+
+def plugin_sources() -> dict[str, bytes]:
+    """File name -> bytes of every .c and .h in qemu-plugin/, sorted by name (read once, so the
+    cache key and the build see the same text)."""
     if not PLUGIN_SOURCE.is_file():
         raise SoiError(f"plugin source {PLUGIN_SOURCE} is missing; reinstall soi-mcu from its repository")
-    source = PLUGIN_SOURCE.read_bytes()
-    header = _plugin_header(cache).read_bytes()
-    key = hashlib.sha256(source + b"\0" + header + b"\0" + " ".join(CFLAGS).encode()).hexdigest()[:16]
-    lib = cache / f"soi_cycles-{key}.so"
-    if not lib.is_file():
-        _compile(source, header, lib)
-    return lib
+    paths = sorted(p for p in QEMU_PLUGIN_DIR.iterdir() if p.suffix in SOURCE_SUFFIXES and p.is_file())
+    return {p.name: p.read_bytes() for p in paths}
+
+
+def plugin_library(cache: Path, sources: dict[str, bytes], header: bytes) -> Path:
+    """Where the build of `sources` against `header` is cached: keyed by every file's name and
+    bytes, the header and CFLAGS, so editing any of them rebuilds."""
+    digest = hashlib.sha256()
+    for name, data in sorted(sources.items()):
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    digest.update(b"\0" + header + b"\0" + " ".join(CFLAGS).encode())
+    return cache / f"soi_cycles-{digest.hexdigest()[:16]}.so"
 
 
 def _plugin_header(cache: Path) -> Path:
@@ -123,17 +140,20 @@ def _header_from_tarball(tarball: Path) -> bytes:
     raise SoiError(f"{tarball.name} holds no include/qemu/{HEADER_NAME}; {HEADER_HINT}")
 
 
-def _compile(source: bytes, header: bytes, lib: Path) -> None:
+def _compile(sources: dict[str, bytes], header: bytes, lib: Path) -> None:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise SoiError("no C compiler to build the QEMU plugin: install one with `apt-get install gcc`")
     with tempfile.TemporaryDirectory(prefix="soi-plugin-", dir=lib.parent) as tmp_name:
         tmp = Path(tmp_name)
-        # Copy both files so an oddly named $QEMU_PLUGIN_H still resolves as <qemu-plugin.h>.
+        # Copy the header and every source so an oddly named $QEMU_PLUGIN_H still resolves as
+        # <qemu-plugin.h>, and the build uses exactly the bytes the cache key was made from.
         (tmp / HEADER_NAME).write_bytes(header)
-        (tmp / "soi_cycles.c").write_bytes(source)
+        for name, data in sources.items():
+            (tmp / name).write_bytes(data)
         out = tmp / lib.name
-        cmd = [cc, *CFLAGS, f"-I{tmp}", "-o", str(out), str(tmp / "soi_cycles.c")]
+        units = [str(tmp / name) for name in sorted(sources) if name.endswith(".c")]
+        cmd = [cc, *CFLAGS, f"-I{tmp}", "-o", str(out), *units]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip())
