@@ -21,7 +21,10 @@ from soi_mcu.plan.lower import lower
 from soi_mcu.simulate import simulate_qemu
 
 from .conftest import Exported, have
+from .random_models import random_spec, seeds
 from .test_report import KEYS
+
+FIRMWARE_SEEDS = seeds(5000, 3, 10)
 
 pytestmark = [
     pytest.mark.slow,
@@ -73,7 +76,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
 
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", FIRMWARE_SEEDS)
 def test_random_models_on_cortex_m4_are_bitexact(seed: int, tmp_path: Path) -> None:
     """Random PP/FP/nested models through the whole path on the M4 in QEMU (seeded, reproducible)."""
     import random
@@ -81,9 +84,7 @@ def test_random_models_on_cortex_m4_are_bitexact(seed: int, tmp_path: Path) -> N
     from soi_mcu.model import analyze
     from soi_mcu.pipeline import run
 
-    from .test_streaming import random_spec
-
-    spec = random_spec(random.Random(5000 + seed))
+    spec = random_spec(random.Random(seed))
     frames = 3 * analyze(spec).receptive_field + 2
     report = run(spec, "mps2-an386", frames, tmp_path, seed=seed, quiet=True)
     assert report.bitexact, (spec, report.mismatched_frames)

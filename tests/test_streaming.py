@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 import pytest
@@ -10,101 +9,23 @@ import torch
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model import (
-    Add,
     Concat,
     Conv,
     Duplicate,
-    FreqPool,
     ModelSpec,
     OfflineModel,
     Shift,
-    TConv,
     TConvFreq,
-    Upsample,
     analyze,
     demo_spec,
 )
 from soi_mcu.model.streaming import StreamingModel, check_equivalence
 
 from .conftest import randomize_norms
+from .random_models import all_features, features, random_spec, seeds
 
-
-def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
-    """A random causal CNN: convs (ReLU, ELU or linear), S-CC pairs (nested up to max_depth), SC shifts,
-    SS-CC, concat/add skips, upsampling by repetition or tSTMC, a pooled fully connected head."""
-    layers: list = []
-    count = iter(range(1000))
-    in_channels = rng.randint(1, 3)
-
-    def conv(src: str, **kw) -> str:
-        name = f"c{next(count)}"
-        kw.setdefault("kt", rng.randint(1, 3))
-        kw.setdefault("kf", rng.choice([1, 3]))
-        kw.setdefault("norm", rng.random() < 0.3)
-        layers.append(Conv(name, src, cout=rng.randint(1, 5), act=rng.choice(["relu", "relu", "none", "elu"]), **kw))
-        return name
-
-    def maybe_shift(src: str) -> str:
-        if rng.random() < 0.25:
-            name = f"sh{next(count)}"
-            layers.append(Shift(name, src, frames=rng.randint(1, 2)))
-            return name
-        return src
-
-    def block(src: str, depth: int) -> str:
-        x = maybe_shift(conv(src, dilation=rng.randint(1, 2)))
-        if depth < max_depth and rng.random() < 0.7:
-            stride = rng.choice([2, 2, 3])
-            fstride = rng.choice([1, 2])  # U-Net style: halve the frequency bins, upsample on the way back
-            inner = conv(x, kt=rng.randint(1, 3), stride=stride, fstride=fstride, kf=3)
-            inner = block(inner, depth + 1)
-            if fstride > 1 and rng.random() < 0.5:  # tSTMC: a transposed conv in frequency restores the bins
-                name = f"tf{next(count)}"
-                layers.append(TConvFreq(name, inner, cout=rng.randint(1, 5), kt=rng.randint(1, 3), kf=rng.choice([1, 2, 3]),
-                                        dilation=rng.randint(1, 2), fstride=fstride, act=rng.choice(["relu", "none", "elu"]),
-                                        norm=rng.random() < 0.3))
-                inner, fstride = name, 1
-            up = f"up{next(count)}"
-            if rng.random() < 0.3:  # extrapolate with a transposed conv instead of duplicating
-                layers.append(TConv(up, inner, cout=rng.randint(1, 5), factor=stride))
-            else:
-                layers.append(Duplicate(up, inner, factor=stride))
-            if fstride > 1:
-                layers.append(Upsample(f"fu{next(count)}", up, factor=fstride))
-                up = layers[-1].name
-            up = maybe_shift(up)  # SS-CC when a shift follows the duplication
-            if rng.random() < 0.8:
-                skip = f"skip{next(count)}"
-                if rng.random() < 0.3:  # skip by addition: match channels with a 1x1 conv first
-                    up = conv(up, kt=1, kf=1)
-                    layers[-1] = dataclasses.replace(layers[-1], cout=channels_of(layers, x, in_channels))
-                    layers.append(Add(skip, (up, x)))
-                else:
-                    layers.append(Concat(skip, (up, x)))
-                up = skip
-            x = up
-        return x
-
-    out = conv(block("input", 0))
-    if rng.random() < 0.25:  # a classifier head: pool the bins, then a 1x1 conv over one bin (fully connected)
-        layers.append(FreqPool(f"pool{next(count)}", out))
-        out = conv(layers[-1].name, kt=1, kf=1)
-    return ModelSpec("rand", freq_bins=rng.choice([4, 8, 12]), in_channels=in_channels, layers=tuple(layers),
-                     output=out)
-
-
-def channels_of(layers: list, name: str, in_channels: int) -> int:
-    """Output channels of a layer of a spec under construction."""
-    if name == "input":
-        return in_channels
-    layer = next(x for x in layers if x.name == name)
-    if isinstance(layer, Conv | TConv | TConvFreq):
-        return layer.cout
-    if isinstance(layer, Concat):
-        return sum(channels_of(layers, s, in_channels) for s in layer.inputs)
-    if isinstance(layer, Add):
-        return channels_of(layers, layer.inputs[0], in_channels)
-    return channels_of(layers, layer.input, in_channels)
+STREAMING_SEEDS = seeds(0, 20, 200)
+MAC_SEEDS = seeds(0, 10, 60)
 
 
 def test_demo_streaming_equals_offline() -> None:
@@ -114,7 +35,19 @@ def test_demo_streaming_equals_offline() -> None:
     assert result.ok, result
 
 
-@pytest.mark.parametrize("seed", range(200))
+def test_random_specs_cover_the_registry() -> None:
+    """Every registered layer kind, activation and depthwise conv is drawn by the default seeds of each
+    random-model test (SOI_MCU_ALL_SEEDS=1 runs the full ranges)."""
+    from .test_export_and_codegen import HOST_SEEDS
+    from .test_firmware import FIRMWARE_SEEDS
+
+    for name, chosen in [("streaming", STREAMING_SEEDS), ("MACs", MAC_SEEDS), ("host", HOST_SEEDS),
+                         ("firmware", FIRMWARE_SEEDS)]:
+        drawn = frozenset().union(*(features(random_spec(random.Random(s))) for s in chosen))
+        assert drawn >= all_features(), f"{name} seeds never draw {sorted(all_features() - drawn)}"
+
+
+@pytest.mark.parametrize("seed", STREAMING_SEEDS)
 def test_random_models_stream_equal_offline(seed: int) -> None:
     rng = random.Random(seed)
     spec = random_spec(rng)
@@ -233,7 +166,7 @@ def test_invalid_specs_are_rejected(layers: tuple, message: str) -> None:
         analyze(ModelSpec("bad", 4, 1, layers))
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", MAC_SEEDS)
 def test_analytic_macs_equal_the_steppers_count_on_random_models(seed: int) -> None:
     from soi_mcu.model import macs_by_phase
 

@@ -72,6 +72,7 @@ def analyze(spec: ModelSpec) -> Schedule:
     channels = {"input": spec.in_channels}
     width = {"input": spec.freq_bins}
     rf = {"input": 1}
+    by_name = {}
     for layer in spec.layers:
         if layer.name in period:
             raise SoiError(f"model '{spec.name}': layer name '{layer.name}' is used twice")
@@ -79,6 +80,8 @@ def analyze(spec: ModelSpec) -> Schedule:
         for src in layer.inputs:
             if src not in period:
                 raise SoiError(f"layer '{layer.name}': input '{src}' is not defined before it")
+        layer.check_neighbours(by_name)
+        by_name[layer.name] = layer
         facts = layer.infer(period, channels, width, rf)
         period[layer.name], channels[layer.name] = facts.period, facts.channels
         width[layer.name], rf[layer.name] = facts.width, facts.receptive_field

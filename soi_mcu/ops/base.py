@@ -11,7 +11,7 @@ Nothing here imports a stage: model/, quantize/, plan/ and codegen/ import this 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -138,6 +138,9 @@ class LayerOp:
             raise SoiError(f"layer '{self.name}': a skip connection (concat or add) needs at least two inputs")
         if len(self.inputs) > self.max_inputs:
             raise SoiError(f"layer '{self.name}': a {self.kind} layer takes one input, got {len(self.inputs)}")
+
+    def check_neighbours(self, layers: Mapping[str, LayerOp]) -> None:
+        """Checks that need the layers this one reads (`layers` by name; "input" is absent): none by default."""
 
     @property
     def input(self) -> str:

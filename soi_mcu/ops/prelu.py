@@ -15,7 +15,9 @@ from torch import nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.ops.base import BufRef, LayerOp, LowerContext, Lowered
+from soi_mcu.ops.conv import Conv
 from soi_mcu.ops.requant import quantize_multiplier
+from soi_mcu.ops.tconv_freq import TConvFreq
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,14 @@ class PReLU(LayerOp):
     torch_group: ClassVar[str] = "prelus"
     buffer_rank: ClassVar[int] = 7
     torch_imports: ClassVar[dict] = {nn.PReLU: _import_prelu}
+
+    def check_neighbours(self, layers) -> None:
+        src = layers.get(self.input)
+        # TFLite's converter folds the PReLU's own relu into the conv's fused one and then cannot form a
+        # PRELU (it leaves float NEG/MUL/ADD); and after a ReLU the PReLU has nothing to do anyway.
+        if isinstance(src, Conv | TConvFreq) and src.act == "relu":
+            raise SoiError(f"layer '{self.name}': a PReLU right after a ReLU does nothing (its input is never "
+                           f"negative) and does not convert to int8; drop it, or give '{src.name}' act='none'")
 
     def slopes(self, sched) -> int:
         return 1 if self.shared else sched.channels[self.input]
