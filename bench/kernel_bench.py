@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from soi_mcu.boards import Board, load_board  # noqa: E402
+from soi_mcu.cores import CORES as CORE_TABLE  # noqa: E402
 from soi_mcu.ops.s16w_layout import s16w_stream  # noqa: E402
 from soi_mcu.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args  # noqa: E402
 
@@ -36,7 +37,8 @@ OWN_KERNELS = ROOT / "firmware" / "kernels"
 # Zero points of every conv call (as cmsis_nn_conv_params' input_offset and output_offset).
 BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET = 13, -5
 OFFSETS = f"{BENCH_INPUT_OFFSET}, {BENCH_OUTPUT_OFFSET}"
-CORES = {"m4": "mps2-an386", "m7": "mps2-an500", "m55": "mps3-an547"}
+# Short core name -> its reference board, for every core of the core table (soi_mcu/cores.py).
+CORES = {c.name.removeprefix("cortex-"): c.reference_board for c in CORE_TABLE.values()}
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections"]
 # CMSIS-NN sources the benchmark links (directories under Source/; float sources left out).
 CMSIS_DIRS = (
@@ -373,7 +375,7 @@ def run_firmware(elf: Path, board: Board, work: Path, n_shapes: int) -> list[Res
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cores", default="m4,m7,m55", help="comma-separated subset of m4,m7,m55")
+    ap.add_argument("--cores", default="m4,m7,m55", help=f"comma-separated subset of {','.join(CORES)}")
     ap.add_argument("--cmsis-nn", type=Path, default=None, help="CMSIS-NN checkout to compare against")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel compile jobs")
     ap.add_argument("--only", default=None, help="run only the kernels whose name contains this text")

@@ -7,14 +7,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from soi_mcu.cores import CORES
 from soi_mcu.errors import SoiError
 from soi_mcu.paths import BOARDS_DIR
 
 # Register layouts firmware/runtime/soi_uart.c can drive (board file [uart] kind).
 UART_KINDS = ("stm32_usart_v1", "stm32_usart_v2", "nrf_uarte")
-# Cores the kernels, the cycle plugin's timing tables and the toolchain flags are made for.
-CORES = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
-_NO_FPU = ("cortex-m3",)
 
 
 @dataclass(frozen=True)
@@ -113,11 +111,12 @@ def _check_consistent(board: Board, path: Path) -> None:
     """Fields that contradict each other would build firmware for one chip and simulate another."""
     if board.core not in CORES:
         raise SoiError(f"board file {path}: core '{board.core}' is not supported; use one of {', '.join(CORES)}")
+    no_fpu = CORES[board.core].fpu is None
     mcpu = [f.split("=", 1)[1] for f in board.cpu_flags if f.startswith("-mcpu=")]
     if len(mcpu) != 1 or mcpu[0].split("+")[0] != board.core:
         raise SoiError(f"board file {path}: cpu_flags must hold one -mcpu={board.core} for core '{board.core}' "
                        f"(found {', '.join('-mcpu=' + m for m in mcpu) or 'none'})")
-    if board.core in _NO_FPU and any(f.startswith("-mfpu=") and f != "-mfpu=none" or f == "-mfloat-abi=hard"
+    if no_fpu and any(f.startswith("-mfpu=") and f != "-mfpu=none" or f == "-mfloat-abi=hard"
                                      for f in board.cpu_flags):
         raise SoiError(f"board file {path}: {board.core} has no FPU, but cpu_flags ask for one (-mfpu / -mfloat-abi=hard)")
     if board.qemu_cpu and board.qemu_cpu != board.core:

@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soi_mcu import cmsis_nn, paths, qemu_plugin
+from soi_mcu.cores import CORES
 from soi_mcu.errors import SoiError
 
 TIMEOUT_S = 10.0
 MIN_PYTHON = (3, 11)
 MIN_CMAKE = (3, 20)
-# The QEMU machines of the boards soi-mcu knows or plans to support.
-QEMU_MACHINES = ("mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547")
+# The QEMU machines of every supported core's reference board (soi_mcu/cores.py; the board files name
+# them the same as the machines, which test_cores checks).
+QEMU_MACHINES = tuple(c.reference_board for c in CORES.values())
 SETUP_HINT = "`make setup` installs everything"
 ARM_GCC_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"
 NEWLIB_HINT = "apt-get install libnewlib-arm-none-eabi"

@@ -18,13 +18,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from soi_mcu.cores import CORES as SUPPORTED
 from soi_mcu.errors import SoiError
 from soi_mcu.paths import QEMU_PLUGIN_DIR, cache_dir
 
 PLUGIN_SOURCE = QEMU_PLUGIN_DIR / "soi_cycles.c"  # the entry (qemu_plugin_install); every *.c there is built
 SOURCE_SUFFIXES = (".c", ".h")
 HEADER_NAME = "qemu-plugin.h"
-CORES = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
+# The timing tables the plugin has (qemu-plugin/soi_timing.c), one per supported core.
+CORES = tuple(c.plugin_timing for c in SUPPORTED.values())
 CFLAGS = ("-shared", "-fPIC", "-O2", "-Wall")
 # Bookworm ships QEMU 7.2, whose header declares plugin API version 1.
 DEB_SRC_LINE = "deb-src http://deb.debian.org/debian bookworm main\n"
@@ -179,13 +181,13 @@ def plugin_args(
 
     Marks are function addresses; the Thumb bit (bit 0 of ELF symbol values) is cleared here.
     """
-    if core not in CORES:
-        raise SoiError(f"no timing table for core '{core}'; use one of: {', '.join(CORES)}")
+    if core not in SUPPORTED:
+        raise SoiError(f"no timing table for core '{core}'; use one of: {', '.join(SUPPORTED)}")
     lib = plugin if plugin is not None else ensure_plugin()
     parts = [f"file={_qemu_escape(str(lib))}", f"out={_qemu_escape(str(out))}"]
     if marks:
         parts.append("marks=" + ":".join(f"0x{m & ~1:x}" for m in marks))
-    parts.append(f"core={core}")
+    parts.append(f"core={SUPPORTED[core].plugin_timing}")
     if limit is not None:
         parts.append(f"limit={int(limit)}")
     return ",".join(parts)

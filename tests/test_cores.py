@@ -20,15 +20,16 @@ import pytest
 
 from soi_mcu import pipeline
 from soi_mcu.boards import list_boards, load_board
+from soi_mcu.cores import CORES as CORE_TABLE
 from soi_mcu.paths import BOARDS_DIR
 from soi_mcu.quantize import TfliteArtifact
 
 from .conftest import have
 
-QEMU_BOARDS = ("mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547")
+# board -> core, from the core table: every supported core on its reference board
+CORES = {c.reference_board: c.name for c in CORE_TABLE.values()}
+QEMU_BOARDS = tuple(CORES)
 RENODE_BOARDS = ("nrf52840", "stm32f4_discovery", "stm32f746")
-CORES = {"mps2-an385": "cortex-m3", "mps2-an386": "cortex-m4", "mps2-an500": "cortex-m7",
-         "mps2-an505": "cortex-m33", "mps3-an547": "cortex-m55"}
 FRAMES = 16
 
 needs_tools = pytest.mark.skipif(
@@ -52,6 +53,23 @@ def test_every_board_file_loads() -> None:
         assert board.name == name
         assert board.stack_size < board.ram_size
         assert any(flag.startswith("-mcpu=") for flag in board.cpu_flags)
+
+
+def test_the_core_table_matches_the_plugin_and_the_boards() -> None:
+    """Each core's timing id names a table in the plugin's C, and its reference board's flags agree with
+    its FPU; no board names a core outside the table."""
+    import re
+
+    from soi_mcu.paths import QEMU_PLUGIN_DIR
+
+    timing_c = "\n".join(p.read_text() for p in sorted(QEMU_PLUGIN_DIR.glob("*.c")))
+    in_plugin = set(re.findall(r'\{\s*"(cortex-m\w+)"', timing_c))
+    assert {c.plugin_timing for c in CORE_TABLE.values()} == in_plugin
+    for core in CORE_TABLE.values():
+        flags = load_board(core.reference_board).cpu_flags
+        assert f"-mfloat-abi={core.float_abi}" in flags
+        assert (core.fpu in (None, "auto")) == (not any(f.startswith("-mfpu=") for f in flags))
+    assert {load_board(name).core for name in list_boards()} <= set(CORE_TABLE)
 
 
 @pytest.mark.parametrize("name", QEMU_BOARDS)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from soi_mcu.cores import kernel_is_fast
 from soi_mcu.errors import SoiError
 
 
@@ -96,9 +97,7 @@ class LowerContext:
 
     def core_is_fast(self, kernel: str) -> bool:
         """The project's `kernel` is the faster one on the target core (None: any core, so no)."""
-        from soi_mcu.ops.s16w_layout import S16W_CORES
-
-        return kernel == "soi_conv_s16w_s8" and self.core in S16W_CORES
+        return kernel_is_fast(kernel, self.core)
 
 
 GroupOf = Callable[[int], "str | None"]  # phase -> "early" | "step" | "deferred" | None (not on this phase)

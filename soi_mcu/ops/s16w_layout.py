@@ -16,11 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Cores where the s16w kernel is the faster one. Its assembly runs on any core with the DSP extension,
-# but it groups loads into back-to-back runs for the M4 pipeline (an LDR after an LDR costs 1 cycle);
-# on the dual-issue M7 that leaves loads unpaired and the CMSIS-style int8 kernel is faster at >= 32
-# channels (bench/kernel_bench.py: 1.24 vs 1.46 MAC/cycle at 64 channels), so M7 keeps the CMSIS-NN call.
-S16W_CORES = ("cortex-m4", "cortex-m33")
+# The cores where the s16w kernel is the faster one: soi_mcu/cores.py (fast_kernels).
 # Below this many output columns most of the kernel's 3-column minimum block would be padding.
 S16W_MIN_OUT_WIDTH = 3
 
