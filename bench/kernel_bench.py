@@ -28,16 +28,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from soi_mcu.boards import Board, load_board  # noqa: E402
-from soi_mcu.cores import CORES as CORE_TABLE  # noqa: E402
 from soi_mcu.ops.s16w_layout import s16w_stream  # noqa: E402
-from soi_mcu.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args  # noqa: E402
+from soi_mcu.target.boards import Board, load_board  # noqa: E402
+from soi_mcu.target.cores import CORES as CORE_TABLE  # noqa: E402
+from soi_mcu.target.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args  # noqa: E402
 
 OWN_KERNELS = ROOT / "firmware" / "kernels"
 # Zero points of every conv call (as cmsis_nn_conv_params' input_offset and output_offset).
 BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET = 13, -5
 OFFSETS = f"{BENCH_INPUT_OFFSET}, {BENCH_OUTPUT_OFFSET}"
-# Short core name -> its reference board, for every core of the core table (soi_mcu/cores.py).
+# Short core name -> its reference board, for every core of the core table (soi_mcu/target/cores.py).
 CORES = {c.name.removeprefix("cortex-"): c.reference_board for c in CORE_TABLE.values()}
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections"]
 # CMSIS-NN sources the benchmark links (directories under Source/; float sources left out).

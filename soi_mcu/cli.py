@@ -20,7 +20,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
-    from soi_mcu.boards import list_boards, load_board
+    from soi_mcu.target.boards import list_boards, load_board
 
     for name in list_boards():
         b = load_board(name)
@@ -31,9 +31,9 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
 
 def _cmd_complexity(args: argparse.Namespace) -> int:
-    from soi_mcu.config import load_config
+    from soi_mcu.model.config import load_config
+    from soi_mcu.model.unet import all_variants
     from soi_mcu.report.complexity import complexity, complexity_json, format_complexity
-    from soi_mcu.unet import all_variants
 
     base = load_config(Path(args.config))
     variants = args.variants.split(",") if args.variants else all_variants(len(base.channels))
@@ -43,10 +43,10 @@ def _cmd_complexity(args: argparse.Namespace) -> int:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from soi_mcu.config import load_config
-    from soi_mcu.report.profile import compare, format_profile, profile, write_outputs
+    from soi_mcu.model.config import load_config
+    from soi_mcu.model.unet import variant_config
+    from soi_mcu.profile import compare, format_profile, profile, write_outputs
     from soi_mcu.report.quality import load_quality
-    from soi_mcu.unet import variant_config
 
     base = load_config(Path(args.config))
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -80,7 +80,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from soi_mcu.model_source import load_model
+    from soi_mcu.model.source import load_model
     from soi_mcu.pipeline import generate_library_for
 
     model = load_model(args.model, args.variant, args.freq_bins)
@@ -90,7 +90,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from soi_mcu.model_source import load_model
+    from soi_mcu.model.source import load_model
     from soi_mcu.pipeline import run
     from soi_mcu.report.run_report import format_layers, format_table
 
@@ -121,13 +121,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from soi_mcu.doctor import doctor_main
+    from soi_mcu.target.doctor import doctor_main
 
     return doctor_main()
 
 
 def _model_arguments(p: argparse.ArgumentParser) -> None:
-    from soi_mcu.model_source import MODEL_HELP
+    from soi_mcu.model.source import MODEL_HELP
 
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--variant", default="", help="SOI variant to apply to a config (default: the config's own)")

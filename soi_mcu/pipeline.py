@@ -12,21 +12,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soi_mcu.boards import Board, load_board
-from soi_mcu.build import APT_HINT, build_firmware, cmsis_nn_path
-from soi_mcu.c_names import c_safe
-from soi_mcu.code_size import estimate_code_bytes
 from soi_mcu.codegen import generate, generate_library
 from soi_mcu.data import synthetic_frames
 from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
+from soi_mcu.model.c_names import c_safe
 from soi_mcu.model.streaming import check_equivalence
 from soi_mcu.plan.lower import CPlan, lower
 from soi_mcu.quantize import export_tflite, reference_outputs
 from soi_mcu.quantize.graph import load_graph
-from soi_mcu.renode import RENODE_MISSING, renode_available, simulate_renode
 from soi_mcu.report.run_report import Report, format_layers, format_table, make_report, write_json
-from soi_mcu.simulate import QEMU_HINT, simulate_qemu
+from soi_mcu.target.boards import Board, load_board
+from soi_mcu.target.build import APT_HINT, build_firmware, cmsis_nn_path
+from soi_mcu.target.code_size import estimate_code_bytes
+from soi_mcu.target.qemu import QEMU_HINT, simulate_qemu
+from soi_mcu.target.renode import RENODE_MISSING, renode_available, simulate_renode
 
 STAGES = 8
 
@@ -54,7 +54,7 @@ def quantize_frames(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 def memory_estimate(plan, code_bytes: int | None = None) -> dict[str, int]:
     """What the model will take, from the plan (bytes), before the firmware is built; code when a cross
-    compiler could estimate it (soi_mcu/code_size.py)."""
+    compiler could estimate it (soi_mcu/target/code_size.py)."""
     est = {"weights_flash": plan.weight_bytes, "state": plan.state_bytes, "arena": plan.memory.arena_bytes,
            "persistent_activations": sum(plan.memory.persistent.values()), "scratch": plan.scratch_bytes}
     return est | ({"code": code_bytes} if code_bytes is not None else {})

@@ -1,7 +1,9 @@
-"""Shared fixtures: the demo model exported once per session (conversion takes seconds)."""
+"""Shared fixtures: the demo model exported once per session (conversion takes seconds), and one cache
+for the whole suite."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +16,15 @@ from soi_mcu.model import ModelSpec, OfflineModel, demo_spec
 from soi_mcu.pipeline import quantize_frames
 from soi_mcu.quantize import TfliteArtifact, export_tflite, reference_outputs
 from soi_mcu.quantize.graph import Graph, load_graph
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SOI_MCU_CACHE, once for the whole suite: the checkout's build/test-cache (make clean removes it)
+    unless the caller chose one, so the tests neither read nor fill the user's ~/.cache/soi-mcu. Tests
+    of the caches themselves point it at a folder of their own."""
+    os.environ.setdefault("SOI_MCU_CACHE", str(ROOT / "build" / "test-cache"))
 
 
 class Exported:

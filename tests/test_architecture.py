@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import subprocess
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,14 +23,6 @@ MAX_LINES = 400
 TRAIN = "soi_mcu.train"
 MAY_IMPORT_TRAIN = ("soi_mcu.cli",)
 
-# Files over MAX_LINES that other engineers are reworking right now (issue 12): each is allowed until
-# that work lands; remove it from here then. cmsis_nn.py (440 lines) is moving to soi_mcu/target/ as
-# it is, hence both paths. A listed file that exists and is within the limit only warns, so that
-# their commits do not turn this suite red. Nothing else may be added to silence a check.
-KNOWN_UNTIL_REGISTRY = {
-    "soi_mcu/cmsis_nn.py",
-    "soi_mcu/target/cmsis_nn.py",
-}
 
 
 def _python_files() -> list[Path]:
@@ -185,13 +176,41 @@ def test_deployment_path_never_imports_training() -> None:
         f"{k} imports {', '.join(v)}" for k, v in sorted(offenders.items()))
 
 
+# The deployment path, in order: a module may import its own stage and earlier ones, never a later one.
+# Shared ground below every stage: the package itself (its version), errors and paths, and the chip
+# description a user picks (the core table and the board files), which every stage reads.
+STAGES = ("soi_mcu.ops", "soi_mcu.model", "soi_mcu.quantize", "soi_mcu.plan", "soi_mcu.codegen", "soi_mcu.target",
+          "soi_mcu.report", "soi_mcu.data", "soi_mcu.pipeline", "soi_mcu.profile", "soi_mcu.cli")
+SHARED = ("soi_mcu", "soi_mcu.errors", "soi_mcu.paths", "soi_mcu.target.cores", "soi_mcu.target.boards")
+
+
+def stage_of(module: str) -> int | None:
+    """Index of the stage `module` belongs to (None: shared ground, or training, which stands apart)."""
+    if module in SHARED:
+        return None
+    for i, stage in enumerate(STAGES):
+        if module == stage or module.startswith(stage + "."):
+            return i
+    return None
+
+
+def test_stages_import_only_earlier_stages() -> None:
+    graph = import_graph()
+    unplaced = sorted(m for m in graph if stage_of(m) is None and m not in SHARED
+                      and not (m == TRAIN or m.startswith(TRAIN + ".")))
+    assert not unplaced, f"modules in no stage (add them to STAGES or move them into one): {', '.join(unplaced)}"
+    for name in ("soi_mcu.target.cores", "soi_mcu.target.boards"):
+        deps = sorted(t for t in graph.get(name, ()) if t not in SHARED)
+        assert not deps, f"{name} describes the chip and may import only {', '.join(SHARED)}; it imports {deps}"
+    backwards = sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets
+                       if stage_of(a) is not None and stage_of(b) is not None and stage_of(b) > stage_of(a))
+    assert not backwards, "imports against the stage order " + " -> ".join(STAGES) + ":\n  " + "\n  ".join(backwards)
+
+
 def test_no_module_over_400_lines() -> None:
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in _python_files()}
     over = {p: n for p, n in sizes.items() if n > MAX_LINES}
-    for path in sorted(KNOWN_UNTIL_REGISTRY & set(sizes) - set(over)):
-        warnings.warn(f"{path} is no longer over {MAX_LINES} lines: remove it from KNOWN_UNTIL_REGISTRY", stacklevel=1)
-    new = {p: n for p, n in over.items() if p not in KNOWN_UNTIL_REGISTRY}
-    assert not new, f"modules over {MAX_LINES} lines (split them): " + ", ".join(f"{p} ({n})" for p, n in sorted(new.items()))
+    assert not over, f"modules over {MAX_LINES} lines (split them): " + ", ".join(f"{p} ({n})" for p, n in sorted(over.items()))
 
 
 def test_the_checks_see_what_they_check(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from soi_mcu.boards import list_boards, load_board
-from soi_mcu.build import cmsis_nn_path
 from soi_mcu.cli import main
 from soi_mcu.errors import SoiError
+from soi_mcu.target.boards import list_boards, load_board
+from soi_mcu.target.build import cmsis_nn_path
 
 
 def test_every_board_file_loads() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from soi_mcu.c_names import c_identifier, c_safe
 from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, OfflineModel, analyze
+from soi_mcu.model.c_names import c_identifier, c_safe
 from soi_mcu.pipeline import generate_library_for
 
 from .conftest import have

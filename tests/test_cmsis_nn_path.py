@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from soi_mcu import cmsis_nn
-from soi_mcu.build import cmsis_nn_path
 from soi_mcu.cli import main
 from soi_mcu.errors import SoiError
 from soi_mcu.paths import FIRMWARE_DIR
+from soi_mcu.target import cmsis_nn, cmsis_nn_api
+from soi_mcu.target.build import cmsis_nn_path
 
 from .conftest import Exported, have
 
@@ -89,7 +89,7 @@ def test_required_api_is_what_the_templates_call() -> None:
 
 
 def test_parser_ignores_names_comments_inline_bodies_and_top_level_const() -> None:
-    api = cmsis_nn.parse_api(["""
+    api = cmsis_nn_api.parse_api(["""
         #ifdef __cplusplus
         extern "C" {
         #endif
@@ -290,11 +290,11 @@ def test_pack_requested_but_none_usable(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def _build_and_run(exported: Exported, out: Path) -> tuple[str, np.ndarray]:
-    from soi_mcu.boards import load_board
-    from soi_mcu.build import build_firmware
     from soi_mcu.codegen import generate
     from soi_mcu.plan.lower import lower
-    from soi_mcu.simulate import simulate_qemu
+    from soi_mcu.target.boards import load_board
+    from soi_mcu.target.build import build_firmware
+    from soi_mcu.target.qemu import simulate_qemu
 
     board = load_board("mps2-an386")
     plan = lower(exported.spec, exported.graph)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from soi_mcu.boards import load_board
-from soi_mcu.build import build_firmware
-from soi_mcu.code_size import estimate_code_bytes
 from soi_mcu.codegen import generate
 from soi_mcu.errors import SoiError
 from soi_mcu.pipeline import check_fits
 from soi_mcu.plan.lower import lower
+from soi_mcu.target.boards import load_board
+from soi_mcu.target.build import build_firmware
+from soi_mcu.target.code_size import estimate_code_bytes
 
 from .conftest import Exported, have
 

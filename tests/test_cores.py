@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from soi_mcu import pipeline
-from soi_mcu.boards import list_boards, load_board
-from soi_mcu.cores import CORES as CORE_TABLE
 from soi_mcu.paths import BOARDS_DIR
 from soi_mcu.quantize import TfliteArtifact
+from soi_mcu.target.boards import list_boards, load_board
+from soi_mcu.target.cores import CORES as CORE_TABLE
 
 from .conftest import have
 
@@ -153,11 +153,11 @@ def test_named_models_are_bitexact_on_every_core(board: str, tmp_path: Path) -> 
     """The issue's list: U-Net STMC, PP S-CC at 2, PP 2xS-CC at 1 and 3, FP SS-CC at 3, FP S-CC at 1
     with SC at 6, S-CC at 2 with tSTMC decoders (transposed conv in frequency), and the classifier in
     STMC and SOI form, over 3x their receptive field."""
-    from soi_mcu.classifier import classifier_spec
-    from soi_mcu.config import load_config
     from soi_mcu.model import analyze
+    from soi_mcu.model.classifier import classifier_spec
+    from soi_mcu.model.config import load_config
+    from soi_mcu.model.unet import unet_spec, variant_config
     from soi_mcu.pipeline import run
-    from soi_mcu.unet import unet_spec, variant_config
 
     base = load_config(Path(__file__).resolve().parent.parent / "configs" / "unet-mcu-s.toml")
     failures = []

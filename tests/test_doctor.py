@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from soi_mcu import doctor, paths
-from soi_mcu.doctor import Check, doctor_main, format_checks, run_checks
+from soi_mcu import paths
 from soi_mcu.paths import FIRMWARE_DIR
+from soi_mcu.target import doctor
+from soi_mcu.target.doctor import Check, doctor_main, format_checks, run_checks
 
 
 def _by_name(checks: list[Check]) -> dict[str, Check]:

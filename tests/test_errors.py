@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from soi_mcu.boards import load_board
 from soi_mcu.cli import main
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel, demo_spec
@@ -17,6 +16,7 @@ from soi_mcu.model.streaming import StreamingModel
 from soi_mcu.pipeline import check_fits
 from soi_mcu.plan.lower import lower
 from soi_mcu.quantize.graph import Graph, Op, Tensor, check_int8
+from soi_mcu.target.boards import load_board
 
 from .conftest import Exported
 

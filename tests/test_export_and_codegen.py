@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from soi_mcu.boards import load_board
 from soi_mcu.codegen import generate
 from soi_mcu.errors import SoiError
 from soi_mcu.ops.conv_node import ConvNode
@@ -16,6 +15,7 @@ from soi_mcu.ops.requant import quantize_multiplier
 from soi_mcu.plan.lower import lower
 from soi_mcu.quantize import reference_outputs
 from soi_mcu.quantize.graph import check_int8, load_graph
+from soi_mcu.target.boards import load_board
 
 from .conftest import Exported, have
 from .host_build import run_on_host
@@ -163,8 +163,8 @@ def test_export_cache_reuses_and_invalidates(tmp_path: Path, monkeypatch: pytest
 @pytest.mark.parametrize("variant", ["stmc", "scc:1", "scc:3"])
 def test_classifier_on_host_is_bitexact(variant: str, tmp_path: Path) -> None:
     """Depthwise-separable residual blocks, ReLU6, frequency pooling, logits; STMC and SOI."""
-    from soi_mcu.classifier import classifier_spec
     from soi_mcu.model import analyze
+    from soi_mcu.model.classifier import classifier_spec
     from soi_mcu.model.streaming import check_equivalence
 
     spec = classifier_spec(variant)
@@ -281,9 +281,9 @@ def test_unet_with_elu_and_tstmc_on_host_is_bitexact(tmp_path: Path) -> None:
     concatenations, transposed convs and a duplication, bit-exact to LiteRT."""
     import dataclasses
 
-    from soi_mcu.config import load_config
     from soi_mcu.model import TConvFreq, analyze
-    from soi_mcu.unet import unet_spec, variant_config
+    from soi_mcu.model.config import load_config
+    from soi_mcu.model.unet import unet_spec, variant_config
 
     base = load_config(Path(__file__).resolve().parent.parent / "configs" / "unet-mcu-s.toml")
     spec = unet_spec(dataclasses.replace(variant_config(base, "scc:2"), activation="elu", upsampling="transposed"))

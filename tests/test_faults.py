@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from soi_mcu.boards import load_board
-from soi_mcu.build import build_firmware
 from soi_mcu.codegen import generate
 from soi_mcu.errors import SoiError
 from soi_mcu.plan.lower import lower
-from soi_mcu.simulate import simulate_qemu
+from soi_mcu.target.boards import load_board
+from soi_mcu.target.build import build_firmware
+from soi_mcu.target.qemu import simulate_qemu
 
 from .conftest import Exported, have
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from soi_mcu.boards import load_board
-from soi_mcu.build import build_firmware
 from soi_mcu.codegen import generate
 from soi_mcu.pipeline import demo
 from soi_mcu.plan.lower import lower
-from soi_mcu.simulate import simulate_qemu
+from soi_mcu.target.boards import load_board
+from soi_mcu.target.build import build_firmware
+from soi_mcu.target.qemu import simulate_qemu
 
 from .conftest import Exported, have
 from .random_models import random_spec, seeds
@@ -155,7 +155,7 @@ def test_killed_run_resumes_with_identical_outputs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("variant", ["stmc", "scc:2"])
 def test_classifier_on_cortex_m4(variant: str, tmp_path: Path) -> None:
-    from soi_mcu.classifier import classifier_spec
+    from soi_mcu.model.classifier import classifier_spec
     from soi_mcu.pipeline import run
 
     report = run(classifier_spec(variant), "mps2-an386", 24, tmp_path, quiet=True)

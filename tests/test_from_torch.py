@@ -10,10 +10,10 @@ from torch import nn
 
 from soi_mcu.cli import main
 from soi_mcu.errors import SoiError
-from soi_mcu.from_torch import RepeatFrames, TimeShift, from_torch
 from soi_mcu.model import Conv, Duplicate, Shift
+from soi_mcu.model.from_torch import RepeatFrames, TimeShift, from_torch
+from soi_mcu.model.source import load_model
 from soi_mcu.model.streaming import check_equivalence
-from soi_mcu.model_source import load_model
 
 from .conftest import have
 from .models.user_model import build, causal_conv

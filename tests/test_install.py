@@ -138,7 +138,7 @@ def test_wheel_carries_every_data_file(installed: Path) -> None:
 
 
 def test_installed_package_finds_its_data_in_the_install(installed: Path, tmp_path: Path) -> None:
-    probe = ("import soi_mcu, soi_mcu.paths as p, soi_mcu.qemu_plugin as q, soi_mcu.renode as r, soi_mcu.codegen; "
+    probe = ("import soi_mcu, soi_mcu.paths as p, soi_mcu.target.qemu_plugin as q, soi_mcu.target.renode as r, soi_mcu.codegen; "
              "print(soi_mcu.__file__); print(p.PROJECT_ROOT); print(p.TEMPLATES_DIR); print(p.FIRMWARE_DIR); "
              "print(p.BOARDS_DIR); print(p.CONFIGS_DIR); print(q.PLUGIN_SOURCE); print(r.RENODE_DIR); "
              "print(p.INSTALLED, p.missing_data())")

@@ -10,14 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from soi_mcu.boards import load_board
 from soi_mcu.codegen import generate
 from soi_mcu.errors import SoiError
-from soi_mcu.from_torch import RepeatFrames, from_torch
 from soi_mcu.model import Concat, Conv, Duplicate, ModelSpec, OfflineModel, analyze
+from soi_mcu.model.from_torch import RepeatFrames, from_torch
 from soi_mcu.model.streaming import check_equivalence
 from soi_mcu.ops import PReLU
 from soi_mcu.plan.lower import lower
+from soi_mcu.target.boards import load_board
 
 from .conftest import Exported, have, randomize_norms
 from .host_build import run_on_host

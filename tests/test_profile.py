@@ -57,7 +57,7 @@ def test_profile_rejects_a_bad_variant_before_building(tmp_path: Path, capsys: p
 
 
 def _row(variant: str, cycles: float, **quality) -> object:
-    from soi_mcu.report.profile import VariantCost
+    from soi_mcu.profile import VariantCost
 
     return VariantCost(variant=variant, bitexact=True, analytic_avg_mmac_s=1.0, mac_ratio=cycles / 1000, avg_cycles=cycles,
                        peak_cycles=int(cycles), step_peak_cycles=int(cycles), cycle_ratio=cycles / 1000, peak_ratio=1.0,
@@ -68,9 +68,9 @@ def _row(variant: str, cycles: float, **quality) -> object:
 def test_profile_quality_from_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     """--checkpoints: each variant's float and int8 SI-SNRi on one held-out set, in the table, JSON and plot."""
-    from soi_mcu.config import load_config
+    from soi_mcu import profile as profile_mod
     from soi_mcu.errors import SoiError
-    from soi_mcu.report import profile as profile_mod
+    from soi_mcu.model.config import load_config
     from soi_mcu.train.quality import find_checkpoints
     from soi_mcu.train.speech import train
     from soi_mcu.train.speech_data import DnsFolder

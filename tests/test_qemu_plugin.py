@@ -16,16 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from soi_mcu import qemu_plugin
 from soi_mcu.errors import SoiError
-from soi_mcu.qemu_plugin import MarkHit, ensure_plugin, parse_plugin_output, plugin_args
+from soi_mcu.target import qemu_plugin
+from soi_mcu.target.boards import load_board
+from soi_mcu.target.cores import CORES
+from soi_mcu.target.qemu import qemu_command
+from soi_mcu.target.qemu_plugin import MarkHit, ensure_plugin, parse_plugin_output, plugin_args
 
-BOARDS = {  # core -> (QEMU machine, GCC -mcpu)
-    "cortex-m3": ("mps2-an385", "cortex-m3"),
-    "cortex-m4": ("mps2-an386", "cortex-m4"),
-    "cortex-m7": ("mps2-an500", "cortex-m7"),
-    "cortex-m55": ("mps3-an547", "cortex-m55"),
-}
 LINKER_SCRIPT = """\
 MEMORY { FLASH (rx) : ORIGIN = 0x00000000, LENGTH = 4M
          RAM (rwx)  : ORIGIN = 0x20000000, LENGTH = 4M }
@@ -33,7 +30,6 @@ SECTIONS { .text : { KEEP(*(.vectors)) *(.text*) *(.rodata*) } > FLASH }
 """
 # Enable the FPU/MVE (CPACR CP10/CP11 full access): 6 instructions.
 FPU_ON = ["ldr r0, =0xE000ED88", "ldr r1, [r0]", "orr r1, r1, #(0xF << 20)", "str r1, [r0]", "dsb", "isb"]
-QEMU_FLAGS = "-nographic -monitor none -serial none -semihosting-config enable=on,target=native".split()
 EXIT = ["mov r0, #0x18", "ldr r1, =0x20026", "bkpt 0xab"]  # semihosting SYS_EXIT, ApplicationExit
 
 
@@ -173,8 +169,8 @@ mark_end:
     (tmp / "fw.S").write_text(src)
     (tmp / "fw.ld").write_text(LINKER_SCRIPT)
     elf = tmp / "fw.elf"
-    abi = "-mfloat-abi=soft" if core == "cortex-m3" else "-mfloat-abi=hard"
-    cmd = ["arm-none-eabi-gcc", f"-mcpu={BOARDS[core][1]}", "-mthumb", abi, "-nostdlib", "-T", str(tmp / "fw.ld")]
+    cmd = ["arm-none-eabi-gcc", f"-mcpu={core}", "-mthumb", f"-mfloat-abi={CORES[core].float_abi}", "-nostdlib",
+           "-T", str(tmp / "fw.ld")]
     subprocess.run([*cmd, str(tmp / "fw.S"), "-o", str(elf)], check=True, capture_output=True, text=True)
     return elf
 
@@ -189,7 +185,8 @@ def _symbol(elf: Path, name: str) -> int:
 
 
 def _run_qemu(elf: Path, core: str, args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    cmd = ["qemu-system-arm", "-M", BOARDS[core][0], *QEMU_FLAGS, "-kernel", str(elf), "-plugin", args]
+    board = load_board(CORES[core].reference_board)
+    cmd = qemu_command(board.qemu_machine or "", board.qemu_cpu or core, elf) + ["-plugin", args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 

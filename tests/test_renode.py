@@ -10,20 +10,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from soi_mcu.boards import Board, list_boards, load_board
-from soi_mcu.build import BuildResult
 from soi_mcu.errors import SoiError
-from soi_mcu.renode import (
+from soi_mcu.target.boards import Board, list_boards, load_board
+from soi_mcu.target.build import BuildResult
+from soi_mcu.target.harness_output import RunLog, check_finished
+from soi_mcu.target.renode import (
     COUNTER_KIND,
-    MARKS,
     RENODE_DIR,
     RENODE_MISSING,
-    _check_finished,
     parse_renode_run,
     renode_available,
     simulate_renode,
     write_renode_suite,
 )
+from soi_mcu.target.sim_result import STEP_MARKS as MARKS
 
 from .conftest import Exported, have
 
@@ -110,9 +110,9 @@ def _uart_lines(outputs: np.ndarray, stack: int) -> list[str]:
 
 def _marks_log(elf: Path, frames: int) -> str:
     """Hook log of a run where step t costs 1000 + 100 t instructions, split over the two layers."""
-    from soi_mcu.renode import marker_addresses
+    from soi_mcu.target.renode import elf_marker_addresses
 
-    a = marker_addresses(elf)
+    a = elf_marker_addresses(elf)
     rows, n = [], 0
     for t in range(frames):
         for name, cost in (("soi_mark_begin", 10), ("soi_mark_layer_enc0", 600 + 100 * t), ("soi_mark_layer_dec1", 390),
@@ -142,7 +142,7 @@ def test_missing_hits_or_lines_are_errors(marker_elf: Path) -> None:
     board = load_board(RENODE_BOARDS[0])
     outputs = np.zeros((8, 16), dtype=np.int8)
     marks = _marks_log(marker_elf, 8)
-    with pytest.raises(SoiError, match="marker hooks saw"):
+    with pytest.raises(SoiError, match="markers were hit"):
         parse_renode_run(_uart_lines(outputs, 700), marks.split("\n", 1)[1], _fake_build(marker_elf), board, 8, 16)
     with pytest.raises(SoiError, match="printed 7 output frames"):
         parse_renode_run(_uart_lines(outputs, 700)[1:], marks, _fake_build(marker_elf), board, 8, 16)
@@ -151,22 +151,23 @@ def test_missing_hits_or_lines_are_errors(marker_elf: Path) -> None:
 
 
 def test_firmware_failures_are_reported_from_the_uart_log(tmp_path: Path) -> None:
-    build = _fake_build(tmp_path / "x.elf")
+    symbols = _fake_build(tmp_path / "x.elf").symbols
+    where = RunLog("renode-test", tmp_path / "uart.log", tmp_path / "renode-test.log")
     with pytest.raises(SoiError, match=r"HardFault at pc=0x08000120 \(soi_model_step\)"):
-        _check_finished(1, ["SOI_FAULT pc=134218016 cfsr=256 hfsr=1073741824", "SOI_EXIT 3"], build, tmp_path)
+        check_finished(1, ["SOI_FAULT pc=134218016 cfsr=256 hfsr=1073741824", "SOI_EXIT 3"], symbols, where)
     with pytest.raises(SoiError, match="firmware reported: init: kernel scratch too small"):
-        _check_finished(1, ["SOI_ERROR init: kernel scratch too small"], build, tmp_path)
+        check_finished(1, ["SOI_ERROR init: kernel scratch too small"], symbols, where)
     with pytest.raises(SoiError, match="before the firmware printed SOI_DONE"):
-        _check_finished(0, ["SOI_OUT 0 00"], build, tmp_path)
+        check_finished(0, ["SOI_OUT 0 00"], symbols, where)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not renode_available(), reason="needs Renode's renode-test on PATH (Renode release packages)")
 @pytest.mark.parametrize("name", RENODE_BOARDS)
 def test_demo_firmware_runs_bitexact_in_renode(name: str, demo_export: Exported, tmp_path: Path) -> None:
-    from soi_mcu.build import build_firmware
     from soi_mcu.codegen import generate
     from soi_mcu.plan.lower import lower
+    from soi_mcu.target.build import build_firmware
 
     board: Board = load_board(name)
     plan = lower(demo_export.spec, demo_export.graph)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from soi_mcu.boards import load_board
-from soi_mcu.build import BuildResult
 from soi_mcu.plan.lower import lower
 from soi_mcu.report.run_report import format_table, make_report, write_json
-from soi_mcu.simulate import SimResult
+from soi_mcu.target.boards import load_board
+from soi_mcu.target.build import BuildResult
+from soi_mcu.target.sim_result import SimResult
 
 from .conftest import Exported
 

@@ -15,9 +15,9 @@ import jinja2
 import numpy as np
 import pytest
 
-from soi_mcu.boards import load_board
 from soi_mcu.ops.s16w_layout import s16w_stream
 from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
+from soi_mcu.target.boards import load_board
 
 from .conftest import have
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from soi_mcu.config import UNetConfig
 from soi_mcu.errors import SoiError
+from soi_mcu.model.config import UNetConfig
 from soi_mcu.train.audio import istft, si_snr, si_snri, stft
 from soi_mcu.train.speech_data import DnsFolder, SyntheticSpeechNoise, fixed_set, resample, utterance_list, write_wav
 
@@ -113,9 +113,9 @@ def test_synthetic_mixtures_are_reproducible(source: SyntheticSpeechNoise) -> No
 
 @needs_espeak
 def test_training_reduces_the_loss_and_checkpoints_round_trip(source: SyntheticSpeechNoise, tmp_path: Path) -> None:
+    from soi_mcu.model.unet import variant_config
     from soi_mcu.train.evaluate import evaluate_checkpoint, evaluate_model
     from soi_mcu.train.speech import enhance, load_checkpoint, loss_fn, train
-    from soi_mcu.unet import variant_config
 
     noisy, clean = (torch.from_numpy(a) for a in fixed_set(source, 8, 8000, seed=99))
     first = train(TINY, "scc:2", steps=1, seed=0, batch=4, seconds=0.5, lr=1e-2, source=source, log_every=0)

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from soi_mcu.cli import main
-from soi_mcu.config import load_config
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel, macs_by_phase
+from soi_mcu.model.config import load_config
 from soi_mcu.model.streaming import StreamingModel, check_equivalence
+from soi_mcu.model.unet import all_variants, parse_variant, unet_spec, variant_config
 from soi_mcu.report.complexity import complexity
-from soi_mcu.unet import all_variants, parse_variant, unet_spec, variant_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MCU = ROOT / "configs" / "unet-mcu-s.toml"

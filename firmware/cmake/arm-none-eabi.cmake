@@ -13,4 +13,7 @@ string(REPLACE ";" " " _soi_cpu_flags "${SOI_CPU_FLAGS}")
 set(CMAKE_C_FLAGS_INIT "${_soi_cpu_flags} -ffunction-sections -fdata-sections")
 set(CMAKE_CXX_FLAGS_INIT "${_soi_cpu_flags} -ffunction-sections -fdata-sections")
 set(CMAKE_ASM_FLAGS_INIT "${_soi_cpu_flags}")
-set(CMAKE_EXE_LINKER_FLAGS_INIT "${_soi_cpu_flags} -nostartfiles -Wl,--gc-sections --specs=nano.specs --specs=nosys.specs")
+# The link flags of every bare-metal image the project links: this firmware, and the kernel tests and
+# benches that soi_mcu/target/link.py links without CMake; both read them from link-flags.txt.
+file(STRINGS "${CMAKE_CURRENT_LIST_DIR}/link-flags.txt" _soi_link_flags LIMIT_COUNT 1)
+set(CMAKE_EXE_LINKER_FLAGS_INIT "${_soi_cpu_flags} ${_soi_link_flags}")

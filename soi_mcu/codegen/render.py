@@ -16,11 +16,11 @@ import jinja2
 import numpy as np
 
 from soi_mcu import __version__
-from soi_mcu.boards import Board
 from soi_mcu.errors import SoiError
 from soi_mcu.ops.base import BufRef
 from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
 from soi_mcu.plan.lower import CPlan
+from soi_mcu.target.boards import Board
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,12 @@ def _context(plan: CPlan, board: Board, env: jinja2.Environment) -> dict:
     }
 
 
+def linker_script(board: Board, stack_size: int | None = None) -> str:
+    """The board's linker script (memory regions from its board file; the stack's size reserved)."""
+    return _environment().get_template("linker.ld.j2").render(
+        board=board, stack_size=board.stack_size if stack_size is None else stack_size)
+
+
 def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> GeneratedSources:
     """Write model/, harness/ and the board's linker script under out_dir."""
     env = _environment()
@@ -96,7 +102,7 @@ def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> 
         "harness/soi_inputs.c": env.get_template("soi_inputs.c.j2").render(
             ctx | {"inputs": inputs_q.reshape(frames, -1)}
         ),
-        "linker.ld": env.get_template("linker.ld.j2").render(ctx),
+        "linker.ld": linker_script(board),
     }
     files["model/sources.txt"] = "soi_model.c\n"
     digests = {}

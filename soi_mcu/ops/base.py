@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from soi_mcu.cores import kernel_is_fast
 from soi_mcu.errors import SoiError
+from soi_mcu.target.cores import kernel_is_fast
 
 
 @dataclass(frozen=True)

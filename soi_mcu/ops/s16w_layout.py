@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# The cores where the s16w kernel is the faster one: soi_mcu/cores.py (fast_kernels).
+# The cores where the s16w kernel is the faster one: soi_mcu/target/cores.py (fast_kernels).
 # Below this many output columns most of the kernel's 3-column minimum block would be padding.
 S16W_MIN_OUT_WIDTH = 3
 

@@ -1,5 +1,6 @@
-"""What a run costs on the chip: one run's Report (`run_report`), SOI variants built and simulated against
-STMC (`profile`), and analytic MMAC/s per variant (`complexity`).
+"""What a run costs on the chip: one run's Report (`run_report`), analytic MMAC/s per variant
+(`complexity`) and the quality records that come in from training (`quality`). SOI variants built and
+simulated against STMC are soi_mcu/profile.py, which runs the pipeline.
 
 Part of the deployment side: it never imports `soi_mcu.train` (tests/test_architecture.py checks it);
 quality figures come in as plain `quality.Quality` records. Left empty on purpose, so that importing

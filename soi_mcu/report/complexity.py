@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from soi_mcu.config import UNetConfig
 from soi_mcu.model import macs_by_phase
-from soi_mcu.unet import unet_spec, variant_config
+from soi_mcu.model.config import UNetConfig
+from soi_mcu.model.unet import unet_spec, variant_config
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from soi_mcu.boards import Board
-from soi_mcu.build import BuildResult
 from soi_mcu.plan.lower import CPlan
-from soi_mcu.simulate import SimResult
+from soi_mcu.target.boards import Board
+from soi_mcu.target.build import BuildResult
+from soi_mcu.target.sim_result import SimResult
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soi_mcu.config import UNetConfig
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel
+from soi_mcu.model.config import UNetConfig
 from soi_mcu.train.args import CALIBRATION_SEED, EVAL_SEED
 from soi_mcu.train.args import evaluate_arguments as add_arguments  # noqa: F401  (tests)
 from soi_mcu.train.audio import istft, si_snr, stft

@@ -2,7 +2,7 @@
 on one held-out set, as plain `soi_mcu.report.quality.Quality` records.
 
 On the training side so that the profile (deployment side) never imports training code: the CLI
-calls this and hands the records to `soi_mcu.report.profile.profile`.
+calls this and hands the records to `soi_mcu.profile.profile`.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from soi_mcu.config import UNetConfig
 from soi_mcu.errors import SoiError
+from soi_mcu.model.config import UNetConfig
+from soi_mcu.model.unet import unet_spec, variant_config
 from soi_mcu.report.quality import Quality
 from soi_mcu.train.args import EVAL_SEED
 from soi_mcu.train.common import read_checkpoint
 from soi_mcu.train.evaluate import calibration_set, eval_set, evaluate_model
 from soi_mcu.train.speech import load_checkpoint
 from soi_mcu.train.speech_data import MixtureSource
-from soi_mcu.unet import unet_spec, variant_config
 
 
 def find_checkpoints(base: UNetConfig, variants: list[str], folder: Path) -> dict[str, list[Path]]:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from soi_mcu.classifier import classifier_spec
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel
+from soi_mcu.model.classifier import classifier_spec
 from soi_mcu.train.args import EVAL_SEED  # the held-out clips' seed, as for speech
 from soi_mcu.train.common import optimize, pick_device, read_checkpoint, say
 from soi_mcu.train.int8 import int8_outputs

@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soi_mcu.config import UNetConfig, validate
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel
+from soi_mcu.model.config import UNetConfig, validate
+from soi_mcu.model.unet import unet_spec, variant_config
 from soi_mcu.train.args import train_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
 from soi_mcu.train.audio import istft, stft
 from soi_mcu.train.audio import si_snr as si_snr_db
 from soi_mcu.train.common import optimize, pick_device, read_checkpoint, say
 from soi_mcu.train.speech_data import MixtureSource, SyntheticSpeechNoise
-from soi_mcu.unet import unet_spec, variant_config
 
 FEATURE_GAIN = 100.0  # |X| of audio at -35..-15 dBFS spans ~1e-3..10: log1p(100 |X|) spans ~0..7
 
@@ -137,7 +137,7 @@ def data_source(data: str | None, sample_rate: int) -> MixtureSource:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """`soi-mcu train CONFIG.toml ...` (the U-Net; `train scenes` goes to `scene_classifier`: see `commands`)."""
-    from soi_mcu.config import load_config
+    from soi_mcu.model.config import load_config
 
     base = load_config(Path(args.config))
     res = train(base, args.variant, steps=args.steps, seed=args.seed, batch=args.batch, seconds=args.seconds, lr=args.lr or 3e-3,

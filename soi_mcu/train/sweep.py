@@ -15,13 +15,13 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from soi_mcu.config import UNetConfig, load_config
 from soi_mcu.errors import SoiError
+from soi_mcu.model.config import UNetConfig, load_config
+from soi_mcu.model.unet import parse_variant, variant_config
 from soi_mcu.report.complexity import complexity
 from soi_mcu.train.args import sweep_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
 from soi_mcu.train.evaluate import EVAL_SEED, calibration_set, eval_set, evaluate_model, summary
 from soi_mcu.train.speech_data import SyntheticSpeechNoise
-from soi_mcu.unet import parse_variant, variant_config
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from soi_mcu.from_torch import RepeatFrames, TimeShift
+from soi_mcu.model.from_torch import RepeatFrames, TimeShift
 
 
 def causal_conv(cin: int, cout: int, kt: int = 3, kf: int = 3, dilation: int = 1, stride: tuple = (1, 1)) -> list:

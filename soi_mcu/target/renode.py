@@ -13,18 +13,16 @@ import subprocess
 from pathlib import Path
 
 import jinja2
-import numpy as np
 
-from soi_mcu.boards import Board
-from soi_mcu.build import BuildResult
 from soi_mcu.errors import SoiError
 from soi_mcu.paths import RENODE_DIR
-from soi_mcu.qemu_plugin import MarkHit
-from soi_mcu.simulate import SimResult, _breakdown, _parse_outputs, _symbol_at
+from soi_mcu.target.boards import Board
+from soi_mcu.target.build import BuildResult
+from soi_mcu.target.harness_output import RunLog, check_finished, parse_outputs, stack_peak
+from soi_mcu.target.sim_result import STEP_MARKS, MarkHit, SimResult, marker_addresses, result_from_hits
 
 RENODE_MISSING = ("Renode not found: the renode backend needs renode-test on PATH (Renode is not in Debian/PyPI; "
                   "install it from its release packages)")
-MARKS = ("soi_mark_begin", "soi_mark_end", "soi_mark_pre_begin", "soi_mark_pre_end")
 COUNTER_KIND = ("virtual: executed instructions counted by Renode (cpu ExecutedInstructions at the profiling "
                 "markers); cycles are those instructions (CPI 1), not hardware cycles")
 UART_LOG, MARKS_LOG, INSNS_FILE = "uart.log", "marks.txt", "instructions.txt"
@@ -35,15 +33,15 @@ def renode_available() -> bool:
     return shutil.which("renode-test") is not None
 
 
-def marker_addresses(elf: Path) -> dict[str, int]:
+def elf_marker_addresses(elf: Path) -> dict[str, int]:
     """Profiling marker functions in the ELF -> entry address (Thumb bit cleared)."""
     from elftools.elf.elffile import ELFFile
 
     with open(elf, "rb") as fh:
         symtab = ELFFile(fh).get_section_by_name(".symtab")
         found = {s.name: s["st_value"] & ~1 for s in (symtab.iter_symbols() if symtab else [])
-                 if s.name in MARKS or s.name.startswith("soi_mark_layer_")}
-    missing = [n for n in MARKS if n not in found]
+                 if s.name in STEP_MARKS or s.name.startswith("soi_mark_layer_")}
+    missing = [n for n in STEP_MARKS if n not in found]
     if missing:
         raise SoiError(f"{elf}: profiling markers {', '.join(missing)} not found in the ELF")
     return found
@@ -83,7 +81,7 @@ def write_renode_suite(build_elf: Path, board: Board, frames: int, out_dir: Path
         "elf": _monitor_path(build_elf), "uart_log": _monitor_path(out_dir / UART_LOG),
         "marks_log": _monitor_path(out_dir / MARKS_LOG), "insns_file": _monitor_path(out_dir / INSNS_FILE),
         "timeout": f"{insn_budget / (mips * 1e6):.1f}",
-        "marks": sorted(set(marker_addresses(build_elf).values())),
+        "marks": sorted(set(elf_marker_addresses(build_elf).values())),
     }
     suite.write_text(env.get_template("suite.robot.j2").render(ctx))
     return suite
@@ -107,25 +105,11 @@ def simulate_renode(build: BuildResult, board: Board, frames: int, out_bytes: in
     (work_dir / "renode-test.log").write_text(proc.stdout + proc.stderr)
     uart = work_dir / UART_LOG
     lines = uart.read_text(errors="replace").splitlines() if uart.is_file() else []
-    _check_finished(proc.returncode, lines, build, work_dir)
+    check_finished(proc.returncode, lines, build.symbols,
+                   RunLog("renode-test", work_dir / UART_LOG, work_dir / "renode-test.log"))
     total = (work_dir / INSNS_FILE).read_text().strip() if (work_dir / INSNS_FILE).is_file() else ""
     return parse_renode_run(lines, (work_dir / MARKS_LOG).read_text(), build, board, frames, out_bytes,
                             int(total, 0) if total else None)
-
-
-def _check_finished(rc: int, lines: list[str], build: BuildResult, work_dir: Path) -> None:
-    fault = next((ln for ln in lines if ln.startswith("SOI_FAULT")), None)
-    if fault:
-        fields = dict(f.split("=") for f in fault.split()[1:])
-        pc = int(fields["pc"])
-        raise SoiError(f"firmware HardFault at pc=0x{pc:08x} ({_symbol_at(build, pc)}), "
-                       f"CFSR=0x{int(fields['cfsr']):08x} HFSR=0x{int(fields['hfsr']):08x}; see {work_dir / UART_LOG}")
-    error = next((ln for ln in lines if ln.startswith("SOI_ERROR")), None)
-    if error:
-        raise SoiError(f"firmware reported: {error[10:]}")
-    if rc != 0 or "SOI_DONE" not in lines:
-        raise SoiError(f"renode-test exited with code {rc} before the firmware printed SOI_DONE; "
-                       f"see {work_dir / 'renode-test.log'} and {work_dir / 'robot'}")
 
 
 def parse_marks(text: str) -> list[MarkHit]:
@@ -142,38 +126,12 @@ def parse_marks(text: str) -> list[MarkHit]:
 def parse_renode_run(lines: list[str], marks_text: str, build: BuildResult, board: Board, frames: int,
                      out_bytes: int, total_insns: int | None = None) -> SimResult:
     """UART lines + marker log of a finished run -> SimResult (the counts are virtual: instructions)."""
-    outputs = _parse_outputs(lines, frames, out_bytes)
-    stack = next((int(ln.split()[1]) for ln in lines if ln.startswith("SOI_STACK ")), None)
-    if stack is None:
-        raise SoiError("the firmware printed no SOI_STACK line")
-    if stack >= board.stack_size - 64:
-        raise SoiError(f"stack overflow: the firmware used {stack} of its {board.stack_size}-byte stack; "
-                       f"raise stack_size in boards/{board.name}.toml (outputs of this run are not trusted)")
-    addrs = marker_addresses(build.elf)
-    marks = [addrs[n] for n in MARKS]
+    outputs = parse_outputs(lines, frames, out_bytes)
+    stack = stack_peak(lines, board)
+    found = elf_marker_addresses(build.elf)
+    marks, layer_marks = marker_addresses({name: (addr, 0) for name, addr in found.items()}, str(build.elf))
     trace = parse_marks(marks_text)
-    hits = [[h for h in trace if h.addr == m] for m in marks]
-    if any(len(h) != frames for h in hits):
-        raise SoiError(f"Renode's marker hooks saw {[len(h) for h in hits]} hits for {frames} frames")
-    steps = [e.since(b) for b, e in zip(hits[0], hits[1], strict=True)]
-    pre = [e.since(b) for b, e in zip(hits[2], hits[3], strict=True)]
-    layer_marks = {a: n[len("soi_mark_layer_"):] for n, a in addrs.items() if n.startswith("soi_mark_layer_")}
-    labels = dict(zip(marks, ("(step overhead)", None, "(precompute overhead)", None), strict=True))
-    cycles_by, insns_by = _breakdown(trace, labels | layer_marks, frames)
-    step_insns = np.array([s.insns for s in steps], dtype=np.int64)
-    pre_insns = np.array([s.insns for s in pre], dtype=np.int64)
-    return SimResult(
-        outputs=outputs,
-        insns_per_step=step_insns,
-        cycles_per_step=step_insns.copy(),
-        cycles_per_step_p1=step_insns.copy(),
-        cycles_per_step_p3=step_insns.copy(),
-        precompute_insns=pre_insns,
-        precompute_cycles=pre_insns.copy(),
-        layer_cycles=cycles_by,
-        layer_insns=insns_by,
-        stack_peak=stack,
-        total_insns=total_insns if total_insns is not None else trace[-1].insns,
-        counter_kind=COUNTER_KIND,
-        simulator=f"renode ({board.renode_platform}, {board.renode_uart})",
-    )
+    return result_from_hits(trace, marks, layer_marks, frames, outputs=outputs, stack_peak=stack,
+                            total_insns=total_insns if total_insns is not None else trace[-1].insns,
+                            counter_kind=COUNTER_KIND,
+                            simulator=f"renode ({board.renode_platform}, {board.renode_uart})")

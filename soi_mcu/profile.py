@@ -16,12 +16,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from soi_mcu.config import UNetConfig
 from soi_mcu.errors import SoiError
 from soi_mcu.model import macs_by_phase
+from soi_mcu.model.config import UNetConfig
+from soi_mcu.model.unet import unet_spec, variant_config
 from soi_mcu.pipeline import run
 from soi_mcu.report.quality import Quality
-from soi_mcu.unet import unet_spec, variant_config
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from soi_mcu.cores import CORES as SUPPORTED
 from soi_mcu.errors import SoiError
 from soi_mcu.paths import QEMU_PLUGIN_DIR, cache_dir
+from soi_mcu.target.cores import CORES as SUPPORTED
+from soi_mcu.target.sim_result import MarkHit
 
 PLUGIN_SOURCE = QEMU_PLUGIN_DIR / "soi_cycles.c"  # the entry (qemu_plugin_install); every *.c there is built
 SOURCE_SUFFIXES = (".c", ".h")
@@ -196,27 +197,6 @@ def plugin_args(
 def _qemu_escape(value: str) -> str:
     # QEMU option values escape a literal comma by doubling it.
     return value.replace(",", ",,")
-
-
-@dataclass(frozen=True)
-class MarkHit:
-    """Counters when a marker function was entered (everything executed before it)."""
-
-    addr: int
-    insns: int
-    cycles_p1: int
-    cycles: int  # pipeline refill P=2: the estimate
-    cycles_p3: int
-
-    def since(self, earlier: MarkHit) -> MarkHit:
-        """Counts between `earlier` and this hit (address of this hit)."""
-        return MarkHit(
-            self.addr,
-            self.insns - earlier.insns,
-            self.cycles_p1 - earlier.cycles_p1,
-            self.cycles - earlier.cycles,
-            self.cycles_p3 - earlier.cycles_p3,
-        )
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from soi_mcu import cmsis_nn, paths, qemu_plugin
-from soi_mcu.cores import CORES
+from soi_mcu import paths
 from soi_mcu.errors import SoiError
+from soi_mcu.target import cmsis_nn, qemu_plugin
+from soi_mcu.target.cores import CORES
 
 TIMEOUT_S = 10.0
 MIN_PYTHON = (3, 11)
 MIN_CMAKE = (3, 20)
-# The QEMU machines of every supported core's reference board (soi_mcu/cores.py; the board files name
+# The QEMU machines of every supported core's reference board (soi_mcu/target/cores.py; the board files name
 # them the same as the machines, which test_cores checks).
 QEMU_MACHINES = tuple(c.reference_board for c in CORES.values())
 SETUP_HINT = "`make setup` installs everything"
@@ -262,11 +263,6 @@ def check_litert_ref() -> Check:
         return Check(name, False, True, "", f"OpResolverType.BUILTIN_REF unavailable: {type(exc).__name__}: {exc}",
                      f"pip install -U ai-edge-litert  ({SETUP_HINT})")
     return Check(name, True, True, "", "ai_edge_litert.interpreter.OpResolverType.BUILTIN_REF")
-
-
-def cmsis_nn_version(header: Path) -> str:
-    """The API version from arm_nnfunctions.h's `$Revision: V.19.1.0` comment; '' when absent."""
-    return cmsis_nn.header_revision(header.parent.parent)
 
 
 def _tree_version(tree: Path) -> str:

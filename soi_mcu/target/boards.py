@@ -7,9 +7,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from soi_mcu.cores import CORES
 from soi_mcu.errors import SoiError
 from soi_mcu.paths import BOARDS_DIR
+from soi_mcu.target.cores import CORES
 
 # Register layouts firmware/runtime/soi_uart.c can drive (board file [uart] kind).
 UART_KINDS = ("stm32_usart_v1", "stm32_usart_v2", "nrf_uarte")

@@ -21,9 +21,9 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
-from soi_mcu.boards import Board
 from soi_mcu.errors import SoiError
 from soi_mcu.paths import FIRMWARE_DIR, cache_dir
+from soi_mcu.target.boards import Board
 
 ROOTS = ("soi_model_init", "soi_model_reset", "soi_model_step", "soi_model_precompute")
 FLAGS = ("-O2", "-std=c11", "-ffunction-sections", "-fdata-sections")

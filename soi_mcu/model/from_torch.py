@@ -50,7 +50,7 @@ SUPPORTED = ("Conv2d (causal: past-only time padding; depthwise or groups=1)", "
              "ReLU", "ReLU6", "ELU (alpha 1; after a Conv2d or its BatchNorm2d)", "ZeroPad2d / ConstantPad2d(value 0)",
              "ConvTranspose2d (in time, kernel = stride, 1 in frequency)",
              "Upsample (nearest, in frequency)", "Identity", "Dropout",
-             "soi_mcu.from_torch.TimeShift", "soi_mcu.from_torch.RepeatFrames", "Sequential",
+             "soi_mcu.model.from_torch.TimeShift", "soi_mcu.model.from_torch.RepeatFrames", "Sequential",
              *sorted(t.__name__ for t in _REGISTERED))
 
 
@@ -196,7 +196,7 @@ class _Builder:
                            f"(nn.ZeroPad2d(({kf // 2}, {kf // 2}, {needed}, 0)))")
         if past > needed:
             raise SoiError(f"{where}: {past} past frames padded where the kernel needs {needed}; the extra delay is "
-                           "not a supported layer (use soi_mcu.from_torch.TimeShift for a delay)")
+                           "not a supported layer (use soi_mcu.model.from_torch.TimeShift for a delay)")
         left, right = self.pad[0] + pf, self.pad[1] + pf
         if kf % 2 == 0 or left != kf // 2 or right != kf // 2:
             raise SoiError(f"{where}: frequency padding ({left}, {right}) must be 'same' for an odd kernel: "

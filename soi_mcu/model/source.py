@@ -26,8 +26,8 @@ def load_model(text: str, variant: str = "", freq_bins: int = 0) -> ModelSpec | 
     if ":" in text and text.rsplit(":", 1)[0].endswith(".py"):
         return _load_python(text, freq_bins)
     if text.endswith(".toml"):
-        from soi_mcu.config import load_config
-        from soi_mcu.unet import unet_spec, variant_config
+        from soi_mcu.model.config import load_config
+        from soi_mcu.model.unet import unet_spec, variant_config
 
         base = load_config(Path(text))
         return unet_spec(variant_config(base, variant) if variant else base)
@@ -37,7 +37,7 @@ def load_model(text: str, variant: str = "", freq_bins: int = 0) -> ModelSpec | 
 def _load_python(text: str, freq_bins: int) -> OfflineModel:
     from torch import nn
 
-    from soi_mcu.from_torch import from_torch
+    from soi_mcu.model.from_torch import from_torch
 
     file_name, func_name = text.rsplit(":", 1)
     path = Path(file_name)

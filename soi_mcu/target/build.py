@@ -7,11 +7,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from soi_mcu.boards import Board
-from soi_mcu.cmsis_nn import select_kernels
 from soi_mcu.codegen import GeneratedSources
 from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.paths import PROJECT_ROOT
+from soi_mcu.target.boards import Board
+from soi_mcu.target.cmsis_nn import select_kernels
 
 APT_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi cmake"
 

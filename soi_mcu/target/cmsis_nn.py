@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soi_mcu.errors import SoiError
-from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
+from soi_mcu.paths import FIRMWARE_DIR, PACKAGE_DIR, TEMPLATES_DIR
+from soi_mcu.target.cmsis_nn_api import Api, parse_api, read_headers
 
 # The first CMSIS-NN release whose API matches what soi-mcu generates (arm_convolve_wrapper_s8 & co. with
 # arm_cmsis_nn_status and the current struct layouts): api_mismatches() is empty from arm_nnfunctions.h
@@ -36,30 +37,6 @@ ENV_MODE = "SOI_CMSIS_NN"
 MODES = ("own", "pack")
 UNSET_HINT = "point CMSIS_NN_PATH at a matching release or unset it to use the built-in kernels"
 PACK_HINT = "install one with `cpackget add ARM::CMSIS-NN` (CMSIS-Toolbox) or unset SOI_CMSIS_NN to use the built-in kernels"
-# Old CMSIS-NN spelled the int8 types with its own typedefs; they are the same C types.
-TYPE_ALIASES = {"q7_t": "int8_t", "q15_t": "int16_t", "q31_t": "int32_t", "q63_t": "int64_t"}
-# Words before a function name that are not part of its return type.
-STORAGE_WORDS = {"extern", "static", "inline", "__inline", "__STATIC_INLINE", "__STATIC_FORCEINLINE", "__attribute__"}
-
-
-@dataclass(frozen=True)
-class Prototype:
-    name: str
-    ret: str
-    params: tuple[str, ...]
-
-    def signature(self) -> str:
-        return f"({', '.join(self.params) or 'void'})"
-
-
-@dataclass(frozen=True)
-class Api:
-    """Declarations read from a set of headers: functions, structs (field types and names) and enum constants."""
-
-    functions: dict[str, Prototype]
-    structs: dict[str, tuple[str, ...]]
-    constants: frozenset[str]
-
 
 @dataclass(frozen=True)
 class Kernels:
@@ -75,133 +52,15 @@ class Kernels:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Header parsing: enough C to read CMSIS-NN's declarations (comments, preprocessor lines, extern "C" blocks,
-# inline function bodies and typedef'd structs/enums); not a general C parser.
-
-
-def _strip(text: str) -> str:
-    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
-    text = re.sub(r"//[^\n]*", " ", text)
-    text = re.sub(r"\\\n", " ", text)
-    return re.sub(r"^\s*#[^\n]*", " ", text, flags=re.M)
-
-
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[A-Za-z_]\w*|\*|\[|\]|\.\.\.", text)
-
-
-def _type_of(decl: str, has_name: bool = True) -> tuple[str, str]:
-    """('type', 'name') of a parameter or field declaration, top-level const dropped, aliases resolved."""
-    toks = [TYPE_ALIASES.get(t, t) for t in _tokens(decl)]
-    toks = [t for t in toks if t not in ("[", "]")] + (["*"] if "[" in decl else [])
-    name = ""
-    idents = [i for i, t in enumerate(toks) if t not in ("*", "const", "...")]
-    if has_name and len(idents) >= 2 and toks[idents[-1]] not in ("void",):
-        name = toks.pop(idents[-1])
-    # A qualifier on the value itself (not on what a pointer points to) does not change the type.
-    if "*" not in toks:
-        toks = [t for t in toks if t != "const"]
-    else:
-        last = len(toks) - 1 - toks[::-1].index("*")
-        toks = toks[: last + 1] + [t for t in toks[last + 1:] if t != "const"]
-    return " ".join(toks).replace("* *", "**"), name
-
-
-def _split_params(text: str) -> tuple[str, ...]:
-    text = text.strip()
-    if text in ("", "void"):
-        return ()
-    return tuple(_type_of(p)[0] for p in text.split(","))
-
-
-def parse_api(texts: list[str]) -> Api:
-    """Declarations in the given header texts."""
-    functions: dict[str, Prototype] = {}
-    structs: dict[str, tuple[str, ...]] = {}
-    constants: set[str] = set()
-    for raw in texts:
-        # extern "C" { ... } only wraps declarations: drop its braces and read what is inside.
-        text = re.sub(r'extern\s+"C"\s*\{', " ", _strip(raw))
-        start = pos = 0
-        while pos < len(text):
-            ch = text[pos]
-            if ch == ";":
-                _record_function(text[start:pos], functions)
-                start = pos + 1
-            elif ch == "}":  # the end of an extern "C" block
-                start = pos + 1
-            elif ch == "{":
-                head, end = text[start:pos], _match_brace(text, pos)
-                if re.search(r"\b(struct|enum)\b", head):  # typedef struct/enum { body } name;
-                    semicolon = text.find(";", end)
-                    semicolon = len(text) if semicolon < 0 else semicolon
-                    _record_type(head, text[pos + 1: end], text[end + 1: semicolon], structs, constants)
-                    end = semicolon
-                else:  # an inline function's definition: keep its prototype, skip its body
-                    _record_function(head, functions)
-                start = pos = end + 1
-                continue
-            pos += 1
-    return Api(functions, structs, frozenset(constants))
-
-
-def _match_brace(text: str, pos: int) -> int:
-    depth = 0
-    for i in range(pos, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return len(text) - 1
-
-
-def _record_type(head: str, body: str, tail: str, structs: dict[str, tuple[str, ...]], constants: set[str]) -> None:
-    names = re.findall(r"[A-Za-z_]\w*", tail)
-    tag = re.search(r"\b(?:struct|enum)\s+([A-Za-z_]\w*)", head)
-    name = names[0] if names else (tag.group(1) if tag else "")
-    if re.search(r"\benum\b", head):
-        for part in body.split(","):
-            match = re.match(r"\s*([A-Za-z_]\w*)", part)
-            if match:
-                constants.add(match.group(1))
-        return
-    fields = []
-    for decl in body.split(";"):
-        if decl.strip():
-            ftype, fname = _type_of(decl)
-            fields.append(f"{ftype} {fname}".strip())
-    if name:
-        structs[name] = tuple(fields)
-
-
-def _record_function(decl: str, functions: dict[str, Prototype]) -> None:
-    decl = " ".join(decl.split())
-    match = re.match(r"^(.*?)\b([A-Za-z_]\w*)\s*\((.*)\)\s*$", decl)
-    if not match or "typedef" in decl or "=" in decl:
-        return
-    ret_words = [w for w in _tokens(match.group(1)) if w not in STORAGE_WORDS]
-    if not ret_words:
-        return
-    ret = _type_of(" ".join(ret_words), has_name=False)[0]
-    functions[match.group(2)] = Prototype(match.group(2), ret, _split_params(match.group(3)))
-
-
-def _read_headers(folder: Path) -> list[str]:
-    return [p.read_text(errors="replace") for p in sorted(folder.glob("*.h"))]
-
-
-# ---------------------------------------------------------------------------------------------------------
 # What soi-mcu needs, and whether a tree provides it.
 
 
 def required_api() -> Api:
     """The part of the project's own API that the generated code and harness use: the names in templates/
     and in the op modules, which name the kernel functions their nodes call (soi_mcu/ops/)."""
-    own = parse_api(_read_headers(FIRMWARE_DIR / "kernels" / "include"))
+    own = parse_api(read_headers(FIRMWARE_DIR / "kernels" / "include"))
     used = set()
-    sources = [*sorted(TEMPLATES_DIR.rglob("*.j2")), *sorted((Path(__file__).parent / "ops").glob("*.py"))]
+    sources = [*sorted(TEMPLATES_DIR.rglob("*.j2")), *sorted((PACKAGE_DIR / "ops").glob("*.py"))]
     for source in sources:
         used.update(re.findall(r"\b(?:arm|cmsis|ARM_CMSIS)_\w+", source.read_text()))
     functions = {n: p for n, p in own.functions.items() if n in used}
@@ -221,7 +80,7 @@ def required_api() -> Api:
 def api_mismatches(include_dir: Path, need: Api | None = None) -> list[tuple[str, str]]:
     """(what the tree has, what soi-mcu needs) for each difference; [] when the API matches."""
     need = need or required_api()
-    have = parse_api(_read_headers(include_dir))
+    have = parse_api(read_headers(include_dir))
     out: list[tuple[str, str]] = []
     for name, proto in sorted(need.functions.items()):
         got = have.functions.get(name)
@@ -400,11 +259,6 @@ def _extract(pack: Path, base: Path) -> Path:
     except OSError:  # another process unpacked it meanwhile
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
-
-
-def find_pack(root: Path | None = None, manager_root: Path | None = None) -> PackCandidate | None:
-    """The newest installed CMSIS-NN pack that passes the tree and API checks; None when there is none."""
-    return next((c for c in pack_candidates(root, manager_root) if not c.problem), None)
 
 
 # ---------------------------------------------------------------------------------------------------------

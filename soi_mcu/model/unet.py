@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from soi_mcu.config import UNetConfig, validate
 from soi_mcu.errors import SoiError
 from soi_mcu.model import Concat, Conv, Duplicate, Layer, ModelSpec, Shift, TConv, TConvFreq, Upsample
+from soi_mcu.model.config import UNetConfig, validate
 
 VARIANT_HELP = ("stmc | scc:P | scc:P+Q (two nested pairs) | sscc:P (S-CC + shift) | sc:P (shift only) | "
                 "fp:P/Q (S-CC at P, shift after encoder Q)")
