@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from soi_mcu.boards import Board, load_board  # noqa: E402
 from soi_mcu.cores import CORES as CORE_TABLE  # noqa: E402
 from soi_mcu.ops.s16w_layout import s16w_stream  # noqa: E402
+from soi_mcu.paths import kernel_include_dirs, kernel_sources  # noqa: E402
 from soi_mcu.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args  # noqa: E402
 
-OWN_KERNELS = ROOT / "firmware" / "kernels"
 # Zero points of every conv call (as cmsis_nn_conv_params' input_offset and output_offset).
 BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET = 13, -5
 OFFSETS = f"{BENCH_INPUT_OFFSET}, {BENCH_OUTPUT_OFFSET}"
@@ -304,13 +304,13 @@ def build_firmware(board: Board, lib: str, cmsis: Path | None, work: Path, jobs:
     work.mkdir(parents=True, exist_ok=True)
     fw = ROOT / "firmware"
     if lib == "own":
-        inc = OWN_KERNELS / "include"
-        lib_flags = [*board.cpu_flags, *CFLAGS, "-Werror", f"-I{inc}"]
-        sources = sorted((OWN_KERNELS / "src").glob("*.c"))
+        inc = [f"-I{d}" for d in kernel_include_dirs()]
+        lib_flags = [*board.cpu_flags, *CFLAGS, "-Werror", *inc]
+        sources = kernel_sources()
     else:
         assert cmsis is not None
-        inc = cmsis / "Include"
-        lib_flags = [*board.cpu_flags, *CFLAGS, f"-I{inc}"]
+        inc = [f"-I{cmsis / 'Include'}"]
+        lib_flags = [*board.cpu_flags, *CFLAGS, *inc]
         sources = _cmsis_sources(cmsis)
     objs = _compile_objects(sources, lib_flags, work / "obj", jobs)
     (work / "bench.c").write_text(firmware_source(shapes))
@@ -318,7 +318,7 @@ def build_firmware(board: Board, lib: str, cmsis: Path | None, work: Path, jobs:
     _linker(board, ld)
     elf = work / "bench.elf"
     cmd = [
-        "arm-none-eabi-gcc", *board.cpu_flags, *CFLAGS, f"-I{inc}", f"-I{fw / 'runtime'}",
+        "arm-none-eabi-gcc", *board.cpu_flags, *CFLAGS, *inc, f"-I{fw / 'runtime'}",
         str(work / "bench.c"), str(fw / "startup" / "startup_cortexm.c"), str(fw / "runtime" / "soi_semihost.c"),
         str(fw / "runtime" / "soi_profile.c"), str(fw / "runtime" / "soi_conv_s16w.c"), *map(str, objs),
         "-nostartfiles", "--specs=nano.specs", f"-T{ld}", "-Wl,--gc-sections", "-o", str(elf),

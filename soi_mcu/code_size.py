@@ -23,7 +23,7 @@ from elftools.elf.relocation import RelocationSection
 
 from soi_mcu.boards import Board
 from soi_mcu.errors import SoiError
-from soi_mcu.paths import FIRMWARE_DIR, cache_dir
+from soi_mcu.paths import FIRMWARE_DIR, cache_dir, kernel_include_dirs, kernel_sources
 
 ROOTS = ("soi_model_init", "soi_model_reset", "soi_model_step", "soi_model_precompute")
 FLAGS = ("-O2", "-std=c11", "-ffunction-sections", "-fdata-sections")
@@ -34,11 +34,9 @@ def estimate_code_bytes(model_c: Path, board: Board) -> int | None:
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
         return None
-    sources = [model_c, *sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c")),
-               *sorted((FIRMWARE_DIR / "kernels" / "soi").glob("*.c")), FIRMWARE_DIR / "runtime" / "soi_ring.c",
+    sources = [model_c, *kernel_sources(), FIRMWARE_DIR / "runtime" / "soi_ring.c",
                FIRMWARE_DIR / "runtime" / "soi_conv_s16w.c"]
-    includes = [model_c.parent, FIRMWARE_DIR / "kernels" / "include", FIRMWARE_DIR / "runtime",
-                FIRMWARE_DIR / "kernels" / "soi"]
+    includes = [model_c.parent, *kernel_include_dirs(), FIRMWARE_DIR / "runtime"]
     functions: dict[str, tuple[int, set[str]]] = {}
     for src in sources:
         obj = _compile(gcc, src, includes, board)

@@ -17,7 +17,7 @@ import pytest
 
 from soi_mcu.boards import load_board
 from soi_mcu.ops.s16w_layout import s16w_stream
-from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
+from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR, kernel_include_dirs, kernel_sources
 
 from .conftest import have
 
@@ -161,12 +161,11 @@ def test_s16w_equals_the_cmsis_style_kernel_on_host(tmp_path: Path) -> None:
                     'char *soi_fmt_u32(char *p, uint32_t v) { return p + sprintf(p, "%u", v); }\n')
     (tmp_path / "soi_semihost.h").write_text('#include <stdint.h>\nvoid soi_sh_write0(const char *s);\n'
                                              'void soi_sh_exit(int code);\nchar *soi_fmt_u32(char *p, uint32_t v);\n')
-    kernels = sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c"))
     exe = tmp_path / "case"
     cmd = ["gcc", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-std=c11", "-Wall",
-           "-Wextra", "-Werror", f"-I{tmp_path}", f"-I{FIRMWARE_DIR / 'kernels' / 'include'}",
+           "-Wextra", "-Werror", f"-I{tmp_path}", *(f"-I{d}" for d in kernel_include_dirs()),
            f"-I{FIRMWARE_DIR / 'runtime'}", str(src), str(shim), str(FIRMWARE_DIR / "runtime" / "soi_conv_s16w.c"),
-           *map(str, kernels), "-o", str(exe)]
+           *map(str, kernel_sources()), "-o", str(exe)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
@@ -186,9 +185,9 @@ def test_s16w_assembly_equals_the_cmsis_style_kernel_in_qemu(board_name: str, tm
     fw = FIRMWARE_DIR
     elf = tmp_path / "case.elf"
     cmd = ["arm-none-eabi-gcc", *board.cpu_flags, "-O2", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
-           "-fdata-sections", f"-I{fw / 'kernels' / 'include'}", f"-I{fw / 'runtime'}", str(src),
+           "-fdata-sections", *(f"-I{d}" for d in kernel_include_dirs()), f"-I{fw / 'runtime'}", str(src),
            str(fw / "startup" / "startup_cortexm.c"), str(fw / "runtime" / "soi_semihost.c"),
-           str(fw / "runtime" / "soi_conv_s16w.c"), *map(str, sorted((fw / "kernels" / "src").glob("*.c"))),
+           str(fw / "runtime" / "soi_conv_s16w.c"), *map(str, kernel_sources()),
            "-nostartfiles", "--specs=nano.specs", f"-T{ld}", "-Wl,--gc-sections", "-o", str(elf)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import jinja2
 
+from soi_mcu.paths import kernel_include_dirs, kernel_sources
+
 ROOT = Path(__file__).resolve().parents[2]
-KERNELS = ROOT / "firmware" / "kernels"
 HARNESS = Path(__file__).resolve().parent / "harness.c"
 WARNINGS = ["-O2", "-Wall", "-Wextra", "-Werror"]
 
@@ -77,10 +78,6 @@ TARGETS = {
 }
 
 
-def kernel_sources() -> list[Path]:
-    return sorted((KERNELS / "src").glob("*.c"))
-
-
 def _run(cmd: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -92,7 +89,7 @@ def build_host(work: Path, defines: tuple[str, ...] = ()) -> Path:
         *WARNINGS,
         *defines,
         "-DSOI_HOST",
-        f"-I{KERNELS / 'include'}",
+        *(f"-I{d}" for d in kernel_include_dirs()),
         f"-I{work}",
         *map(str, kernel_sources()),
         str(HARNESS),
@@ -144,7 +141,7 @@ def build_arm(work: Path, target: Target) -> Path:
         *WARNINGS,
         "-ffunction-sections",
         "-fdata-sections",
-        f"-I{KERNELS / 'include'}",
+        *(f"-I{d}" for d in kernel_include_dirs()),
         f"-I{fw / 'runtime'}",
         f"-I{work}",
         *map(str, kernel_sources()),
