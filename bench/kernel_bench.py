@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from soi_mcu.boards import Board, load_board  # noqa: E402
 from soi_mcu.cores import CORES as CORE_TABLE  # noqa: E402
 from soi_mcu.ops.s16w_layout import s16w_stream  # noqa: E402
-from soi_mcu.paths import kernel_include_dirs, kernel_sources  # noqa: E402
+from soi_mcu.paths import KERNELS_DIR, kernel_include_dirs, kernel_sources, own_kernel_sources  # noqa: E402
 from soi_mcu.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args  # noqa: E402
 
 # Zero points of every conv call (as cmsis_nn_conv_params' input_offset and output_offset).
@@ -307,11 +307,11 @@ def build_firmware(board: Board, lib: str, cmsis: Path | None, work: Path, jobs:
         inc = [f"-I{d}" for d in kernel_include_dirs()]
         lib_flags = [*board.cpu_flags, *CFLAGS, "-Werror", *inc]
         sources = kernel_sources()
-    else:
+    else:  # CMSIS-NN, and the project's own kernels (soi_conv_s16w_s8) built against its headers
         assert cmsis is not None
-        inc = [f"-I{cmsis / 'Include'}"]
+        inc = [f"-I{cmsis / 'Include'}", f"-I{KERNELS_DIR / 'soi'}"]
         lib_flags = [*board.cpu_flags, *CFLAGS, *inc]
-        sources = _cmsis_sources(cmsis)
+        sources = _cmsis_sources(cmsis) + own_kernel_sources()
     objs = _compile_objects(sources, lib_flags, work / "obj", jobs)
     (work / "bench.c").write_text(firmware_source(shapes))
     ld = work / "board.ld"
@@ -320,7 +320,7 @@ def build_firmware(board: Board, lib: str, cmsis: Path | None, work: Path, jobs:
     cmd = [
         "arm-none-eabi-gcc", *board.cpu_flags, *CFLAGS, *inc, f"-I{fw / 'runtime'}",
         str(work / "bench.c"), str(fw / "startup" / "startup_cortexm.c"), str(fw / "runtime" / "soi_semihost.c"),
-        str(fw / "runtime" / "soi_profile.c"), str(fw / "runtime" / "soi_conv_s16w.c"), *map(str, objs),
+        str(fw / "runtime" / "soi_profile.c"), *map(str, objs),
         "-nostartfiles", "--specs=nano.specs", f"-T{ld}", "-Wl,--gc-sections", "-o", str(elf),
     ]
     res = _run(cmd)

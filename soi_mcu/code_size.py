@@ -34,8 +34,7 @@ def estimate_code_bytes(model_c: Path, board: Board) -> int | None:
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
         return None
-    sources = [model_c, *kernel_sources(), FIRMWARE_DIR / "runtime" / "soi_ring.c",
-               FIRMWARE_DIR / "runtime" / "soi_conv_s16w.c"]
+    sources = [model_c, *kernel_sources(), FIRMWARE_DIR / "runtime" / "soi_ring.c"]
     includes = [model_c.parent, *kernel_include_dirs(), FIRMWARE_DIR / "runtime"]
     functions: dict[str, tuple[int, set[str]]] = {}
     for src in sources:

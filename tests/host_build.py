@@ -19,8 +19,7 @@ def run_on_host(gen_dir: Path, frames: int, out_bytes: int, sanitize: bool = Fal
         "gcc", *flags, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-DSOI_FRAMES={frames}",
         f"-I{gen_dir / 'model'}", *(f"-I{d}" for d in kernel_include_dirs()), f"-I{FIRMWARE_DIR / 'runtime'}",
         str(gen_dir / "model" / "soi_model.c"), str(gen_dir / "harness" / "soi_inputs.c"),
-        str(FIRMWARE_DIR / "runtime" / "soi_ring.c"), str(FIRMWARE_DIR / "runtime" / "soi_conv_s16w.c"),
-        str(HERE / "host" / "host_main.c"),
+        str(FIRMWARE_DIR / "runtime" / "soi_ring.c"), str(HERE / "host" / "host_main.c"),
         *map(str, kernel_sources()), "-o", str(exe),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -47,8 +47,9 @@ def fake_tree(root: Path, version: str = "", sources: bool = False, cmake: bool 
     (root / "Include").mkdir(parents=True)
     for header in OWN_INCLUDE.glob("*.h"):
         shutil.copy2(header, root / "Include" / header.name)
-    if sources:  # in CMSIS-NN's layout (Source/<Family>Functions/)
+    if sources:  # in CMSIS-NN's layout (Source/<Family>Functions/), with the ISA header soi_nn_support.h includes
         shutil.copytree(FIRMWARE_DIR / "kernels" / "src", root / "Source")
+        shutil.copy2(FIRMWARE_DIR / "kernels" / "soi" / "soi_nn_isa.h", root / "Include")
     else:
         (root / "Source").mkdir()
     if cmake:
