@@ -22,18 +22,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from soi_mcu.ops.s16w_layout import s16w_stream  # noqa: E402
+from soi_mcu.paths import KERNELS_DIR, kernel_include_dirs, kernel_sources, own_kernel_sources  # noqa: E402
 from soi_mcu.target.boards import Board, load_board  # noqa: E402
 from soi_mcu.target.cores import CORES as CORE_TABLE  # noqa: E402
+from soi_mcu.target.link import link_command  # noqa: E402
+from soi_mcu.target.qemu import board_qemu_command  # noqa: E402
 from soi_mcu.target.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args  # noqa: E402
 
-OWN_KERNELS = ROOT / "firmware" / "kernels"
 # Zero points of every conv call (as cmsis_nn_conv_params' input_offset and output_offset).
 BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET = 13, -5
 OFFSETS = f"{BENCH_INPUT_OFFSET}, {BENCH_OUTPUT_OFFSET}"
@@ -269,11 +270,6 @@ def _run(cmd: list[str], timeout: float = 300.0) -> subprocess.CompletedProcess[
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _linker(board: Board, path: Path) -> None:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT / "templates")), undefined=jinja2.StrictUndefined)
-    path.write_text(env.get_template("linker.ld.j2").render(board=board, stack_size=board.stack_size))
-
-
 def _compile_objects(sources: list[Path], flags: list[str], obj_dir: Path, jobs: int) -> list[Path]:
     obj_dir.mkdir(parents=True, exist_ok=True)
 
@@ -304,25 +300,19 @@ def build_firmware(board: Board, lib: str, cmsis: Path | None, work: Path, jobs:
     work.mkdir(parents=True, exist_ok=True)
     fw = ROOT / "firmware"
     if lib == "own":
-        inc = OWN_KERNELS / "include"
-        lib_flags = [*board.cpu_flags, *CFLAGS, "-Werror", f"-I{inc}"]
-        sources = sorted((OWN_KERNELS / "src").glob("*.c"))
-    else:
+        inc = [f"-I{d}" for d in kernel_include_dirs()]
+        lib_flags = [*board.cpu_flags, *CFLAGS, "-Werror", *inc]
+        sources = kernel_sources()
+    else:  # CMSIS-NN, and the project's own kernels (soi_conv_s16w_s8) built against its headers
         assert cmsis is not None
-        inc = cmsis / "Include"
-        lib_flags = [*board.cpu_flags, *CFLAGS, f"-I{inc}"]
-        sources = _cmsis_sources(cmsis)
+        inc = [f"-I{cmsis / 'Include'}", f"-I{KERNELS_DIR / 'soi'}"]
+        lib_flags = [*board.cpu_flags, *CFLAGS, *inc]
+        sources = _cmsis_sources(cmsis) + own_kernel_sources()
     objs = _compile_objects(sources, lib_flags, work / "obj", jobs)
     (work / "bench.c").write_text(firmware_source(shapes))
-    ld = work / "board.ld"
-    _linker(board, ld)
     elf = work / "bench.elf"
-    cmd = [
-        "arm-none-eabi-gcc", *board.cpu_flags, *CFLAGS, f"-I{inc}", f"-I{fw / 'runtime'}",
-        str(work / "bench.c"), str(fw / "startup" / "startup_cortexm.c"), str(fw / "runtime" / "soi_semihost.c"),
-        str(fw / "runtime" / "soi_profile.c"), str(fw / "runtime" / "soi_conv_s16w.c"), *map(str, objs),
-        "-nostartfiles", "--specs=nano.specs", f"-T{ld}", "-Wl,--gc-sections", "-o", str(elf),
-    ]
+    cmd = link_command(board, [work / "bench.c", fw / "runtime" / "soi_profile.c", *objs], work, elf,
+                       cflags=[*CFLAGS, *inc, f"-I{fw / 'runtime'}"])
     res = _run(cmd)
     if res.returncode != 0:
         raise RuntimeError(f"linking {elf} failed:\n{res.stderr}")
@@ -350,12 +340,7 @@ def run_firmware(elf: Path, board: Board, work: Path, n_shapes: int) -> list[Res
     marks = [_symbol(elf, "soi_mark_begin"), _symbol(elf, "soi_mark_end")]
     trace_path = work / "plugin.txt"
     trace_path.unlink(missing_ok=True)
-    cmd = [
-        "qemu-system-arm", "-M", board.qemu_machine or "", "-cpu", board.qemu_cpu or board.core,
-        "-nographic", "-monitor", "none", "-serial", "none",
-        "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
-        "-plugin", plugin_args(trace_path, marks, board.core, limit=2_000_000_000), "-d", "plugin",
-    ]
+    cmd = board_qemu_command(board, elf, plugin_args(trace_path, marks, board.core, limit=2_000_000_000))
     res = _run(cmd, timeout=600)
     log = res.stdout + res.stderr
     (work / "qemu.log").write_text(log)

@@ -37,6 +37,26 @@ QEMU_PLUGIN_DIR = PROJECT_ROOT / "qemu-plugin"
 CONFIGS_DIR = PROJECT_ROOT / "configs"
 
 
+KERNELS_DIR = FIRMWARE_DIR / "kernels"
+
+
+def own_kernel_sources() -> list[Path]:
+    """The project's own kernels, which have no CMSIS-NN counterpart (kernels/soi/*.c): built with either
+    kernel library."""
+    return sorted((KERNELS_DIR / "soi").glob("*.c"))
+
+
+def kernel_sources() -> list[Path]:
+    """Every C source of the project's kernels: its CMSIS-NN implementation (kernels/src/<Family>/*.c)
+    and its own kernels (kernels/soi/*.c)."""
+    return sorted((KERNELS_DIR / "src").rglob("*.c")) + own_kernel_sources()
+
+
+def kernel_include_dirs() -> list[Path]:
+    """The include folders kernel_sources() and their callers need (kernels/soi: soi_conv_s16w.h, ...)."""
+    return [KERNELS_DIR / "include", KERNELS_DIR / "soi"]
+
+
 def missing_data() -> list[str]:
     """The data folders/files that are absent (a broken install); [] when all are there."""
     return [name for name in (*DATA_DIRS, *DATA_FILES) if not (PROJECT_ROOT / name).exists()]

@@ -213,6 +213,22 @@ def test_no_module_over_400_lines() -> None:
     assert not over, f"modules over {MAX_LINES} lines (split them): " + ", ".join(f"{p} ({n})" for p, n in sorted(over.items()))
 
 
+MAX_C_LINES = 500
+C_FOLDERS = ("firmware", "qemu-plugin", "tests")
+
+
+def test_no_c_file_over_500_lines() -> None:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--", *C_FOLDERS], cwd=ROOT, capture_output=True, check=True)
+        files = [ROOT / n for n in out.stdout.decode().split("\0") if n.endswith((".c", ".h", ".S"))]
+    except (OSError, subprocess.CalledProcessError):  # an unpacked sdist
+        files = [p for d in C_FOLDERS for p in (ROOT / d).rglob("*") if p.suffix in (".c", ".h", ".S")]
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in files if p.is_file()}
+    assert sizes, "no C sources found: the check would see nothing"
+    over = {p: n for p, n in sizes.items() if n > MAX_C_LINES}
+    assert not over, f"C files over {MAX_C_LINES} lines (split them): " + ", ".join(f"{p} ({n})" for p, n in sorted(over.items()))
+
+
 def test_the_checks_see_what_they_check(tmp_path: Path) -> None:
     """The parser itself: imports inside functions and under TYPE_CHECKING, relative imports, cycles."""
     fake = tmp_path / "soi_mcu"

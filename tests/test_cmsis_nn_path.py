@@ -47,8 +47,9 @@ def fake_tree(root: Path, version: str = "", sources: bool = False, cmake: bool 
     (root / "Include").mkdir(parents=True)
     for header in OWN_INCLUDE.glob("*.h"):
         shutil.copy2(header, root / "Include" / header.name)
-    if sources:
-        shutil.copytree(FIRMWARE_DIR / "kernels" / "src", root / "Source" / "Kernels")
+    if sources:  # in CMSIS-NN's layout (Source/<Family>Functions/), with the ISA header soi_nn_support.h includes
+        shutil.copytree(FIRMWARE_DIR / "kernels" / "src", root / "Source")
+        shutil.copy2(FIRMWARE_DIR / "kernels" / "soi" / "soi_nn_isa.h", root / "Include")
     else:
         (root / "Source").mkdir()
     if cmake:
@@ -265,8 +266,8 @@ def test_zipped_pack_from_cmsis_pack_manager(monkeypatch: pytest.MonkeyPatch, tm
     assert kernels.version == "CMSIS-NN 7.0.0"
     assert kernels.path is not None and kernels.path.is_relative_to(tmp_path / "xdg-cache" / "soi-mcu" / "cmsis-nn-packs")
     assert (kernels.path / "Include" / "arm_nnfunctions.h").is_file()
-    assert sorted(p.name for p in (kernels.path / "Source" / "Kernels").glob("*.c")) == \
-        sorted(p.name for p in (FIRMWARE_DIR / "kernels" / "src").glob("*.c"))
+    assert sorted(p.relative_to(kernels.path / "Source") for p in (kernels.path / "Source").rglob("*.c")) == \
+        sorted(p.relative_to(FIRMWARE_DIR / "kernels" / "src") for p in (FIRMWARE_DIR / "kernels" / "src").rglob("*.c"))
     assert cmsis_nn.select_kernels() == kernels  # unpacked once, reused
 
 
@@ -318,7 +319,7 @@ def test_pack_without_cmakelists_builds_bitexact(demo_export: Exported, monkeypa
     monkeypatch.setenv("SOI_CMSIS_NN", "pack")
     kernels, outputs = _build_and_run(demo_export, tmp_path / "fw")
     assert kernels == str(pack)
-    assert "Source/Kernels/arm_convolve_s8.c" in (tmp_path / "fw" / "build" / "build.log").read_text()
+    assert "Source/ConvolutionFunctions/arm_convolve_s8.c" in (tmp_path / "fw" / "build" / "build.log").read_text()
     assert np.array_equal(outputs, demo_export.reference.reshape(64, -1))
 
 

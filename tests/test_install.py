@@ -133,6 +133,8 @@ def test_wheel_carries_every_data_file(installed: Path) -> None:
     built_from = installed.parent / "src"  # the copy of the checkout (which others may be editing meanwhile)
     assert _files(data) == _files(built_from)
     assert set(_files(data)) >= {"CMakeLists.txt", "templates/soi_model.c.j2", "firmware/kernels/include/arm_nnfunctions.h",
+                                 "firmware/kernels/src/ConvolutionFunctions/arm_convolve_s8.c",
+                                 "firmware/kernels/soi/soi_conv_s16w.c",
                                  "boards/mps2-an386.toml", "renode/soi.resource.robot", "qemu-plugin/soi_cycles.c"}
     assert (installed / "bin" / "soi-mcu").is_file()
 
@@ -182,7 +184,8 @@ def test_installed_generate_demo(installed: Path, tmp_path: Path) -> None:
                 "--out", str(out), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rel in ("model/soi_model.c", "model/soi_model.h", "CMakeLists.txt", "sources.txt",
-                "kernels/include/arm_nnfunctions.h", "runtime/soi_ring.c"):
+                "kernels/include/arm_nnfunctions.h", "kernels/src/ConvolutionFunctions/arm_convolve_s8.c",
+                "kernels/soi/soi_conv_s16w.c", "kernels/soi/soi_nn_isa.h", "runtime/soi_ring.c"):
         assert (out / rel).is_file(), rel
     assert (out / "kernels/include/arm_nnfunctions.h").read_bytes() == \
         (installed / "soi_mcu/_data/firmware/kernels/include/arm_nnfunctions.h").read_bytes()

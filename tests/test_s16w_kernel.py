@@ -11,13 +11,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import jinja2
 import numpy as np
 import pytest
 
 from soi_mcu.ops.s16w_layout import s16w_stream
-from soi_mcu.paths import FIRMWARE_DIR, TEMPLATES_DIR
+from soi_mcu.paths import FIRMWARE_DIR, kernel_include_dirs, kernel_sources
 from soi_mcu.target.boards import load_board
+from soi_mcu.target.link import link_command
+from soi_mcu.target.qemu import board_qemu_command
 
 from .conftest import have
 
@@ -150,7 +151,8 @@ def _check_log(log: str) -> None:
 
 
 @pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
-def test_s16w_equals_the_cmsis_style_kernel_on_host(tmp_path: Path) -> None:
+@pytest.mark.parametrize("defines", [(), ("-DSOI_NN_EMULATE_DSP",)], ids=["c", "dsp_emulated"])
+def test_s16w_equals_the_cmsis_style_kernel_on_host(defines: tuple[str, ...], tmp_path: Path) -> None:
     src = tmp_path / "case.c"
     src.write_text(_source())
     # soi_semihost on the host: a stand-in that prints to stdout
@@ -161,12 +163,10 @@ def test_s16w_equals_the_cmsis_style_kernel_on_host(tmp_path: Path) -> None:
                     'char *soi_fmt_u32(char *p, uint32_t v) { return p + sprintf(p, "%u", v); }\n')
     (tmp_path / "soi_semihost.h").write_text('#include <stdint.h>\nvoid soi_sh_write0(const char *s);\n'
                                              'void soi_sh_exit(int code);\nchar *soi_fmt_u32(char *p, uint32_t v);\n')
-    kernels = sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c"))
     exe = tmp_path / "case"
     cmd = ["gcc", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-std=c11", "-Wall",
-           "-Wextra", "-Werror", f"-I{tmp_path}", f"-I{FIRMWARE_DIR / 'kernels' / 'include'}",
-           f"-I{FIRMWARE_DIR / 'runtime'}", str(src), str(shim), str(FIRMWARE_DIR / "runtime" / "soi_conv_s16w.c"),
-           *map(str, kernels), "-o", str(exe)]
+           "-Wextra", "-Werror", *defines, f"-I{tmp_path}", *(f"-I{d}" for d in kernel_include_dirs()),
+           str(src), str(shim), *map(str, kernel_sources()), "-o", str(exe)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
@@ -180,21 +180,13 @@ def test_s16w_assembly_equals_the_cmsis_style_kernel_in_qemu(board_name: str, tm
     board = load_board(board_name)
     src = tmp_path / "case.c"
     src.write_text(_source())
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined)
-    ld = tmp_path / "board.ld"
-    ld.write_text(env.get_template("linker.ld.j2").render(board=board, stack_size=board.stack_size))
-    fw = FIRMWARE_DIR
     elf = tmp_path / "case.elf"
-    cmd = ["arm-none-eabi-gcc", *board.cpu_flags, "-O2", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
-           "-fdata-sections", f"-I{fw / 'kernels' / 'include'}", f"-I{fw / 'runtime'}", str(src),
-           str(fw / "startup" / "startup_cortexm.c"), str(fw / "runtime" / "soi_semihost.c"),
-           str(fw / "runtime" / "soi_conv_s16w.c"), *map(str, sorted((fw / "kernels" / "src").glob("*.c"))),
-           "-nostartfiles", "--specs=nano.specs", f"-T{ld}", "-Wl,--gc-sections", "-o", str(elf)]
+    cmd = link_command(board, [src, *kernel_sources()], tmp_path, elf,
+                       cflags=["-O2", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"],
+                       includes=[*kernel_include_dirs(), FIRMWARE_DIR / "runtime"])
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
-    run = subprocess.run(["qemu-system-arm", "-M", board.qemu_machine, "-cpu", board.qemu_cpu or board.core,
-                          "-nographic", "-monitor", "none", "-serial", "none", "-semihosting-config",
-                          "enable=on,target=native", "-kernel", str(elf)], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(board_qemu_command(board, elf), capture_output=True, text=True, timeout=300)
     _check_log(run.stdout + run.stderr)
 
 

@@ -77,7 +77,6 @@ def _context(plan: CPlan, board: Board, env: jinja2.Environment) -> dict:
     return {
         "plan": plan,
         "ops": _op_partials(env),
-        "uses_s16w": plan.uses("soi_conv_s16w_s8"),
         "version": __version__,
         "board": board,
     }
@@ -134,10 +133,9 @@ def generate_library(plan: CPlan, board: Board, out_dir: Path) -> list[Path]:
         "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),
         "CMakeLists.txt": env.get_template("library_CMakeLists.txt.j2").render(ctx),
     }
-    runtime = ["soi_ring.c", "soi_ring.h"] + (["soi_conv_s16w.c", "soi_conv_s16w.h"] if ctx["uses_s16w"] else [])
-    for name in runtime:
+    for name in ("soi_ring.c", "soi_ring.h"):
         files[f"runtime/{name}"] = (FIRMWARE_DIR / "runtime" / name).read_bytes()
-    kernels = FIRMWARE_DIR / "kernels"
+    kernels = FIRMWARE_DIR / "kernels"  # src/<Family>/, include/, and soi/ (soi_conv_s16w_s8, soi_prelu_s8)
     for path in sorted(p for p in kernels.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".txt")):
         files[f"kernels/{path.relative_to(kernels)}"] = path.read_bytes()
     files["sources.txt"] = "".join(f"{rel}\n" for rel in sorted(files) if rel.endswith(".c"))

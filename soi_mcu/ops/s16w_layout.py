@@ -2,7 +2,7 @@
 
 The generated code calls the CMSIS-NN API (arm_convolve_wrapper_s8 and friends), which either the user's
 CMSIS-NN or the project's compatible kernels implement. On the DSP cores a conv of the right shape runs
-instead as soi_conv_s16w_s8 (firmware/runtime/soi_conv_s16w.c): the same int8 arithmetic, with all it
+instead as soi_conv_s16w_s8 (firmware/kernels/soi/soi_conv_s16w*.c): the same int8 arithmetic, with all it
 can take from the layer prepared here, at generation time, as one stream of words in the order its loops
 read them: the filter as sign-extended int16 pairs, start values with the input offset folded in, and the
 requantization constants. That costs twice the flash of the int8 filter and saves the per-tap sign
@@ -44,7 +44,7 @@ def s16w_applies(*, kt: int, kf: int, fstride: int, cin: int, out_width: int, de
             and not depthwise and not fully_connected and not transposed)
 
 
-S16W_MAGIC = 0x57363153  # "S16W", the stream's first word (firmware/runtime/soi_conv_s16w.h)
+S16W_MAGIC = 0x57363153  # "S16W", the stream's first word (firmware/kernels/soi/soi_conv_s16w.h)
 # The fast requantization is exact for right shifts 1..21 and accumulators below 2^30 in magnitude.
 S16W_MAX_RIGHT_SHIFT = 21
 S16W_ACC_LIMIT = 1 << 30
@@ -66,7 +66,7 @@ def s16w_filter(weights: np.ndarray) -> np.ndarray:
 
 def s16w_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int], shifts: Sequence[int],
                 input_offset: int, output_offset: int) -> np.ndarray | None:
-    """The int32 words soi_conv_s16w_s8 reads (layout in firmware/runtime/soi_conv_s16w.h): a header, then
+    """The int32 words soi_conv_s16w_s8 reads (layout in firmware/kernels/soi/soi_conv_s16w.h): a header, then
     per output channel the accumulator's start value 2 * (bias + input_offset * sum of weights), the
     filter as doubled int16 pairs (s16w_filter), and the constants of the fast requantization.
 

@@ -22,7 +22,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
 from soi_mcu.errors import SoiError
-from soi_mcu.paths import FIRMWARE_DIR, cache_dir
+from soi_mcu.paths import FIRMWARE_DIR, cache_dir, kernel_include_dirs, kernel_sources
 from soi_mcu.target.boards import Board
 
 ROOTS = ("soi_model_init", "soi_model_reset", "soi_model_step", "soi_model_precompute")
@@ -34,11 +34,8 @@ def estimate_code_bytes(model_c: Path, board: Board) -> int | None:
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
         return None
-    sources = [model_c, *sorted((FIRMWARE_DIR / "kernels" / "src").glob("*.c")),
-               *sorted((FIRMWARE_DIR / "kernels" / "soi").glob("*.c")), FIRMWARE_DIR / "runtime" / "soi_ring.c",
-               FIRMWARE_DIR / "runtime" / "soi_conv_s16w.c"]
-    includes = [model_c.parent, FIRMWARE_DIR / "kernels" / "include", FIRMWARE_DIR / "runtime",
-                FIRMWARE_DIR / "kernels" / "soi"]
+    sources = [model_c, *kernel_sources(), FIRMWARE_DIR / "runtime" / "soi_ring.c"]
+    includes = [model_c.parent, *kernel_include_dirs(), FIRMWARE_DIR / "runtime"]
     functions: dict[str, tuple[int, set[str]]] = {}
     for src in sources:
         obj = _compile(gcc, src, includes, board)

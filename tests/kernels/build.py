@@ -8,77 +8,39 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
+from soi_mcu.paths import FIRMWARE_DIR, kernel_include_dirs, kernel_sources
+from soi_mcu.target.boards import Board, load_board
+from soi_mcu.target.cores import CORES
+from soi_mcu.target.link import link_command
+from soi_mcu.target.qemu import qemu_command
 
 ROOT = Path(__file__).resolve().parents[2]
-KERNELS = ROOT / "firmware" / "kernels"
 HARNESS = Path(__file__).resolve().parent / "harness.c"
 WARNINGS = ["-O2", "-Wall", "-Wextra", "-Werror"]
 
 
 @dataclass(frozen=True)
 class Target:
-    """A QEMU machine and the compiler flags of its CPU."""
+    """A core's reference board (its QEMU machine, memory map and core flags), plus flags of the variant."""
 
     name: str
-    machine: str
-    cpu: str
-    cflags: tuple[str, ...]
-    flash: tuple[int, int]
-    ram: tuple[int, int]
+    board: Board
+    extra_flags: tuple[str, ...] = ()
 
 
-TARGETS = {
-    # DSP path (SXTB16/SMLAD).
-    "cortex-m4": Target(
-        "cortex-m4",
-        "mps2-an386",
-        "cortex-m4",
-        ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
-        (0x00000000, 0x400000),
-        (0x20000000, 0x400000),
-    ),
-    # DSP path with the C intrinsic loop instead of the inline-asm one (same results expected).
-    "cortex-m4-noasm": Target(
-        "cortex-m4-noasm",
-        "mps2-an386",
-        "cortex-m4",
-        ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-DSOI_NN_NO_ASM"),
-        (0x00000000, 0x400000),
-        (0x20000000, 0x400000),
-    ),
-    # Pure C path (no DSP extension).
-    "cortex-m3": Target(
-        "cortex-m3",
-        "mps2-an385",
-        "cortex-m3",
-        ("-mcpu=cortex-m3", "-mthumb"),
-        (0x00000000, 0x400000),
-        (0x20000000, 0x400000),
-    ),
-    # MVE path. AN547: code in ITCM (0x0, 512 KiB), data in the 2 MiB SRAM at 0x21000000.
-    "cortex-m55": Target(
-        "cortex-m55",
-        "mps3-an547",
-        "cortex-m55",
-        ("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"),
-        (0x00000000, 0x80000),
-        (0x21000000, 0x200000),
-    ),
-    # MVE path with the C intrinsic loops instead of the inline-asm ones (same results expected).
-    "cortex-m55-noasm": Target(
-        "cortex-m55-noasm",
-        "mps3-an547",
-        "cortex-m55",
-        ("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-DSOI_NN_NO_ASM"),
-        (0x00000000, 0x80000),
-        (0x21000000, 0x200000),
-    ),
-}
+def _targets() -> dict[str, Target]:
+    """Every core of the core table on its reference board; cores with DSP (and MVE) also as "-noasm",
+    the C intrinsic loops instead of the inline-asm ones (same results expected)."""
+    targets = {}
+    for core in CORES.values():
+        board = load_board(core.reference_board)
+        targets[core.name] = Target(core.name, board)
+        if core.dsp:
+            targets[f"{core.name}-noasm"] = Target(f"{core.name}-noasm", board, ("-DSOI_NN_NO_ASM",))
+    return targets
 
 
-def kernel_sources() -> list[Path]:
-    return sorted((KERNELS / "src").glob("*.c"))
+TARGETS = _targets()
 
 
 def _run(cmd: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
@@ -92,7 +54,7 @@ def build_host(work: Path, defines: tuple[str, ...] = ()) -> Path:
         *WARNINGS,
         *defines,
         "-DSOI_HOST",
-        f"-I{KERNELS / 'include'}",
+        *(f"-I{d}" for d in kernel_include_dirs()),
         f"-I{work}",
         *map(str, kernel_sources()),
         str(HARNESS),
@@ -121,44 +83,12 @@ def cross_tools_missing() -> str | None:
     return None
 
 
-def render_linker(target: Target, path: Path) -> None:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT / "templates")), undefined=jinja2.StrictUndefined)
-    board = {
-        "name": f"qemu-{target.machine}",
-        "flash_origin": target.flash[0],
-        "flash_size": target.flash[1],
-        "ram_origin": target.ram[0],
-        "ram_size": target.ram[1],
-    }
-    path.write_text(env.get_template("linker.ld.j2").render(board=board, stack_size=16384))
-
-
 def build_arm(work: Path, target: Target) -> Path:
     elf = work / f"harness_{target.name}.elf"
-    ld = work / f"{target.name}.ld"
-    render_linker(target, ld)
-    fw = ROOT / "firmware"
-    cmd = [
-        "arm-none-eabi-gcc",
-        *target.cflags,
-        *WARNINGS,
-        "-ffunction-sections",
-        "-fdata-sections",
-        f"-I{KERNELS / 'include'}",
-        f"-I{fw / 'runtime'}",
-        f"-I{work}",
-        *map(str, kernel_sources()),
-        str(HARNESS),
-        str(work / "cases.c"),
-        str(fw / "startup" / "startup_cortexm.c"),
-        str(fw / "runtime" / "soi_semihost.c"),
-        "-nostartfiles",
-        "--specs=nano.specs",
-        f"-T{ld}",
-        "-Wl,--gc-sections",
-        "-o",
-        str(elf),
-    ]
+    cmd = link_command(target.board, [*kernel_sources(), HARNESS, work / "cases.c"], work, elf,
+                       cflags=[*WARNINGS, "-ffunction-sections", "-fdata-sections"],
+                       includes=[*kernel_include_dirs(), FIRMWARE_DIR / "runtime", work],
+                       extra_cpu_flags=target.extra_flags, stack_size=16384)
     res = _run(cmd)
     if res.returncode != 0:
         raise RuntimeError(f"{target.name} build failed:\n{res.stderr}")
@@ -166,24 +96,9 @@ def build_arm(work: Path, target: Target) -> Path:
 
 
 def run_qemu(elf: Path, target: Target, timeout: float = 120.0, extra: tuple[str, ...] = ()) -> str:
-    cmd = [
-        "qemu-system-arm",
-        "-M",
-        target.machine,
-        "-cpu",
-        target.cpu,
-        "-nographic",
-        "-monitor",
-        "none",
-        "-serial",
-        "none",
-        "-semihosting-config",
-        "enable=on,target=native",
-        *extra,
-        "-kernel",
-        str(elf),
-    ]
-    res = _run(cmd, timeout=timeout)
+    board = target.board
+    res = _run(qemu_command(board.qemu_machine or "", board.qemu_cpu or board.core, elf, extra=extra),
+               timeout=timeout)
     if res.returncode != 0:
         raise RuntimeError(f"QEMU exit {res.returncode}:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
     # QEMU 7.2 prints semihosting console output on stderr (no serial chardev is configured).

@@ -7,17 +7,14 @@
 #include <string.h>
 
 #include "arm_nn_types.h"
+/* ISA selection (SOI_NN_MVE, SOI_NN_DSP; SOI_NN_EMULATE_DSP on the host): in kernels/soi/soi_nn_isa.h,
+ * shared with the project's own kernels there, which are built with either kernel library. */
+#include "soi_nn_isa.h"
 
-/* ISA selection. SOI_NN_EMULATE_DSP lets the host test build run the DSP code path with C models of
- * the intrinsics, so the word-level data layout is checked without an Arm target. */
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
-#define SOI_NN_MVE 1
+#if defined(SOI_NN_MVE)
 #include <arm_mve.h>
 #elif defined(__ARM_FEATURE_DSP)
-#define SOI_NN_DSP 1
 #include <arm_acle.h>
-#elif defined(SOI_NN_EMULATE_DSP)
-#define SOI_NN_DSP 1
 #endif
 
 /* Which scratch layout a size query is for (the _dsp / _mve twins ask for a fixed one). */

@@ -1,13 +1,13 @@
 /* soi_conv_s16w_s8: a project-specific int8 convolution for the DSP cores that the code generator calls
  * on Cortex-M4 and M33 instead of arm_convolve_wrapper_s8 where it applies (it runs on M7 too, where the
- * dual issue favours the CMSIS-style kernel, see soi_mcu/kernel_layout.py): filter width 3 (or 1 without
+ * dual issue favours the CMSIS-style kernel, see soi_mcu/cores.py): filter width 3 (or 1 without
  * padding, run as 3 with zero outer taps: 3x the MACs, still faster than the im2col path), stride and
  * dilation 1 in width, no groups, input channels a multiple of 4, or fewer than 4 with kh * cin <= 16
  * (then the filter rows are folded into the channels, below); any filter height (<= 16), stride and
  * dilation in height. Results are bit-exact with arm_convolve_s8 (TFLite int8 convolution).
  *
  * It is faster than a CMSIS-NN-style kernel because everything that depends only on the layer is prepared
- * at generation time (soi_mcu/kernel_layout.py: s16w_stream) into one stream of 32-bit words, read front
+ * at generation time (soi_mcu/ops/s16w_layout.py: s16w_stream) into one stream of 32-bit words, read front
  * to back by the inner loops:
  *   header: SOI_S16W_MAGIC, cout, lanes (kh * cin / 2; folded: ceil(kh * cin / 4) * 2), input_offset,
  *           output_offset;
