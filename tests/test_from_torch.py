@@ -16,6 +16,7 @@ from soi_mcu.model.source import load_model
 from soi_mcu.model.streaming import check_equivalence
 
 from .conftest import have
+from .models.graph_models import Tcn1d, UNetish
 from .models.user_model import build, causal_conv
 
 MODELS = Path(__file__).parent / "models" / "user_model.py"
@@ -67,12 +68,14 @@ def test_transposed_extrapolation_and_frequency_upsampling() -> None:
                                                            r"are padded, so each output looks 2 frame\(s\) ahead"),
         ([nn.ZeroPad2d((1, 1, 2, 1)), nn.Conv2d(1, 4, 3)], r"pads 1 future frame\(s\)"),
         ([nn.ZeroPad2d((1, 1, 2, 0)), nn.Conv2d(4, 4, 3, groups=2)], r"grouped convolution \(groups=2\)"),
-        ([nn.ZeroPad2d((0, 0, 2, 0)), nn.Conv2d(1, 4, (3, 2))], r"must be 'same' for an odd kernel"),
+        ([nn.ZeroPad2d((0, 0, 2, 0)), nn.Conv2d(1, 4, (3, 2))], r"an even kernel \(2 bins\) in frequency"),
+        ([nn.ZeroPad2d((1, 1, 2, 0)), nn.Conv2d(1, 4, 3, dilation=(1, 2))], r"dilation 2 in frequency"),
+        ([nn.ZeroPad2d((0, 2, 2, 0)), nn.Conv2d(1, 4, 3)], r"frequency padding \(0, 2\) is not supported"),
         ([*causal_conv(1, 4), nn.ReLU(), nn.ReLU()], r"model\.3 \(relu\): must follow a Conv2d directly"),
         ([nn.ZeroPad2d((1, 1, 2, 0)), nn.ReLU()], r"padding must be followed directly by the Conv2d"),
         ([*causal_conv(1, 4, stride=(2, 1))], r"must run every step \(restore the rate"),
         ([nn.Upsample(scale_factor=2, mode="bilinear")], r"only nearest upsampling in frequency"),
-        ([TimeShift(1)], r"has no Conv2d"),
+        ([TimeShift(1)], r"has no conv reading its input"),
     ],
 )
 def test_unsupported_or_non_causal_layers_are_named(layers: list, message: str) -> None:
@@ -80,17 +83,80 @@ def test_unsupported_or_non_causal_layers_are_named(layers: list, message: str) 
         from_torch(nn.Sequential(*layers), freq_bins=8)
 
 
-def test_custom_containers_are_refused() -> None:
-    class Block(nn.Module):
+def test_any_module_imports_as_its_graph() -> None:
+    offline = from_torch(UNetish(), freq_bins=8)
+    kinds = [layer.kind for layer in offline.spec.layers]
+    assert kinds == ["conv", "conv", "conv", "conv", "add", "duplicate", "concat", "conv"], kinds
+    add = offline.spec.layers[4]
+    assert add.inputs == ("model_down_1", "model_res_conv2")
+    assert offline.spec.layers[0].act == "relu" and offline.spec.layers[2].act == "relu"
+    assert check_equivalence(offline, torch.randn(20, 8, 2)).ok
+
+
+def test_conv1d_models_have_features_as_channels() -> None:
+    tcn = Tcn1d()
+    tcn.norm.running_mean.uniform_(-0.5, 0.5)
+    tcn.norm.running_var.uniform_(0.5, 2.0)
+    offline = from_torch(tcn.eval())
+    assert offline.spec.freq_bins == 1 and offline.spec.in_channels == 6
+    dconv = offline.spec.layers[1]
+    assert (dconv.kt, dconv.kf, dconv.dilation, dconv.depthwise, dconv.norm, dconv.act) == (3, 1, 2, True, True, "relu")
+    assert check_equivalence(offline, torch.randn(24, 1, 6)).ok
+    with pytest.raises(SoiError, match=r"--freq-bins 16 does not apply"):
+        from_torch(Tcn1d(), freq_bins=16)
+
+
+def test_graph_refusals_name_the_call_and_the_users_line() -> None:
+    class DataDependent(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.conv = nn.Conv2d(1, 1, 1)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x + self.conv(x)
+            return self.conv(x) if x.sum() > 0 else x
 
-    with pytest.raises(SoiError, match=r"model\.0 \(Block\): only nn.Sequential models"):
-        from_torch(nn.Sequential(Block()), freq_bins=8)
+    class Reshapes(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x).flatten(1)
+
+    class Scales(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x) * 0.5
+
+    class TwoInputs(nn.Module):
+        def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+            return x
+
+    with pytest.raises(SoiError, match=r"cannot be captured by torch.fx \(TraceError"):
+        from_torch(DataDependent(), freq_bins=4)
+    with pytest.raises(SoiError, match=r"model\.flatten \(Tensor\.flatten\) \(test_from_torch\.py:\d+\) is not "
+                                       r"supported; frames keep their"):
+        from_torch(Reshapes(), freq_bins=4)
+    with pytest.raises(SoiError, match=r"multiplying by a constant \(0\.5\) is not supported"):
+        from_torch(Scales(), freq_bins=4)
+    with pytest.raises(SoiError, match=r"takes 2 inputs \(x, h\)"):
+        from_torch(TwoInputs(), freq_bins=4)
+
+
+def test_the_output_check_is_relative_to_the_outputs_scale() -> None:
+    model = nn.Sequential(*causal_conv(1, 8), nn.ReLU(), *causal_conv(8, 1))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(30.0)  # outputs in the thousands: float rounding alone is above 1e-4 there
+    offline = from_torch(model, freq_bins=16)
+    assert offline.spec.layers[-1].kind == "conv"
+    with torch.no_grad():
+        model[1].weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(SoiError, match="NaN or inf"):
+        from_torch(model, freq_bins=16)
 
 
 def test_repeat_without_stride_mismatch_is_caught() -> None:
@@ -136,3 +202,18 @@ def test_trained_user_model_runs_bitexact_on_cortex_m4(tmp_path: Path) -> None:
     report = run(from_torch(trained(build()), freq_bins=16, name="user"), "mps2-an386", 24, tmp_path, quiet=True)
     assert report.bitexact
     assert report.frames == 24
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"), reason="needs the cross toolchain and QEMU")
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+@pytest.mark.parametrize("factory, freq_bins", [("build_unetish", 8), ("build_tcn", 0)])
+def test_graph_models_run_bitexact_in_qemu(factory: str, freq_bins: int, board: str, tmp_path: Path) -> None:
+    from soi_mcu.pipeline import run
+
+    from .models import graph_models
+
+    model = from_torch(getattr(graph_models, factory)(), freq_bins=freq_bins, name=factory)
+    frames = 3 * model.schedule.receptive_field
+    report = run(model, board, frames, tmp_path, quiet=True)
+    assert report.bitexact and report.frames == frames

@@ -1,5 +1,5 @@
 """What a MODEL argument names: `demo`, a U-Net config (`unet.toml`, with an optional variant), or a
-user's PyTorch model (`file.py:function`, a function returning an nn.Sequential)."""
+user's PyTorch model (`file.py:function`, a function returning an nn.Module)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is loaded: `soi-mcu --h
     from soi_mcu.model import ModelSpec, OfflineModel
 
 MODEL_HELP = ("demo | CONFIG.toml (a U-Net config; --variant picks the SOI placement) | "
-              "FILE.py:FUNCTION (a function returning an nn.Sequential; give --freq-bins)")
+              "FILE.py:FUNCTION (a function returning an nn.Module; give --freq-bins for a Conv2d model)")
 
 
 def load_model(text: str, variant: str = "", freq_bins: int = 0) -> ModelSpec | OfflineModel:
@@ -43,8 +43,6 @@ def _load_python(text: str, freq_bins: int) -> OfflineModel:
     path = Path(file_name)
     if not path.is_file():
         raise SoiError(f"model file {path} does not exist")
-    if freq_bins < 1:
-        raise SoiError(f"{text}: give the number of frequency bins of an input frame with --freq-bins")
     module_name = f"soi_user_model_{abs(hash(path.resolve()))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:

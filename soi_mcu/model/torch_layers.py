@@ -1,0 +1,273 @@
+"""The calls of a traced PyTorch model -> spec layers, with clear refusals.
+
+Each value the model computes is the frames of one spec layer (or of the input), plus any zero
+padding still waiting for the conv it pads. Causality is explicit, as in most streaming code: a conv
+pads the past itself (`nn.ZeroPad2d((f, f, (kt-1)*dilation, 0))` or `F.pad` in front, `padding=(0, ...)`
+on the conv); anything that would let an output see a later frame is refused with the layer and the
+fix. A batch norm and an activation right after a conv (and read by nothing else) fold into it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from torch import fx, nn
+
+from soi_mcu.errors import SoiError
+from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
+from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, LayerOp, Shift, TConv, Upsample
+
+KIND_BY_NAME = {k.kind: k for k in KINDS}
+REGISTERED = {module_type: handler for kind in KINDS for module_type, handler in kind.torch_imports.items()}
+PADS = (nn.ZeroPad2d, nn.ConstantPad2d, nn.ZeroPad1d, nn.ConstantPad1d)
+PASS_THROUGH = (nn.Identity, nn.Dropout)
+PASS_METHODS = ("contiguous", "clone")
+
+
+@dataclass(frozen=True)
+class Value:
+    """What a traced value is: the frames of `layer`, with zero padding not yet taken by a conv."""
+
+    layer: str
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)  # (freq left, freq right, time past, time future)
+    pad_path: str = ""
+
+
+class LayerBuilder:
+    """Walks the calls in order, turning pads, convs, norms, activations and arithmetic into spec layers."""
+
+    def __init__(self, one_d: bool) -> None:
+        self.one_d = one_d  # Conv1d model: (batch, channels, time), one frequency bin
+        self.layers: list[LayerOp] = []
+        self.weights: dict[str, tuple[nn.Module, nn.Module | None]] = {}
+        self.loaders: list = []  # functions(offline) that copy a registered kind's parameters in
+        self.values: dict[fx.Node, Value] = {}
+        self.joinable: dict[str, int] = {}  # conv layer -> index in self.layers, while a norm/act may still join
+        self.in_channels: int | None = None
+        self.source = "input"  # the input of the call being imported (read by registered kinds' importers)
+
+    # -- the contract of a registered kind's importer (soi_mcu/ops: torch_imports) ------------
+    def layer_name(self, path: str) -> str:
+        return path.replace(".", "_")
+
+    def append(self, layer: LayerOp, load=None) -> None:
+        self.layers.append(layer)
+        self.source = layer.name
+        if load is not None:
+            self.loaders.append(load)
+
+    # -- the walk ---------------------------------------------------------------------------
+    def start(self, input_node: fx.Node) -> None:
+        self.values[input_node] = Value("input")
+
+    def add(self, call: Call) -> None:
+        if call.what == "module":
+            self._module(call)
+        else:
+            self._function(call)
+
+    def output_layer(self, output: Any) -> str:
+        if not isinstance(output, fx.Node):
+            raise SoiError(f"forward returns {type(output).__name__}; a streaming model returns one tensor")
+        value = self.values[output]
+        if any(value.pad):
+            raise SoiError(f"{value.pad_path}: padding at the end of the model pads nothing; remove it")
+        if value.layer == "input":
+            raise SoiError("the model returns its input unchanged: it has no layers")
+        return value.layer
+
+    # -- modules ----------------------------------------------------------------------------
+    def _input(self, call: Call, allow_pad: bool = False, index: int = 0) -> Value:
+        args = call.args
+        if len(args) <= index or not isinstance(args[index], fx.Node):
+            raise SoiError(f"{call.path} ({call.label}){call.where}: expected a tensor input")
+        if len(args) > 1 and call.what == "module":
+            raise SoiError(f"{call.path} ({call.label}){call.where}: called with {len(args)} inputs; it takes one")
+        value = self.values[args[index]]
+        if any(value.pad) and not allow_pad:
+            raise SoiError(f"{value.pad_path}: padding must be followed directly by the Conv2d it pads "
+                           f"(found {call.label} at {call.path})")
+        return value
+
+    def _module(self, call: Call) -> None:
+        m = call.target
+        if isinstance(m, PADS):
+            self._pad(call, self._input(call, allow_pad=True), m)
+            return
+        if isinstance(m, nn.Conv2d | nn.Conv1d):
+            self._conv(call, self._input(call, allow_pad=True), m)
+            return
+        src = self._input(call)
+        self.source = src.layer
+        if isinstance(m, PASS_THROUGH):
+            self.values[call.node] = src
+        elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+            self._norm(call, src, m)
+        elif isinstance(m, nn.ReLU | nn.ReLU6):
+            self._activation(call, src, "relu" if isinstance(m, nn.ReLU) else "relu6")
+        elif isinstance(m, nn.ELU):
+            if m.alpha != 1.0:
+                raise SoiError(f"{call.path} (ELU): alpha={m.alpha}; only alpha=1.0 (TFLite's ELU) is supported")
+            self._activation(call, src, "elu")
+        elif type(m) in REGISTERED:
+            REGISTERED[type(m)](self, call.path, m)
+            self.values[call.node] = Value(self.source)
+        elif isinstance(m, nn.ConvTranspose2d):
+            self._tconv(call, src, m)
+        elif isinstance(m, nn.Upsample):
+            self._upsample(call, src, m)
+        elif type(m).__name__ == "TimeShift":
+            self._new(call, Shift(self.layer_name(call.path), src.layer, frames=m.frames))
+        elif type(m).__name__ == "RepeatFrames":
+            self._new(call, Duplicate(self.layer_name(call.path), src.layer, factor=m.factor))
+        else:
+            from soi_mcu.model.from_torch import SUPPORTED
+
+            raise SoiError(f"{call.path} ({call.label}){call.where} is not supported; supported layers: "
+                           f"{', '.join(SUPPORTED)}")
+
+    def _new(self, call: Call, layer: LayerOp, joinable: bool = False) -> None:
+        self.append(layer)
+        self.values[call.node] = Value(layer.name)
+        if joinable and call.users == 1:
+            self.joinable[layer.name] = len(self.layers) - 1
+
+    def _pad(self, call: Call, src: Value, layer: nn.Module) -> None:
+        if isinstance(layer, nn.ConstantPad2d | nn.ConstantPad1d) and float(layer.value) != 0.0:
+            raise SoiError(f"{call.path} ({call.label}): pads with {layer.value}; only zero padding is supported")
+        self._padded(call, src, tuple(layer.padding))
+
+    def _padded(self, call: Call, src: Value, padding: tuple[int, ...]) -> None:
+        if self.one_d:
+            if len(padding) != 2:
+                raise SoiError(f"{call.path} ({call.label}): pads {len(padding)} values; a Conv1d model pads "
+                               "time only: (past, 0)")
+            padding = (0, 0, *padding)
+        if len(padding) != 4:
+            raise SoiError(f"{call.path} ({call.label}): pads {padding}; pad (freq left, freq right, past, 0)")
+        left, right, top, bottom = padding
+        if bottom:
+            raise SoiError(f"{call.path} ({call.label}): pads {bottom} future frame(s), so outputs would look "
+                           "ahead in time; pad only the past: padding=(f, f, past, 0)")
+        pad = tuple(a + b for a, b in zip(src.pad, (left, right, top, bottom), strict=True))
+        self.values[call.node] = Value(src.layer, pad, call.path)
+
+    def _conv(self, call: Call, src: Value, conv: nn.Conv2d | nn.Conv1d) -> None:
+        from soi_mcu.model.torch_conv import conv_layer
+
+        if isinstance(conv, nn.Conv1d) != self.one_d:
+            raise SoiError(f"{call.path} ({call.label}): a model mixes Conv1d and Conv2d; use one of them")
+        layer = conv_layer(call, src, conv, self.layer_name(call.path), self.one_d)
+        if self.in_channels is None and src.layer == "input":
+            self.in_channels = conv.in_channels
+        self._new(call, layer, joinable=True)
+        self.weights[layer.name] = (conv, None)
+
+    def _joinable_conv(self, call: Call, src: Value, what: str) -> tuple[int, Conv]:
+        if src.layer not in self.joinable:
+            raise SoiError(f"{call.path} ({what}){call.where}: must follow a Conv2d directly, with nothing else "
+                           "reading the conv's output (its batch norm and activation are fused into it in int8)")
+        i = self.joinable.pop(src.layer)
+        return i, self.layers[i]
+
+    def _norm(self, call: Call, src: Value, bn: nn.Module) -> None:
+        i, layer = self._joinable_conv(call, src, type(bn).__name__)
+        if layer.norm or layer.act != "none":
+            raise SoiError(f"{call.path} ({type(bn).__name__}): must come right after its conv, before the activation")
+        if bn.num_features != layer.cout or not bn.affine or not bn.track_running_stats:
+            raise SoiError(f"{call.path} ({type(bn).__name__}): needs {layer.cout} features, affine and running "
+                           "statistics")
+        self.layers[i] = replace(layer, norm=True)
+        self.weights[layer.name] = (self.weights[layer.name][0], bn)
+        self.values[call.node] = src
+        if call.users == 1:
+            self.joinable[layer.name] = i
+
+    def _activation(self, call: Call, src: Value, act: str) -> None:
+        i, layer = self._joinable_conv(call, src, act)
+        if layer.act != "none":
+            raise SoiError(f"{call.path}: a second activation after {layer.name} is not supported")
+        self.layers[i] = replace(layer, act=act)
+        self.values[call.node] = src
+
+    def _tconv(self, call: Call, src: Value, tconv: nn.ConvTranspose2d) -> None:
+        (kt, kf), (st, sf) = tconv.kernel_size, tconv.stride
+        if not (kt == st and kf == 1 and sf == 1 and tconv.padding == (0, 0) and tconv.output_padding == (0, 0)
+                and tconv.groups == 1 and tconv.dilation == (1, 1)):
+            raise SoiError(f"{call.path} (ConvTranspose2d): only the S-CC extrapolation in time is supported: "
+                           f"kernel (k, 1) = stride (k, 1), no padding, groups=1; got kernel {tconv.kernel_size}, "
+                           f"stride {tconv.stride}, padding {tconv.padding}")
+        name = self.layer_name(call.path)
+        self._new(call, TConv(name, src.layer, cout=tconv.out_channels, factor=kt))
+        self.weights[name] = (tconv, None)
+
+    def _upsample(self, call: Call, src: Value, up: nn.Upsample) -> None:
+        factor = up.scale_factor
+        ft, ff = factor if isinstance(factor, tuple) else (factor, factor)
+        if up.mode != "nearest" or ft != 1 or ff is None or int(ff) != ff or ff < 2:
+            raise SoiError(f"{call.path} (Upsample): only nearest upsampling in frequency is supported: "
+                           f"scale_factor=(1, k), mode='nearest'; got scale_factor={factor}, mode='{up.mode}'")
+        self._new(call, Upsample(self.layer_name(call.path), src.layer, factor=int(ff)))
+
+    # -- functions and methods --------------------------------------------------------------
+    def _function(self, call: Call) -> None:
+        t = call.target
+        kind = ARITHMETIC.get(t) if call.what == "function" else ARITHMETIC_METHODS.get(t)
+        if kind is not None:
+            self._arithmetic(call, kind)
+        elif call.what == "function" and t in CONCAT:
+            self._concat(call)
+        elif call.what == "function" and t is nn.functional.pad:
+            self._functional_pad(call)
+        elif call.what == "method" and t in PASS_METHODS:
+            self.values[call.node] = self._input(call)
+        else:
+            hint = ""
+            if t in ("chunk", "split") or getattr(t, "__name__", "") in ("chunk", "split", "getitem"):
+                hint = "; channel split is not supported yet: use separate convs on the same input"
+            elif t in ("view", "reshape", "permute", "transpose", "flatten") or getattr(t, "__name__", "") in (
+                    "flatten", "reshape", "permute", "transpose"):
+                hint = "; frames keep their (channels, frequency) layout: reshaping between layers is not supported"
+            raise SoiError(f"{call.path} ({call.label}){call.where} is not supported{hint}")
+
+    def _operands(self, call: Call, what: str) -> list[Value]:
+        ops = [a for a in call.args if a is not None]
+        consts = [a for a in ops if not isinstance(a, fx.Node)]
+        if consts or call.kwargs.get("alpha", 1) != 1:
+            raise SoiError(f"{call.path} ({call.label}){call.where}: {what} a constant ({consts[0] if consts else 'alpha'}) "
+                           "is not supported; only two tensors of the same shape")
+        return [self._input_value(call, a) for a in ops]
+
+    def _input_value(self, call: Call, node: fx.Node) -> Value:
+        value = self.values[node]
+        if any(value.pad):
+            raise SoiError(f"{value.pad_path}: padding must be followed directly by the Conv2d it pads "
+                           f"(found {call.label} at {call.path})")
+        return value
+
+    def _arithmetic(self, call: Call, kind: str) -> None:
+        words = {"add": "adding", "sub": "subtracting", "mul": "multiplying by"}[kind]
+        ops = self._operands(call, words)
+        if kind not in KIND_BY_NAME:
+            raise SoiError(f"{call.path} ({call.label}){call.where}: element-wise '{kind}' is not supported yet")
+        self._new(call, KIND_BY_NAME[kind](self.layer_name(call.path), tuple(v.layer for v in ops)))
+
+    def _concat(self, call: Call) -> None:
+        tensors = call.args[0] if call.args else call.kwargs.get("tensors")
+        dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim", 0)
+        channel_dims = (1, -2) if self.one_d else (1, -3)
+        if dim not in channel_dims:
+            raise SoiError(f"{call.path} ({call.label}){call.where}: concatenation along dim {dim}; only along "
+                           "channels (dim=1) is supported")
+        ops = [self._input_value(call, t) for t in tensors]
+        self._new(call, Concat(self.layer_name(call.path), tuple(v.layer for v in ops)))
+
+    def _functional_pad(self, call: Call) -> None:
+        src = self._input(call, allow_pad=True)
+        padding = call.args[1] if len(call.args) > 1 else call.kwargs.get("pad")
+        mode = call.args[2] if len(call.args) > 2 else call.kwargs.get("mode", "constant")
+        value = call.args[3] if len(call.args) > 3 else call.kwargs.get("value", None)
+        if mode != "constant" or (value or 0.0) != 0.0:
+            raise SoiError(f"{call.path} (pad){call.where}: mode '{mode}', value {value}; only zero padding is supported")
+        self._padded(call, src, tuple(padding))

@@ -1,0 +1,65 @@
+"""Users' models that are not an nn.Sequential: custom blocks, skips, Conv1d over time."""
+
+import torch
+from torch import nn
+
+from soi_mcu.model.from_torch import RepeatFrames
+
+
+class Residual(nn.Module):
+    """A block with a skip: x + conv(relu(conv(x)))."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.pad = nn.ZeroPad2d((1, 1, 2, 0))
+        self.conv1 = nn.Conv2d(channels, channels, 3)
+        self.conv2 = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.relu(self.conv1(self.pad(x))))
+
+
+class UNetish(nn.Module):
+    """Any nn.Module: custom blocks, a residual add, a concatenated skip, functional pads and activations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(2, 8, (3, 3))
+        self.down = nn.Sequential(nn.ZeroPad2d((1, 1, 1, 0)), nn.Conv2d(8, 8, (2, 3), stride=(2, 1)), nn.ReLU())
+        self.res = Residual(8)
+        self.up = RepeatFrames(2)
+        self.head = nn.Conv2d(16, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = nn.functional.relu(self.enc(nn.functional.pad(x, (1, 1, 2, 0))))
+        d = self.up(self.res(self.down(e)))
+        return self.head(torch.cat([d, e], dim=1))
+
+
+class Tcn1d(nn.Module):
+    """Conv1d over time, features as channels, with a dilated residual block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(6, 16, 1)
+        self.pad = nn.ConstantPad1d((4, 0), 0.0)
+        self.dconv = nn.Conv1d(16, 16, 3, dilation=2, groups=16)
+        self.norm = nn.BatchNorm1d(16)
+        self.out = nn.Conv1d(16, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        h = h + torch.relu(self.norm(self.dconv(self.pad(h))))
+        return self.out(h)
+
+
+def build_unetish() -> nn.Module:
+    return UNetish()
+
+
+def build_tcn() -> nn.Module:
+    tcn = Tcn1d()
+    with torch.no_grad():
+        tcn.norm.running_mean.uniform_(-0.5, 0.5, generator=torch.Generator().manual_seed(1))
+        tcn.norm.running_var.uniform_(0.5, 2.0, generator=torch.Generator().manual_seed(2))
+    return tcn.eval()
