@@ -83,8 +83,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from soi_mcu.model.source import load_model
     from soi_mcu.pipeline import generate_library_for
 
-    model = load_model(args.model, args.variant, args.freq_bins)
-    files = generate_library_for(model, args.board, Path(args.out))
+    model = load_model(args.model, args.variant, args.freq_bins, args.frame_rate)
+    files = generate_library_for(model, args.board, Path(args.out), data=_data(args))
     print(f"wrote {len(files)} files to {args.out} (sources: {Path(args.out) / 'sources.txt'})")
     return 0
 
@@ -94,8 +94,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from soi_mcu.pipeline import run
     from soi_mcu.report.run_report import format_layers, format_table
 
-    model = load_model(args.model, args.variant, args.freq_bins)
-    report = run(model, args.board, args.frames, Path(args.out), backend=args.backend)
+    model = load_model(args.model, args.variant, args.freq_bins, args.frame_rate)
+    report = run(model, args.board, args.frames, Path(args.out), backend=args.backend, data=_data(args))
     print(format_table(report))
     print(format_layers(report))
     print(f"report: {Path(args.out) / 'report.json'}")
@@ -126,6 +126,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return doctor_main()
 
 
+def _data(args: argparse.Namespace) -> Path | None:
+    return Path(args.calibration) if args.calibration else None
+
+
 def _model_arguments(p: argparse.ArgumentParser) -> None:
     from soi_mcu.model.source import MODEL_HELP
 
@@ -133,6 +137,12 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", default="", help="SOI variant to apply to a config (default: the config's own)")
     p.add_argument("--freq-bins", type=int, default=0, help="frequency bins of an input frame (PyTorch models)")
     p.add_argument("--board", default="mps2-an386", help="board name (see `soi-mcu boards`); the model must fit it")
+    p.add_argument("--frame-rate", type=float, default=0.0, metavar="HZ",
+                   help="input frames per second (sample rate / hop) for CPU load and the real-time verdict "
+                   "(default: the model's own: a config's, a module's frame_rate_hz attribute, else 125)")
+    p.add_argument("--calibration", default="", metavar="PATH",
+                   help="your input frames: a .npy (time, freq, channels) or a folder of them; they calibrate the "
+                   "int8 export and are what `run` streams (the report gives the int8 SNR on them)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 
 from soi_mcu.codegen import generate, generate_library
-from soi_mcu.data import synthetic_frames
+from soi_mcu.data import load_frames, synthetic_frames
 from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
 from soi_mcu.model.c_names import c_safe
-from soi_mcu.model.streaming import check_equivalence
+from soi_mcu.model.streaming import check_equivalence, torch_threads
 from soi_mcu.plan.lower import CPlan, lower
 from soi_mcu.quantize import export_tflite, reference_outputs
 from soi_mcu.quantize.graph import load_graph
@@ -120,28 +120,78 @@ def check_writable(out_dir: Path) -> None:
         raise SoiError(f"output folder {out_dir} cannot be written ({exc.strerror}); choose another --out") from None
 
 
-def float_model(model: ModelSpec | OfflineModel, seed: int, frames: int):
-    """The float model (a user's trained one, or seeded from a spec), synthetic input frames, and proof
-    that it streams as it runs offline."""
+class FrameProgress:
+    """Per-frame progress of a long float check: a line every few seconds once it has run for two."""
+
+    def __init__(self, what: str, quiet: bool = False) -> None:
+        self.what, self.quiet = what, quiet
+        self.started = time.monotonic()
+        self.last = self.started
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self.quiet or now - self.started < 2.0 or (now - self.last < 3.0 and done < total):
+            return
+        self.last = now
+        per = (now - self.started) / done
+        print(f"      {self.what}: frame {done}/{total} ({per:.3f} s per frame, {per * (total - done):.0f} s left)",
+              file=sys.stderr, flush=True)
+
+
+def float_model(model: ModelSpec | OfflineModel, seed: int, frames: int, data: np.ndarray | None = None,
+                quiet: bool = False):
+    """The float model (a user's trained one, or seeded from a spec), its input frames (the user's data
+    first where given, synthetic after) and proof that it streams as it runs offline."""
     offline = (model if isinstance(model, OfflineModel) else OfflineModel(model, seed=seed)).eval()
     spec = offline.spec
     x = synthetic_frames(frames, spec.freq_bins, spec.in_channels, seed=seed + 1)
-    eq = check_equivalence(offline, torch.from_numpy(x))
+    if data is not None:
+        x[: min(frames, len(data))] = data[:frames]
+    eq = check_equivalence(offline, torch.from_numpy(x), progress=FrameProgress("streaming == offline", quiet))
+    if not eq.finite:
+        raise SoiError("the float model's output has NaN or inf values (check its weights and input frames)")
     if not eq.ok:
-        raise SoiError(f"streaming differs from offline by {eq.max_abs_diff:.3g} (> 1e-5): this is a bug in soi-mcu")
+        raise SoiError(f"streaming differs from offline by {eq.max_abs_diff:.3g} (more than {eq.tolerance:.3g}, float "
+                       f"rounding at the output's scale {eq.scale:.3g}): this is a bug in soi-mcu; please report it")
     return offline, x, eq
 
 
-def export(offline: OfflineModel, length: int, seed: int, out_dir: Path):
-    """Full-int8 .tflite of `length` frames, calibrated on 16 synthetic sequences."""
+def export(offline: OfflineModel, length: int, seed: int, out_dir: Path, data: np.ndarray | None = None):
+    """Full-int8 .tflite of `length` frames, calibrated on 16 sequences: windows of the user's data
+    where given, synthetic frames otherwise."""
     spec = offline.spec
-    calib = np.stack([synthetic_frames(length, spec.freq_bins, spec.in_channels, seed=seed + 100 + i) for i in range(16)])
+    if data is not None:
+        calib = calibration_windows(data, length)
+    else:
+        calib = np.stack([synthetic_frames(length, spec.freq_bins, spec.in_channels, seed=seed + 100 + i)
+                          for i in range(16)])
     return export_tflite(offline, calib, length, out_dir / "model.tflite")
 
 
+def calibration_windows(data: np.ndarray, length: int, count: int = 16) -> np.ndarray:
+    """Up to `count` windows of `length` frames spread evenly over the user's frames."""
+    if len(data) < length:
+        raise SoiError(f"the calibration data has {len(data)} frames; the int8 export needs at least {length} "
+                       "(one sequence of the exported length): give more frames or fewer --frames")
+    starts = np.unique(np.linspace(0, len(data) - length, num=count).round().astype(int))
+    return np.stack([data[s:s + length] for s in starts])
+
+
+def int8_snr_db(offline: OfflineModel, x: np.ndarray, reference: np.ndarray, graph) -> float:
+    """Float output power over the int8 reference's error power on the streamed frames (dB)."""
+    out = graph.tensors[graph.outputs[0]]
+    frames = len(reference)
+    deq = (reference.reshape(frames, -1).astype(np.float64) - int(out.zero_point[0])) * float(out.scale[0])
+    with torch.no_grad(), torch_threads(1):
+        ref = offline.eval()(torch.from_numpy(x[:frames])[None])[0].reshape(frames, -1).double().numpy()
+    noise = float(((ref - deq) ** 2).sum())
+    return float("inf") if noise == 0 else float(10 * np.log10(max(float((ref ** 2).sum()), 1e-30) / noise))
+
+
 def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: Path, seed: int = 0,
-        quiet: bool = False, backend: str = "qemu") -> Report:
-    """The whole path for a spec (weights seeded) or a model with its own weights (e.g. imported)."""
+        quiet: bool = False, backend: str = "qemu", data: Path | None = None) -> Report:
+    """The whole path for a spec (weights seeded) or a model with its own weights (e.g. imported);
+    `data`: the user's frames (a .npy or a folder of them) to calibrate the int8 export and stream."""
     model = c_safe(model)  # user-supplied names become valid, unique C identifiers
     spec = model.spec if isinstance(model, OfflineModel) else model
     board = load_board(board_name)
@@ -149,12 +199,15 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
         raise SoiError("--frames must be at least 1")
     preflight(board, backend)
     check_writable(out_dir)
+    sched = analyze(spec)
+    length = -(-frames // sched.phases) * sched.phases
+    frames_in = load_user_frames(data, spec, length)
     progress = Progress(quiet)
     progress(f"model '{spec.name}': building and checking streaming == offline (float)")
-    offline, x, eq = float_model(model, seed, max(frames, 3 * analyze(spec).receptive_field + 1))
-    sched = offline.schedule
-    progress("exporting full-int8 .tflite with TensorFlow's converter")
-    artifact = export(offline, -(-frames // sched.phases) * sched.phases, seed, out_dir)
+    offline, x, eq = float_model(model, seed, max(frames, 3 * sched.receptive_field + 1), frames_in, quiet)
+    progress("exporting full-int8 .tflite with TensorFlow's converter"
+             + (f", calibrated on {data}" if data is not None else ""))
+    artifact = export(offline, length, seed, out_dir, frames_in)
     if artifact.from_cache and not quiet:
         print(f"      reused the cached conversion {artifact.sha256[:12]} (same model, calibration and converter)",
               file=sys.stderr)
@@ -186,23 +239,40 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
         sim = simulate_qemu(build, board, frames, plan.output_size, out_dir / "sim")
 
     progress("comparing every frame with LiteRT")
-    report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff, est)
+    report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff, est,
+                         input_frames=str(data) if data is not None else "synthetic",
+                         int8_snr_db=int8_snr_db(offline, x, reference, graph))
     progress(f"writing {out_dir / 'report.json'}")
     write_json(report, out_dir / "report.json")
     return report
 
 
-def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_dir: Path, seed: int = 0) -> list[Path]:
-    """`soi-mcu generate`: float check, int8 export, C library (no harness, no build)."""
+def load_user_frames(data: Path | None, spec: ModelSpec, length: int) -> np.ndarray | None:
+    """The user's frames, checked against the model before any long work (None: synthetic frames)."""
+    if data is None:
+        return None
+    frames = load_frames(data, spec.freq_bins, spec.in_channels)
+    calibration_windows(frames, length)  # enough of them for one exported sequence
+    return frames
+
+
+def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_dir: Path, seed: int = 0,
+                         data: Path | None = None) -> list[Path]:
+    """`soi-mcu generate`: float check, int8 export (calibrated on `data` where given), C library (no
+    harness, no build)."""
     model = c_safe(model)
     spec = model.spec if isinstance(model, OfflineModel) else model
     board = load_board(board_name)
     check_writable(out_dir)
+    sched = analyze(spec)
+    length = 8 * sched.phases
+    frames_in = load_user_frames(data, spec, length)
     progress = Progress(total=4)
     progress(f"model '{spec.name}': checking streaming == offline (float)")
-    offline, _, _ = float_model(model, seed, 3 * analyze(spec).receptive_field + 1)
-    progress("exporting full-int8 .tflite with TensorFlow's converter")
-    artifact = export(offline, 8 * offline.schedule.phases, seed, out_dir)
+    offline, _, _ = float_model(model, seed, 3 * sched.receptive_field + 1, frames_in)
+    progress("exporting full-int8 .tflite with TensorFlow's converter"
+             + (f", calibrated on {data}" if data is not None else ""))
+    artifact = export(offline, length, seed, out_dir, frames_in)
     progress("planning and checking the board's memory")
     plan = plan_for_board(spec, load_graph(artifact.path), board)
     check_fits(plan, board)

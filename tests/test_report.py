@@ -49,6 +49,12 @@ def test_report_keys_and_derived_figures(demo_export: Exported, tmp_path: Path) 
     assert np.isclose(data["cpu_load"], total.mean() * 125.0 / board.clock_hz)
     assert data["ram"]["peak"] == build.static_ram + sim.stack_peak
     assert "bit-exact vs LiteRT" in format_table(r)
+    rt = data["real_time"]
+    assert rt["frame_budget_cycles"] == board.clock_hz / 125.0 and rt["worst_step_cycles"] == total.max()
+    assert rt["keeps_up"] == (total.max() <= board.clock_hz / 125.0)
+    slow = make_report(plan, board, build, sim, demo_export.reference, board.clock_hz / 100.0, 0.0)
+    assert not slow.real_time["keeps_up"] and "real time at" in format_table(slow)
+    assert "NO: worst step" in format_table(slow)
 
 
 def test_one_wrong_byte_makes_the_run_fail(demo_export: Exported) -> None:

@@ -18,49 +18,18 @@ import torch
 from torch import nn
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model import KINDS, ModelSpec, OfflineModel
+from soi_mcu.model import ModelSpec, OfflineModel
+from soi_mcu.model.torch_layers import REGISTERED, SUPPORTED, LayerBuilder
+from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
+from soi_mcu.model.torch_trace import trace
 
-
-class TimeShift(nn.Module):
-    """SC: delay by `frames` frames (what follows sees only the past and can be precomputed)."""
-
-    def __init__(self, frames: int = 1) -> None:
-        super().__init__()
-        self.frames = frames
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.pad(x, (0, 0, self.frames, 0))[:, :, : x.shape[2]]
-
-
-class RepeatFrames(nn.Module):
-    """Extrapolation of an S-CC pair: repeat each frame `factor` times, restoring the frame rate."""
-
-    def __init__(self, factor: int = 2) -> None:
-        super().__init__()
-        self.factor = factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.repeat_interleave(x, self.factor, dim=2)
-
-
-_REGISTERED = tuple(t for kind in KINDS for t in kind.torch_imports)
-SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; groups=1 or depthwise)",
-             "BatchNorm2d / BatchNorm1d (after a conv)", "ReLU", "ReLU6", "ELU (alpha 1; after a conv or its norm)",
-             "ZeroPad2d / ConstantPad2d / ConstantPad1d / F.pad (zeros)",
-             "ConvTranspose2d (in time, kernel = stride, 1 in frequency)", "Upsample (nearest, in frequency)",
-             "Identity", "Dropout", "+ (residual add) and torch.cat over channels",
-             *(f"element-wise {k.kind}" for k in KINDS if k.kind in ("sub", "mul")),
-             "soi_mcu.model.from_torch.TimeShift", "soi_mcu.model.from_torch.RepeatFrames",
-             *sorted(t.__name__ for t in _REGISTERED))
-LEAVES = (TimeShift, RepeatFrames, *_REGISTERED)
+LEAVES = (TimeShift, RepeatFrames, *REGISTERED)
+__all__ = ["SUPPORTED", "RepeatFrames", "TimeShift", "from_torch"]
 
 
 def from_torch(module: nn.Module, freq_bins: int = 0, name: str = "user", frame_rate_hz: float = 125.0) -> OfflineModel:
     """Convert `module` (any nn.Module of the layers above) into an OfflineModel with the same weights
     and outputs. `freq_bins`: frequency bins of an input frame (a Conv1d model has one)."""
-    from soi_mcu.model.torch_layers import LayerBuilder
-    from soi_mcu.model.torch_trace import trace
-
     if not isinstance(module, nn.Module):
         raise SoiError(f"expected a torch.nn.Module, got {type(module).__name__}")
     traced = trace(module, LEAVES)

@@ -17,8 +17,28 @@ MODEL_HELP = ("demo | CONFIG.toml (a U-Net config; --variant picks the SOI place
               "FILE.py:FUNCTION (a function returning an nn.Module; give --freq-bins for a Conv2d model)")
 
 
-def load_model(text: str, variant: str = "", freq_bins: int = 0) -> ModelSpec | OfflineModel:
-    """A spec (weights seeded later) or, for a user's PyTorch model, the imported model with its weights."""
+def load_model(text: str, variant: str = "", freq_bins: int = 0, frame_rate_hz: float = 0.0) -> ModelSpec | OfflineModel:
+    """A spec (weights seeded later) or, for a user's PyTorch model, the imported model with its weights.
+    `frame_rate_hz` (> 0) sets the input frames per second that CPU load and the real-time verdict use."""
+    if frame_rate_hz < 0 or frame_rate_hz != frame_rate_hz or frame_rate_hz == float("inf"):
+        raise SoiError(f"--frame-rate {frame_rate_hz}: give input frames per second (sample rate / hop), e.g. 62.5")
+    model = _load(text, variant, freq_bins)
+    return with_frame_rate(model, frame_rate_hz) if frame_rate_hz else model
+
+
+def with_frame_rate(model: ModelSpec | OfflineModel, frame_rate_hz: float) -> ModelSpec | OfflineModel:
+    """The same model at another input frame rate (the schedule and weights do not change)."""
+    from dataclasses import replace
+
+    from soi_mcu.model import OfflineModel
+
+    if isinstance(model, OfflineModel):
+        model.spec = replace(model.spec, frame_rate_hz=float(frame_rate_hz))
+        return model
+    return replace(model, frame_rate_hz=float(frame_rate_hz))
+
+
+def _load(text: str, variant: str, freq_bins: int) -> ModelSpec | OfflineModel:
     if text == "demo":
         from soi_mcu.model import demo_spec
 
@@ -63,4 +83,7 @@ def _load_python(text: str, freq_bins: int) -> OfflineModel:
         raise SoiError(f"{text}() raised {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
         raise SoiError(f"{text}() returned {type(model).__name__}, not a torch.nn.Module")
-    return from_torch(model, freq_bins, name=path.stem)
+    rate = getattr(model, "frame_rate_hz", 125.0)  # a module may say its own frame rate
+    if not isinstance(rate, int | float) or not 0 < rate < float("inf"):
+        raise SoiError(f"{text}(): its frame_rate_hz attribute is {rate!r}; give input frames per second, e.g. 62.5")
+    return from_torch(model, freq_bins, name=path.stem, frame_rate_hz=float(rate))

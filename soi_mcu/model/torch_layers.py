@@ -15,6 +15,7 @@ from typing import Any
 from torch import fx, nn
 
 from soi_mcu.errors import SoiError
+from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
 from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, LayerOp, Shift, TConv, Upsample
 
@@ -22,6 +23,14 @@ KIND_BY_NAME = {k.kind: k for k in KINDS}
 REGISTERED = {module_type: handler for kind in KINDS for module_type, handler in kind.torch_imports.items()}
 PADS = (nn.ZeroPad2d, nn.ConstantPad2d, nn.ZeroPad1d, nn.ConstantPad1d)
 PASS_THROUGH = (nn.Identity, nn.Dropout)
+SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; groups=1 or depthwise)",
+             "BatchNorm2d / BatchNorm1d (after a conv)", "ReLU", "ReLU6", "ELU (alpha 1; after a conv or its norm)",
+             "ZeroPad2d / ConstantPad2d / ConstantPad1d / F.pad (zeros)",
+             "ConvTranspose2d (in time, kernel = stride, 1 in frequency)", "Upsample (nearest, in frequency)",
+             "Identity", "Dropout", "+ (residual add) and torch.cat over channels",
+             *(f"element-wise {k.kind}" for k in KINDS if k.kind in ("sub", "mul")),
+             "soi_mcu.model.from_torch.TimeShift", "soi_mcu.model.from_torch.RepeatFrames",
+             *sorted(t.__name__ for t in REGISTERED))
 PASS_METHODS = ("contiguous", "clone")
 
 
@@ -117,13 +126,11 @@ class LayerBuilder:
             self._tconv(call, src, m)
         elif isinstance(m, nn.Upsample):
             self._upsample(call, src, m)
-        elif type(m).__name__ == "TimeShift":
+        elif isinstance(m, TimeShift):
             self._new(call, Shift(self.layer_name(call.path), src.layer, frames=m.frames))
-        elif type(m).__name__ == "RepeatFrames":
+        elif isinstance(m, RepeatFrames):
             self._new(call, Duplicate(self.layer_name(call.path), src.layer, factor=m.factor))
         else:
-            from soi_mcu.model.from_torch import SUPPORTED
-
             raise SoiError(f"{call.path} ({call.label}){call.where} is not supported; supported layers: "
                            f"{', '.join(SUPPORTED)}")
 

@@ -43,6 +43,9 @@ class Report:
     memory_estimate: dict
     layers: list[dict]
     units: dict
+    real_time: dict  # does the worst step fit in one frame period at the board's clock
+    input_frames: str = "synthetic"  # what was streamed: synthetic frames, or the user's data (its path)
+    int8_snr_db: float | None = None  # int8 firmware output against the float model on those frames
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -53,8 +56,16 @@ def _stats(per_step: np.ndarray, phases: int) -> dict:
     return {"avg": float(per_step.mean()), "max": int(per_step.max()), "by_phase": by_phase}
 
 
+def real_time(max_cycles: float, frame_rate_hz: float, clock_hz: int) -> dict:
+    """The real-time verdict: the worst step (step() + precompute()) within one frame period."""
+    budget = clock_hz / frame_rate_hz
+    return {"frame_budget_cycles": budget, "worst_step_cycles": max_cycles, "worst_step_load": max_cycles / budget,
+            "keeps_up": bool(max_cycles <= budget)}
+
+
 def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, reference: np.ndarray,
-                frame_rate_hz: float, streaming_diff: float, memory_estimate: dict | None = None) -> Report:
+                frame_rate_hz: float, streaming_diff: float, memory_estimate: dict | None = None,
+                input_frames: str = "synthetic", int8_snr_db: float | None = None) -> Report:
     frames = sim.outputs.shape[0]
     ref = reference.reshape(frames, -1)
     mismatched = [int(i) for i in np.nonzero((ref != sim.outputs).any(axis=1))[0]]
@@ -95,6 +106,9 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
         flash=build.flash,
         memory_estimate=memory_estimate or {},
         layers=_layers(plan, sim, float(total_cycles.mean())),
+        real_time=real_time(float(cycles["max"]), frame_rate_hz, board.clock_hz),
+        input_frames=input_frames,
+        int8_snr_db=int8_snr_db,
         units={
             "macs_per_step": "multiply-accumulates per step (analytic)",
             "instructions_per_step": f"executed instructions per step (measured by {sim.simulator})",
@@ -113,6 +127,10 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
                                "arena (shared by liveness), activations held across steps, kernel scratch; code = the model's "
                                "functions and the kernel functions they reach, compiled per function for the core "
                                "(startup, harness and C library not included)",
+            "real_time": "frame_budget_cycles = clock_hz / frame_rate_hz; keeps_up when the worst step's cycles "
+                         "(step() + precompute(), estimated) fit in it",
+            "int8_snr_db": "dB: float model output power over (int8 firmware output - float output) power, on "
+                           "the streamed input_frames",
             "layers": "per layer (and step/precompute overheads): average estimated cycles and executed instructions "
                       "per step, share of cycles_per_step avg, analytic MACs per step, MAC/cycle",
         },
@@ -163,12 +181,20 @@ def format_table(r: Report) -> str:
         ("MAC per cycle (est.)", f"{r.mac_per_cycle:.3f}"),
         ("MAC/s at clock (est.)", f"{r.macs_per_second / 1e6:.1f} M"),
         ("CPU load (est.)", f"{100 * r.cpu_load:.2f} %"),
+        (f"real time at {r.frame_rate_hz:g} frames/s", _verdict(r.real_time)),
+        ("int8 vs float (SNR)", "-" if r.int8_snr_db is None else f"{r.int8_snr_db:.1f} dB on {r.input_frames} frames"),
         ("RAM static / stack peak / state", f"{r.ram['static']:,} / {r.ram['stack_peak']:,} / {r.ram['state']:,} B"),
         ("RAM peak", f"{r.ram['peak']:,} B"),
         ("flash", f"{r.flash:,} B"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _verdict(rt: dict) -> str:
+    word = "yes" if rt["keeps_up"] else "NO"
+    return (f"{word}: worst step {rt['worst_step_cycles']:,.0f} of {rt['frame_budget_cycles']:,.0f} cycles per frame "
+            f"({100 * rt['worst_step_load']:.1f} %)")
 
 
 def write_json(report: Report, path: Path) -> None:
