@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -22,8 +23,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_boards(args: argparse.Namespace) -> int:
     from soi_mcu.target.boards import list_boards, load_board
 
-    for name in list_boards():
-        b = load_board(name)
+    boards = [load_board(name) for name in list_boards()]
+    if args.json:
+        print(json.dumps([{"name": b.name, "core": b.core, "clock_hz": b.clock_hz, "flash_bytes": b.flash_size,
+                           "ram_bytes": b.ram_size, "stack_bytes": b.stack_size, "simulators": list(b.simulators),
+                           "description": b.description} for b in boards], indent=2))
+        return 0
+    for b in boards:
         sims = ",".join(b.simulators) or "-"
         print(f"{b.name:18s} {b.core:11s} {b.clock_hz / 1e6:6.0f} MHz  flash {b.flash_size // 1024:5d} KiB  "
               f"RAM {b.ram_size // 1024:5d} KiB  {sims:6s} {b.description}")
@@ -84,8 +90,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from soi_mcu.pipeline import generate_library_for
 
     model = load_model(args.model, args.variant, args.freq_bins, args.frame_rate)
-    files = generate_library_for(model, args.board, Path(args.out), data=_data(args))
-    print(f"wrote {len(files)} files to {args.out} (sources: {Path(args.out) / 'sources.txt'})")
+    files = generate_library_for(model, args.board, Path(args.out), data=_data(args), api=args.name)
+    if args.json:
+        print(json.dumps({"out": args.out, "name": args.name, "files": [str(f) for f in files],
+                          "sources": str(Path(args.out) / "sources.txt")}, indent=2))
+    else:
+        print(f"wrote {len(files)} files to {args.out} (sources: {Path(args.out) / 'sources.txt'})")
     return 0
 
 
@@ -96,10 +106,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, args.variant, args.freq_bins, args.frame_rate)
     report = run(model, args.board, args.frames, Path(args.out), backend=args.backend, data=_data(args))
+    if args.json:
+        print(report.to_json(), end="")
+        return 0 if report.bitexact else 1
     print(format_table(report))
     print(format_layers(report))
     print(f"report: {Path(args.out) / 'report.json'}")
     return 0 if report.bitexact else 1
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from soi_mcu.model.source import load_model
+    from soi_mcu.pipeline import analyze_model
+    from soi_mcu.report.analysis import format_analysis
+
+    model = load_model(args.model, args.variant, args.freq_bins, args.frame_rate)
+    result = analyze_model(model, args.board, Path(args.out), data=_data(args), quiet=args.json)
+    print(result.to_json() if args.json else format_analysis(result), end="" if args.json else "\n")
+    return 0 if result.fits else 1
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -157,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulator: qemu (cycle estimates) or renode (Renode boards; virtual instruction counts)")
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("boards", help="list the known boards")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_boards)
     p = sub.add_parser("complexity", help="analytic MMAC/s of SOI variants of a U-Net config")
     p.add_argument("config", help="model config (TOML), e.g. configs/unet-mcu-s.toml")
@@ -169,10 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=64, help="frames to stream through the firmware")
     p.add_argument("--out", default="out/run", help="output folder (report.json, generated C, build)")
     p.add_argument("--backend", choices=("qemu", "renode"), default="qemu", help="simulator")
+    p.add_argument("--json", action="store_true", help="print report.json's content instead of the tables")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("analyze", help="per-layer MACs, weights, state, activations, scratch and code of a model, "
+                       "and whether it fits the board: no firmware built")
+    _model_arguments(p)
+    p.add_argument("--out", default="out/analyze", help="working folder (the .tflite and the generated model C)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_analyze)
     p = sub.add_parser("generate", help="write a model as a self-contained C library for your firmware")
     _model_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--name", default="soi_model", help="prefix of the library's functions, macros and files "
+                   "(NAME_step(), NAME_INPUT_SIZE, model/NAME.c), so that several models link into one firmware")
+    p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p.set_defaults(func=_cmd_generate)
     p = sub.add_parser("profile", help="build and simulate SOI variants of a config on a board, compare with STMC")
     p.add_argument("config", help="model config (TOML), e.g. configs/unet-mcu-s.toml")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from soi_mcu.codegen import generate, generate_library
+from soi_mcu.codegen.render import DEFAULT_API
 from soi_mcu.data import load_frames, synthetic_frames
 from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
@@ -21,10 +22,12 @@ from soi_mcu.model.streaming import check_equivalence, torch_threads
 from soi_mcu.plan.lower import CPlan, lower
 from soi_mcu.quantize import export_tflite, reference_outputs
 from soi_mcu.quantize.graph import load_graph
+from soi_mcu.report.analysis import Analysis, layer_costs
 from soi_mcu.report.run_report import Report, format_layers, format_table, make_report, write_json
 from soi_mcu.target.boards import Board, load_board
 from soi_mcu.target.build import APT_HINT, build_firmware, cmsis_nn_path
-from soi_mcu.target.code_size import estimate_code_bytes
+from soi_mcu.target.code_size import code_functions, estimate_code_bytes, model_data_bytes, reachable, roots
+from soi_mcu.target.link_map import library_footprint
 from soi_mcu.target.qemu import QEMU_HINT, simulate_qemu
 from soi_mcu.target.renode import RENODE_MISSING, renode_available, simulate_renode
 
@@ -241,10 +244,35 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
     progress("comparing every frame with LiteRT")
     report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff, est,
                          input_frames=str(data) if data is not None else "synthetic",
-                         int8_snr_db=int8_snr_db(offline, x, reference, graph))
+                         int8_snr_db=int8_snr_db(offline, x, reference, graph),
+                         model_library=_library_footprint(out_dir / "build" / "soi_firmware.map"))
     progress(f"writing {out_dir / 'report.json'}")
     write_json(report, out_dir / "report.json")
     return report
+
+
+_C_RESERVED = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+               "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+               "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+               "volatile", "while", "main"}
+_TAKEN = ("soi_ring", "soi_runtime", "soi_kernels", "soi_nn", "soi_conv", "soi_prelu", "soi_table", "arm_")
+
+
+def check_api_name(api: str) -> None:
+    """A --name must be a C identifier that no runtime or kernel symbol starts with."""
+    import re
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", api) or api in _C_RESERVED:
+        raise SoiError(f"--name '{api}': give a lower-case C identifier (letters, digits, _; up to 32), e.g. kws")
+    if api.startswith(_TAKEN):
+        raise SoiError(f"--name '{api}': names starting with {', '.join(_TAKEN)} are the runtime's and kernels'")
+
+
+def _library_footprint(map_file: Path) -> dict | None:
+    if not map_file.is_file():
+        return None
+    fp = library_footprint(map_file)
+    return {"flash": fp.flash, "ram": fp.ram}
 
 
 def load_user_frames(data: Path | None, spec: ModelSpec, length: int) -> np.ndarray | None:
@@ -257,9 +285,10 @@ def load_user_frames(data: Path | None, spec: ModelSpec, length: int) -> np.ndar
 
 
 def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_dir: Path, seed: int = 0,
-                         data: Path | None = None) -> list[Path]:
+                         data: Path | None = None, api: str = DEFAULT_API) -> list[Path]:
     """`soi-mcu generate`: float check, int8 export (calibrated on `data` where given), C library (no
-    harness, no build)."""
+    harness, no build) whose functions, macros and files start with `api`."""
+    check_api_name(api)
     model = c_safe(model)
     spec = model.spec if isinstance(model, OfflineModel) else model
     board = load_board(board_name)
@@ -277,12 +306,47 @@ def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_d
     plan = plan_for_board(spec, load_graph(artifact.path), board)
     check_fits(plan, board)
     progress(f"writing the C library to {out_dir}")
-    files = generate_library(plan, board, out_dir)
-    code = estimate_code_bytes(out_dir / "model" / "soi_model.c", board)
+    files = generate_library(plan, board, out_dir, api)
+    code = estimate_code_bytes(out_dir / "model" / f"{api}.c", board)
     print("      estimate: " + ", ".join(f"{k.replace('_', ' ')} {v:,} B" for k, v in memory_estimate(plan, code).items()),
           file=sys.stderr)
     check_fits(plan, board, code or 0)
     return files
+
+
+def analyze_model(model: ModelSpec | OfflineModel, board_name: str, out_dir: Path, seed: int = 0,
+                  data: Path | None = None, quiet: bool = False) -> Analysis:
+    """`soi-mcu analyze`: per-layer cost and the fit on the board, from the int8 plan and the generated
+    model compiled for the core; no firmware is built or simulated."""
+    model = c_safe(model)
+    spec = model.spec if isinstance(model, OfflineModel) else model
+    board = load_board(board_name)
+    check_writable(out_dir)
+    sched = analyze(spec)
+    length = 8 * sched.phases
+    frames_in = load_user_frames(data, spec, length)
+    progress = Progress(quiet, total=4)
+    progress(f"model '{spec.name}': checking streaming == offline (float)")
+    offline, _, _ = float_model(model, seed, 3 * sched.receptive_field + 1, frames_in, quiet)
+    progress("exporting full-int8 .tflite with TensorFlow's converter" + (f", calibrated on {data}" if data else ""))
+    artifact = export(offline, length, seed, out_dir, frames_in)
+    progress(f"planning for {board.name} ({board.core})")
+    plan = plan_for_board(spec, load_graph(artifact.path), board, quiet=True)
+    progress(f"compiling the generated model for {board.core} to measure its code and data")
+    generate_library(plan, board, out_dir)
+    model_c = out_dir / "model" / "soi_model.c"
+    functions = code_functions(model_c, board)
+    data_bytes = model_data_bytes(model_c, board)
+    code = None if functions is None else sum(functions[f][0] for f in reachable(functions, roots(model_c)))
+    flash = ram = None
+    if code is not None and data_bytes is not None:
+        flash = code + data_bytes["const"] + data_bytes["data"]
+        ram = data_bytes["data"] + data_bytes["bss"]
+    macs = [sum(layer.macs(sched) for layer in spec.layers if sched.works(layer, p)) for p in range(sched.phases)]
+    return Analysis(model=spec.name, board=board.name, core=board.core, frame_rate_hz=spec.frame_rate_hz,
+                    layers=layer_costs(spec, sched, plan, functions), macs_per_step_avg=sum(macs) / len(macs),
+                    macs_per_step_max=max(macs), flash=flash, ram=ram, stack=board.stack_size,
+                    board_flash=board.flash_size, board_ram=board.ram_size, estimate=memory_estimate(plan, code))
 
 
 def demo(board: str = "mps2-an386", frames: int = 64, out_dir: Path = Path("out/demo"), quiet: bool = False,

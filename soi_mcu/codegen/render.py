@@ -72,9 +72,15 @@ def _op_partials(env: jinja2.Environment) -> dict[str, object]:
     return partials
 
 
-def _context(plan: CPlan, board: Board, env: jinja2.Environment) -> dict:
-    """What the model templates read: the plan, each node kind's partial, the board."""
+DEFAULT_API = "soi_model"
+
+
+def _context(plan: CPlan, board: Board, env: jinja2.Environment, api: str = DEFAULT_API) -> dict:
+    """What the model templates read: the plan, each node kind's partial, the board, and the prefix of
+    the library's functions, macros and files (`api`: soi_model unless the user names it)."""
     return {
+        "api": api,
+        "API": api.upper(),
         "plan": plan,
         "ops": _op_partials(env),
         "version": __version__,
@@ -123,14 +129,14 @@ def generate(plan: CPlan, board: Board, inputs_q: np.ndarray, out_dir: Path) -> 
     )
 
 
-def generate_library(plan: CPlan, board: Board, out_dir: Path) -> list[Path]:
+def generate_library(plan: CPlan, board: Board, out_dir: Path, api: str = DEFAULT_API) -> list[Path]:
     """Write the model as a library an engineer drops into their firmware: model/ (the API header
-    and sources), the kernels and runtime it needs, a CMake target and a plain file list."""
+    and sources, named `api`), the kernels and runtime it needs, a CMake target and a plain file list."""
     env = _environment()
-    ctx = _context(plan, board, env)
+    ctx = _context(plan, board, env, api)
     files: dict[str, str | bytes] = {
-        "model/soi_model.h": env.get_template("soi_model.h.j2").render(ctx),
-        "model/soi_model.c": env.get_template("soi_model.c.j2").render(ctx),
+        f"model/{api}.h": env.get_template("soi_model.h.j2").render(ctx),
+        f"model/{api}.c": env.get_template("soi_model.c.j2").render(ctx),
         "CMakeLists.txt": env.get_template("library_CMakeLists.txt.j2").render(ctx),
     }
     for name in ("soi_ring.c", "soi_ring.h"):

@@ -8,6 +8,7 @@ frame, so the reference for every streamed frame is this offline run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -129,7 +130,8 @@ def _quiet(fn):
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
     try:
-        with open(os.devnull, "w") as devnull:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            # fds for the C++ side, sys.stdout for Python prints where it is not fd 1 (a captured stdout)
             os.dup2(devnull.fileno(), 1)
             os.dup2(devnull.fileno(), 2)
             return fn()

@@ -46,6 +46,7 @@ class Report:
     real_time: dict  # does the worst step fit in one frame period at the board's clock
     input_frames: str = "synthetic"  # what was streamed: synthetic frames, or the user's data (its path)
     int8_snr_db: float | None = None  # int8 firmware output against the float model on those frames
+    model_library: dict | None = None  # flash/RAM of the model's own objects in the firmware (link map)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -65,7 +66,8 @@ def real_time(max_cycles: float, frame_rate_hz: float, clock_hz: int) -> dict:
 
 def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, reference: np.ndarray,
                 frame_rate_hz: float, streaming_diff: float, memory_estimate: dict | None = None,
-                input_frames: str = "synthetic", int8_snr_db: float | None = None) -> Report:
+                input_frames: str = "synthetic", int8_snr_db: float | None = None,
+                model_library: dict | None = None) -> Report:
     frames = sim.outputs.shape[0]
     ref = reference.reshape(frames, -1)
     mismatched = [int(i) for i in np.nonzero((ref != sim.outputs).any(axis=1))[0]]
@@ -109,6 +111,7 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
         real_time=real_time(float(cycles["max"]), frame_rate_hz, board.clock_hz),
         input_frames=input_frames,
         int8_snr_db=int8_snr_db,
+        model_library=model_library,
         units={
             "macs_per_step": "multiply-accumulates per step (analytic)",
             "instructions_per_step": f"executed instructions per step (measured by {sim.simulator})",
@@ -129,6 +132,8 @@ def make_report(plan: CPlan, board: Board, build: BuildResult, sim: SimResult, r
                                "(startup, harness and C library not included)",
             "real_time": "frame_budget_cycles = clock_hz / frame_rate_hz; keeps_up when the worst step's cycles "
                          "(step() + precompute(), estimated) fit in it",
+            "model_library": "bytes the model's own objects take in the linked firmware (generated model, "
+                             "runtime, kernels; from the link map): what it adds to a user's firmware",
             "int8_snr_db": "dB: float model output power over (int8 firmware output - float output) power, on "
                            "the streamed input_frames",
             "layers": "per layer (and step/precompute overheads): average estimated cycles and executed instructions "
@@ -187,6 +192,9 @@ def format_table(r: Report) -> str:
         ("RAM peak", f"{r.ram['peak']:,} B"),
         ("flash", f"{r.flash:,} B"),
     ]
+    if r.model_library:
+        rows.append(("model library flash / RAM", f"{r.model_library['flash']:,} / {r.model_library['ram']:,} B "
+                                                  "(without harness, start-up, test frames)"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 

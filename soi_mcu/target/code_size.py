@@ -25,12 +25,27 @@ from soi_mcu.errors import SoiError
 from soi_mcu.paths import FIRMWARE_DIR, cache_dir, kernel_include_dirs, kernel_sources
 from soi_mcu.target.boards import Board
 
-ROOTS = ("soi_model_init", "soi_model_reset", "soi_model_step", "soi_model_precompute")
+API_FUNCTIONS = ("init", "reset", "step", "precompute")
+ROOTS = tuple(f"soi_model_{f}" for f in API_FUNCTIONS)
+
+
+def roots(model_c: Path) -> tuple[str, ...]:
+    """The model's API functions: the generated file is named after their prefix (soi_model, or --name)."""
+    return tuple(f"{model_c.stem}_{f}" for f in API_FUNCTIONS)
 FLAGS = ("-O2", "-std=c11", "-ffunction-sections", "-fdata-sections")
 
 
 def estimate_code_bytes(model_c: Path, board: Board) -> int | None:
     """Bytes of code the model and its kernels will take in flash; None without a cross compiler."""
+    functions = code_functions(model_c, board)
+    if functions is None:
+        return None
+    return sum(functions[name][0] for name in reachable(functions, roots(model_c)))
+
+
+def code_functions(model_c: Path, board: Board) -> dict[str, tuple[int, set[str]]] | None:
+    """Every function the model may reach: name -> (bytes of code, names it refers to); None without a
+    cross compiler."""
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
         return None
@@ -41,18 +56,23 @@ def estimate_code_bytes(model_c: Path, board: Board) -> int | None:
         obj = _compile(gcc, src, includes, board)
         for name, size, refs in _functions(obj):
             functions.setdefault(name, (size, refs))
-    missing = [r for r in ROOTS if r not in functions]
+    missing = [r for r in roots(model_c) if r not in functions]
     if missing:
         raise SoiError(f"{model_c}: {', '.join(missing)} not found after compiling it; the generated code is incomplete")
+    return functions
+
+
+def reachable(functions: dict[str, tuple[int, set[str]]], roots: tuple[str, ...] | list[str]) -> set[str]:
+    """The functions `roots` reach through their references (ours only: the C library is left out)."""
     seen: set[str] = set()
-    todo = list(ROOTS)
+    todo = list(roots)
     while todo:
         name = todo.pop()
         if name in seen or name not in functions:
             continue  # not ours (the C library) or already counted
         seen.add(name)
         todo.extend(functions[name][1])
-    return sum(functions[name][0] for name in seen)
+    return seen
 
 
 def _compile(gcc: str, src: Path, includes: list[Path], board: Board) -> Path:
@@ -104,3 +124,24 @@ def _functions(obj: Path) -> list[tuple[str, int, set[str]]]:
             elif index in refs:
                 out.append((sec.name, 0, refs[index]))  # data counts as weights, its references as code
     return out
+
+
+def model_data_bytes(model_c: Path, board: Board) -> dict[str, int] | None:
+    """Bytes of the generated model's own data, from its compiled object (one section per variable):
+    const (weights, kernel parameters, dims: flash), data (initialised: flash and RAM), bss (RAM:
+    arena, states, scratch, kernel contexts). None without a cross compiler."""
+    gcc = shutil.which("arm-none-eabi-gcc")
+    if gcc is None:
+        return None
+    obj = _compile(gcc, model_c, [model_c.parent, *kernel_include_dirs(), FIRMWARE_DIR / "runtime"], board)
+    sizes = {"const": 0, "data": 0, "bss": 0}
+    with obj.open("rb") as fh:
+        for sec in ELFFile(fh).iter_sections():
+            name, size = sec.name, sec["sh_size"]
+            if name.startswith(".rodata"):
+                sizes["const"] += size
+            elif name.startswith(".data"):
+                sizes["data"] += size
+            elif name.startswith(".bss") or name == "COMMON":
+                sizes["bss"] += size
+    return sizes
