@@ -149,6 +149,25 @@ def test_geometry_model_on_host_is_bitexact_with_litert(tmp_path: Path) -> None:
     assert ".dilation = {.w = 2, .h = 1}" in text
 
 
+@pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
+def test_strided_dilated_depthwise_on_host_is_bitexact(tmp_path: Path) -> None:
+    """A depthwise conv strided and dilated in frequency (exported with zero taps: Keras refuses both),
+    then an even kernel, 'valid' and dilated in time."""
+    spec = ModelSpec("dws", 12, 3, (
+        Conv("dw", "input", cout=6, depthwise=True, fstride=2, fdilation=2, fpad=(2, 1), act="relu6"),
+        Conv("o", "dw", cout=2, kf=2, fpad="valid", dilation=3, act="none"),
+    ))
+    assert analyze(spec).width["o"] == 5
+    frames = 3 * analyze(spec).receptive_field + 2
+    ex = Exported(spec, frames, tmp_path, seed=5)
+    assert ex.graph.tensors[next(op for op in ex.graph.ops if op.kind == "DEPTHWISE_CONV_2D").inputs[1]].shape == (1, 3, 5, 6)
+    plan = lower(spec, ex.graph, core="cortex-m4")
+    assert next(n for n in plan.nodes if n.name == "dw").weights.shape == (1, 3, 3, 6)
+    generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
+    out = run_on_host(tmp_path / "gen", frames, plan.output_size, sanitize=True)
+    assert np.array_equal(out, ex.reference.reshape(frames, -1))
+
+
 def test_same_padding_spelled_out_keeps_the_fast_kernel(tmp_path: Path) -> None:
     """fpad=(1, 1) on a 3-wide kernel is 'same': the DSP cores keep soi_conv_s16w_s8 for it."""
     spec = ModelSpec("same", 8, 4, (Conv("a", "input", cout=4, fpad=(1, 1)), Conv("b", "a", cout=4, fpad="same")))
