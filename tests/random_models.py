@@ -1,7 +1,8 @@
 """Random causal CNNs drawn from the op registry, for the streaming, host and firmware tests.
 
 `random_spec` draws every registered layer kind (`soi_mcu.ops.KINDS`), every conv activation
-(`ACTIVATIONS`) and depthwise convs; `features` names what a spec drew, and `seeds` picks the seeds a
+(`ACTIVATIONS`), depthwise and grouped convs, dilation in frequency and the frequency paddings (even
+kernels, asymmetric, 'valid'); `features` names what a spec drew, and `seeds` picks the seeds a
 test runs: by default a few, chosen so that together they draw every feature (a kind added to the
 registry without a way to draw it here fails `test_random_specs_cover_the_registry`); with
 SOI_MCU_ALL_SEEDS=1, the full range.
@@ -19,7 +20,8 @@ from soi_mcu.ops import ACTIVATIONS, KINDS, Add, Concat, Conv, Duplicate, FreqPo
 
 def all_features() -> frozenset[str]:
     """What the default seeds of every random-model test must draw between them."""
-    return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS} | {"depthwise", "prelu:shared"})
+    return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS}
+                     | {"depthwise", "groups", "fdilation", "fpad:asym", "fpad:valid", "prelu:shared"})
 
 
 def features(spec: ModelSpec) -> frozenset[str]:
@@ -30,6 +32,14 @@ def features(spec: ModelSpec) -> frozenset[str]:
             found.add(f"act:{layer.act}")
             if layer.depthwise:
                 found.add("depthwise")
+            if layer.groups > 1:
+                found.add("groups")
+            if layer.fdilation > 1:
+                found.add("fdilation")
+            if layer.fpad == (0, 0) and layer.fspan > 1:
+                found.add("fpad:valid")
+            elif layer.fpad is not None and (layer.fpad[0] != layer.fpad[1] or layer.kf % 2 == 0):
+                found.add("fpad:asym")
         if isinstance(layer, PReLU) and layer.shared:
             found.add("prelu:shared")
     return frozenset(found)
@@ -60,22 +70,42 @@ def seeds(offset: int, default: int, full: int) -> tuple[int, ...]:
 
 
 def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
-    """A random causal CNN: convs (any registered activation, some depthwise, some followed by a PReLU),
-    S-CC pairs (nested up to max_depth), SC shifts, SS-CC, concat/add skips, upsampling by repetition or
-    tSTMC, a pooled fully connected head."""
+    """A random causal CNN: convs (any registered activation, some depthwise or grouped, some dilated or
+    asymmetrically padded in frequency, some followed by a PReLU), S-CC pairs (nested up to max_depth), SC
+    shifts, SS-CC, concat/add skips, upsampling by repetition or tSTMC, a pooled fully connected head."""
     layers: list = []
     count = iter(range(1000))
     in_channels = rng.randint(1, 3)
+    freq_bins = rng.choice([4, 8, 12])
 
-    def conv(src: str, **kw) -> str:
+    def conv(src: str, may_be_valid: bool = False, **kw) -> str:
         name = f"c{next(count)}"
         kw.setdefault("kt", rng.randint(1, 3))
+        free_kf = "kf" not in kw
         kw.setdefault("kf", rng.choice([1, 3]))
         kw.setdefault("norm", rng.random() < 0.3)
-        cout = kw.pop("cout", None) or rng.randint(1, 5)
+        fixed_cout = kw.pop("cout", None)
+        cout = fixed_cout or rng.randint(1, 5)
+        cin = channels_of(layers, src, in_channels)
         if kw.pop("may_be_depthwise", False) and rng.random() < 0.25:
             kw["depthwise"] = True
-            cout = channels_of(layers, src, in_channels) * rng.randint(1, 2)
+            cout = cin * rng.randint(1, 2)
+        elif rng.random() < 0.3:  # grouped: both channel counts multiples of groups
+            choices = [g for g in (2, 3, 4) if cin % g == 0 and (fixed_cout is None or fixed_cout % g == 0)]
+            if choices:
+                kw["groups"] = rng.choice(choices)
+                cout = fixed_cout or kw["groups"] * rng.randint(1, 2)
+        geometry = rng.random()
+        if geometry < 0.2 and kw["kf"] > 1:
+            kw["fdilation"] = 2
+        elif geometry < 0.4 and (free_kf or kw["kf"] > 1):
+            # asymmetric padding (an even kernel among them) of span - 1 bins keeps the 'same' widths
+            if free_kf:
+                kw["kf"] = rng.choice([2, 3, 4])
+            left = rng.randint(0, kw["kf"] - 1)
+            kw["fpad"] = (left, kw["kf"] - 1 - left)
+        if may_be_valid and rng.random() < 0.4 and (kw["kf"] - 1) * kw.get("fdilation", 1) < freq_bins:
+            kw["fpad"] = "valid"  # only where nothing needs the bins kept (the output, before a pool)
         act = rng.choice(("relu", *ACTIVATIONS))
         layers.append(Conv(name, src, cout=cout, act=act, **kw))
         return maybe_prelu(name) if act != "relu" else name  # after a ReLU a PReLU is refused (it does nothing)
@@ -127,12 +157,11 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
             x = up
         return x
 
-    out = conv(block("input", 0))
+    out = conv(block("input", 0), may_be_valid=True)
     if rng.random() < 0.25:  # a classifier head: pool the bins, then a 1x1 conv over one bin (fully connected)
         layers.append(FreqPool(f"pool{next(count)}", out))
         out = conv(layers[-1].name, kt=1, kf=1)
-    return ModelSpec("rand", freq_bins=rng.choice([4, 8, 12]), in_channels=in_channels, layers=tuple(layers),
-                     output=out)
+    return ModelSpec("rand", freq_bins=freq_bins, in_channels=in_channels, layers=tuple(layers), output=out)
 
 
 def channels_of(layers: list, name: str, in_channels: int) -> int:

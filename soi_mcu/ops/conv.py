@@ -1,28 +1,49 @@
 """Conv: the STMC convolution. Causal in time (its partial state keeps the last (kt-1)*dilation+1
-input frames), 'same' in frequency (kf odd); strided in time it is the compressing half of an S-CC
-pair; depthwise, with batch norm folded, or a fully connected head over one bin."""
+input frames); in frequency 'same' by default, or 'valid' or any explicit padding, dilated, strided;
+strided in time it is the compressing half of an S-CC pair; grouped or depthwise, with batch norm folded,
+or a fully connected head over one bin."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
 from soi_mcu.errors import SoiError
-from soi_mcu.ops.activations import ACTIVATIONS, activate, fused, keras_activation, keras_table_op
+from soi_mcu.ops.activations import ACTIVATIONS, activate, fused
 from soi_mcu.ops.base import BufRef, Facts, LayerOp, LowerContext, Lowered, own_group
 from soi_mcu.ops.conv_node import ConvNode
+from soi_mcu.ops.conv_tflite import keras_conv, match_conv, tflite_filter
 from soi_mcu.ops.records import MatchedConv
 from soi_mcu.ops.requant import activation_range, conv_requant, elu_table
-from soi_mcu.ops.tflite_act import fused_act, with_elu
 
 
 @dataclass(frozen=True)
 class Conv(LayerOp):
-    """Causal in time (left padding (kt-1)*dilation), 'same' in frequency (kf odd)."""
+    """A conv over (time, frequency) frames, PyTorch's nn.Conv2d with the time axis made causal.
+
+    Offline it is ``nn.Conv2d(cin, cout, (kt, kf), stride=(stride, fstride), dilation=(dilation,
+    fdilation), groups=groups)`` (groups=cin for depthwise) over the input padded with
+    ``nn.ZeroPad2d((left, right, (kt-1)*dilation, 0))``: in time only the past is padded, so output
+    frame t sees input frames t, t-dilation, ... t-(kt-1)*dilation.
+
+    cout, kt, kf: output channels and kernel (time, frequency).
+    dilation, stride: in time (stride > 1: the compressing half of an S-CC pair; not both > 1).
+    fdilation: dilation in frequency: the kf taps are fdilation bins apart (PyTorch's dilation[1]);
+        they span fspan = (kf-1)*fdilation+1 bins.
+    fstride: stride in frequency (encoders of a U-Net).
+    fpad: zero bins added in frequency, (below the first bin, above the last): PyTorch's Conv2d
+        padding=(0, p) is fpad=(p, p); "valid" is (0, 0). None (or "same"): (fspan-1)/2 on each side,
+        which needs an odd kf and keeps the bins (divided by fstride). An even kf needs explicit fpad.
+        Output bins: (bins + left + right - fspan) // fstride + 1, at least 1.
+    groups: PyTorch's groups: the input channels in `groups` consecutive blocks, output block g (cout /
+        groups channels) reading only input block g; both channel counts must be multiples of it.
+        depthwise=True is the groups = input channels form with cout = cin x multiplier (TFLite's
+        DEPTHWISE_CONV_2D, a faster kernel); with depthwise groups stays 1.
+    act, norm: activation (ACTIVATIONS) and batch norm before it (both folded for streaming and int8).
+    """
 
     cout: int
     kt: int = 3
@@ -33,14 +54,39 @@ class Conv(LayerOp):
     fstride: int = 1  # stride in frequency (encoders of a U-Net)
     depthwise: bool = False  # one filter per input channel (cout = cin x channel multiplier)
     norm: bool = False  # batch norm between conv and activation (folded into the conv for streaming and int8)
+    fdilation: int = 1  # dilation in frequency
+    fpad: tuple[int, int] | None = None  # (left, right) zero bins in frequency; None: 'same'
+    groups: int = 1  # grouped conv (PyTorch's groups); depthwise is its own flag
 
     kind: ClassVar[str] = "conv"
     buffer_rank: ClassVar[int] = 0
     pushes: ClassVar[bool] = True
     torch_group: ClassVar[str] = "convs"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        fpad = self.fpad
+        if isinstance(fpad, str):  # the two named paddings, as PyTorch and Keras spell them
+            if fpad not in ("same", "valid"):
+                raise SoiError(f"layer '{self.name}': fpad '{fpad}' is not 'same', 'valid' or (left, right)")
+            fpad = None if fpad == "same" else (0, 0)
+        elif fpad is not None:  # a list from a config file: a tuple, so that the spec stays hashable
+            fpad = tuple(fpad)
+        object.__setattr__(self, "fpad", fpad)
+
+    @property
+    def fspan(self) -> int:
+        """Bins one output bin depends on: the kf taps fdilation bins apart."""
+        return (self.kf - 1) * self.fdilation + 1
+
+    @property
+    def freq_padding(self) -> tuple[int, int]:
+        """Zero bins (left, right) in frequency: fpad, or 'same' ((fspan-1)/2 on each side)."""
+        return self.fpad if self.fpad is not None else ((self.fspan - 1) // 2, (self.fspan - 1) // 2)
+
     def out_width(self, width: int) -> int:
-        return (width + 2 * (self.kf // 2) - self.kf) // self.fstride + 1
+        left, right = self.freq_padding
+        return (width + left + right - self.fspan) // self.fstride + 1
 
     @property
     def window(self) -> int:
@@ -48,22 +94,36 @@ class Conv(LayerOp):
         return (self.kt - 1) * self.dilation + 1
 
     def infer(self, period, channels, width, rf) -> Facts:
-        if self.kt < 1 or self.kf < 1 or self.kf % 2 == 0:
-            raise SoiError(f"layer '{self.name}': kernel ({self.kt}, {self.kf}) must have kt >= 1 and odd kf >= 1")
-        if self.dilation < 1 or self.stride < 1 or self.fstride < 1:
-            raise SoiError(f"layer '{self.name}': dilation and strides must be >= 1")
+        where = f"layer '{self.name}'"
+        if self.kt < 1 or self.kf < 1:
+            raise SoiError(f"{where}: kernel ({self.kt}, {self.kf}) must have kt >= 1 and kf >= 1")
+        if self.dilation < 1 or self.fdilation < 1 or self.stride < 1 or self.fstride < 1:
+            raise SoiError(f"{where}: dilations and strides must be >= 1")
         if self.stride > 1 and self.dilation > 1:
-            raise SoiError(f"layer '{self.name}': a time-strided conv cannot also be dilated")
+            raise SoiError(f"{where}: a time-strided conv cannot also be dilated")
+        if self.fpad is None and self.kf % 2 == 0:
+            raise SoiError(f"{where}: 'same' frequency padding needs an odd kf, got {self.kf}; give "
+                           f"fpad=(left, right) or 'valid'")
+        if self.fpad is not None and (len(self.fpad) != 2 or any(not isinstance(v, int) or v < 0 for v in self.fpad)):
+            raise SoiError(f"{where}: fpad {self.fpad} must be 'same', 'valid' or two bin counts (left, right) >= 0")
         if self.act not in ACTIVATIONS:
-            raise SoiError(f"layer '{self.name}': activation '{self.act}' is not one of {ACTIVATIONS}")
+            raise SoiError(f"{where}: activation '{self.act}' is not one of {ACTIVATIONS}")
         if self.cout < 1:
-            raise SoiError(f"layer '{self.name}': cout must be >= 1")
+            raise SoiError(f"{where}: cout must be >= 1")
+        cin = channels[self.input]
+        if self.groups < 1 or (self.depthwise and self.groups != 1):
+            raise SoiError(f"{where}: groups must be >= 1 (and 1 with depthwise=True, which is its own form)")
+        if cin % self.groups or self.cout % self.groups:
+            raise SoiError(f"{where}: groups={self.groups} must divide its input channels ({cin}) and cout "
+                           f"({self.cout})")
         out_w = self.out_width(width[self.input])
         if out_w < 1:
-            raise SoiError(f"layer '{self.name}': frequency stride {self.fstride} leaves no bins")
-        if self.depthwise and self.cout % channels[self.input]:
-            raise SoiError(f"layer '{self.name}': a depthwise conv needs cout ({self.cout}) to be a multiple "
-                           f"of its input channels ({channels[self.input]})")
+            raise SoiError(f"{where}: a frequency kernel spanning {self.fspan} bins with padding "
+                           f"{self.freq_padding} and stride {self.fstride} leaves no output bins from "
+                           f"{width[self.input]} input bins")
+        if self.depthwise and self.cout % cin:
+            raise SoiError(f"{where}: a depthwise conv needs cout ({self.cout}) to be a multiple "
+                           f"of its input channels ({cin})")
         p = period[self.input]
         return Facts(p * self.stride, self.cout, out_w, rf[self.input] + (self.window - 1) * p)
 
@@ -73,24 +133,25 @@ class Conv(LayerOp):
         reference FULLY_CONNECTED requantizes with single rounding, CMSIS-NN's FC with TFLite's double
         rounding, as CONV_2D does.)"""
         return (self.kt == 1 and self.kf == 1 and in_width == 1 and self.stride == 1 and self.fstride == 1
-                and not self.depthwise)
+                and not self.depthwise and self.groups == 1 and self.freq_padding == (0, 0))
 
     def macs(self, sched) -> int:
         """Multiply-accumulates of one output frame (nominal kernel, as the paper counts)."""
-        cin = 1 if self.depthwise else sched.channels[self.input]
+        cin = 1 if self.depthwise else sched.channels[self.input] // self.groups
         return sched.width[self.name] * self.cout * self.kt * self.kf * cin
 
     # -- float ------------------------------------------------------------------------------
     def torch_module(self, sched) -> nn.Module:
         cin = sched.channels[self.input]
         return nn.Conv2d(cin, self.cout, (self.kt, self.kf), stride=(self.stride, self.fstride),
-                         dilation=(self.dilation, 1), groups=cin if self.depthwise else 1)
+                         dilation=(self.dilation, self.fdilation), groups=cin if self.depthwise else self.groups)
 
     def norm_module(self, sched) -> nn.Module | None:
         return nn.BatchNorm2d(self.cout) if self.norm else None
 
     def offline(self, model, acts):
-        x = nn.functional.pad(acts[self.input], (self.kf // 2, self.kf // 2, (self.kt - 1) * self.dilation, 0))
+        left, right = self.freq_padding
+        x = nn.functional.pad(acts[self.input], (left, right, (self.kt - 1) * self.dilation, 0))
         y = model.convs[self.name](x)
         if self.name in model.norms:
             y = model.norms[self.name](y)
@@ -103,65 +164,26 @@ class Conv(LayerOp):
         state = stepper.states[self.name]
         weight, bias = stepper.offline.conv_params(self.name)  # batch norm folded in
         x = state[:, :: self.dilation][None]  # the kt taps the kernel reads
-        x = nn.functional.pad(x, (self.kf // 2, self.kf // 2))
+        x = nn.functional.pad(x, self.freq_padding)
         groups = stepper.offline.convs[self.name].groups
-        y = nn.functional.conv2d(x, weight, bias, stride=(1, self.fstride), groups=groups)[0, :, 0]
+        y = nn.functional.conv2d(x, weight, bias, stride=(1, self.fstride), dilation=(1, self.fdilation),
+                                 groups=groups)[0, :, 0]
         stepper.count_macs(self.macs(stepper.schedule))
         return activate(y, self.act)
 
     # -- int8 -------------------------------------------------------------------------------
     def keras(self, keras, offline, acts):
-        pad = keras.layers.ZeroPadding2D(((self.window - 1, 0), (self.kf // 2, self.kf // 2)),
-                                         name=f"{self.name}__pad")(acts[self.input])
-        common = {"strides": (self.stride, self.fstride), "dilation_rate": (self.dilation, 1),
-                  "activation": keras_activation(self.act), "name": self.name}
-        weight, bias = offline.conv_params(self.name)  # batch norm folded in
-        w = weight.numpy()
-        if self.depthwise:
-            mult = self.cout // offline.schedule.channels[self.input]
-            conv = keras.layers.DepthwiseConv2D((self.kt, self.kf), depth_multiplier=mult, **common)
-            out = conv(pad)
-            # torch (cin*mult, 1, kt, kf), out channel c*mult+m -> keras (kt, kf, cin, mult)
-            kernel = w[:, 0].reshape(-1, mult, self.kt, self.kf).transpose(2, 3, 0, 1)
-        else:
-            conv = keras.layers.Conv2D(self.cout, (self.kt, self.kf), **common)
-            out = conv(pad)
-            kernel = w.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-        conv.set_weights([kernel, bias.numpy()])
-        return keras_table_op(keras, self.act, self.name, out)
+        return keras_conv(self, keras, offline, acts)
 
     def match(self, m) -> MatchedConv:
-        src = m.acts[self.input]
-        kind = "DEPTHWISE_CONV_2D" if self.depthwise else "CONV_2D"
-        pads = [op for op in m.readers(src) if op.kind == "PAD"
-                and any(c.kind == kind for c in m.graph.consumers.get(op.outputs[0], []))]
-        conv_in = src
-        if pads:  # the causal/frequency padding; the firmware does it with state and kernel padding
-            m.used.add(pads[0].index)
-            conv_in = pads[0].outputs[0]
-        op = m.consumer(conv_in, kind, self.name)
-        o = op.options
-        matched = MatchedConv(
-            input=m.graph.tensors[src], output=m.graph.tensors[op.outputs[0]],
-            filter=m.graph.tensors[op.inputs[1]], bias=m.graph.tensors[op.inputs[2]],
-            stride=(o["strideH"], o["strideW"]), dilation=(o["dilationHFactor"], o["dilationWFactor"]),
-            act=fused_act(o["fusedActivationFunction"]),
-        )
-        m.acts[self.name] = op.outputs[0]
-        if self.act == "elu":
-            matched = with_elu(m, self.name, matched)
-            m.acts[self.name] = matched.elu.index
-        return matched
+        return match_conv(self, m)
 
     def lower(self, ctx: LowerContext) -> Lowered:
         sched, m = ctx.sched, ctx.matched[self.name]
         cin = sched.channels[self.input]
-        want = (1, self.kt, self.kf, self.cout) if self.depthwise else (self.cout, self.kt, self.kf, cin)
-        if m.filter.shape != want:
-            raise SoiError(f"layer '{self.name}': filter shape {m.filter.shape} in the .tflite, expected {want}")
-        if (m.stride != (self.stride, self.fstride) or m.dilation != (self.dilation, 1)
-                or m.act != fused(self.act)):
-            raise SoiError(f"layer '{self.name}': stride/dilation/activation in the .tflite differ from the spec")
+        weights = tflite_filter(self, m, cin)
+        if m.act != fused(self.act):
+            raise SoiError(f"layer '{self.name}': the activation in the .tflite differs from the spec")
         multipliers, shifts = conv_requant(m, self.cout)
         act_min, act_max = activation_range(fused(self.act), m.output)
         in_zp = int(m.input.zero_point[0])
@@ -171,9 +193,10 @@ class Conv(LayerOp):
             in_width=sched.width[self.input], out_width=sched.width[self.name], fstride=self.fstride,
             depthwise=self.depthwise, push_period=sched.period[self.input], run_period=sched.period[self.name],
             input_offset=-in_zp, output_offset=int(m.output.zero_point[0]), act_min=act_min, act_max=act_max,
-            state_zero_point=in_zp, weights=np.asarray(m.filter.data, dtype=np.int8),
+            state_zero_point=in_zp, weights=weights,
             bias=m.bias_values(self.cout), multipliers=multipliers, shifts=shifts, macs=self.macs(sched),
             fully_connected=self.fully_connected(sched.width[self.input]),
+            fdilation=self.fdilation, freq_pad=self.freq_padding, groups=self.groups,
         )
         return lowered_conv(node, m, ctx)
 

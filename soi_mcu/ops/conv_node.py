@@ -76,6 +76,11 @@ class ConvNode:
     # Runs as the project's soi_conv_s16w_s8 (DSP cores, shapes and quantizations it takes) from one stream
     # of words (s16w_layout.s16w_stream) instead of arm_convolve_wrapper_s8 with the int8 filter.
     s16w: bool = False
+    # Conv only: dilation in frequency, the frequency padding (left, right; None: the rule of pad_w) and
+    # PyTorch's groups (filter [cout, kt, kf, cin / groups]; arm_convolve_s8 takes that shape as groups).
+    fdilation: int = 1
+    freq_pad: tuple[int, int] | None = None
+    groups: int = 1
 
     @cached_property
     def s16w_words(self) -> np.ndarray | None:
@@ -122,8 +127,17 @@ class ConvNode:
 
     @property
     def pad_w(self) -> int:
-        """Zero padding in frequency ('same' for a conv; none over a zero-inserted state)."""
+        """Zero bins before the first in frequency ('same' for a conv unless freq_pad says otherwise; none
+        over a zero-inserted state). CMSIS-NN pads the right side implicitly: the output width (set from
+        the padded width) decides how far the last window reaches, and bins past the input are padding."""
+        if self.freq_pad is not None:
+            return self.freq_pad[0]
         return self.kf // 2 if self.insert_stride == 1 and not self.src_width else 0
+
+    @property
+    def same_padding(self) -> bool:
+        """Its frequency padding is 'same' for an odd kernel: (kf // 2) bins on each side."""
+        return self.freq_pad is None or (self.kf % 2 == 1 and self.freq_pad == (self.kf // 2, self.kf // 2))
 
     # -- what the template prints -------------------------------------------------------------
     @property
@@ -163,12 +177,24 @@ class ConvNode:
         return "conv"
 
     @property
+    def freq_notes(self) -> str:
+        """What the comment above its constants adds for a conv's non-default frequency geometry and groups."""
+        notes = [f"frequency dilation {self.fdilation}"] if self.fdilation != 1 else []
+        if not self.same_padding:
+            notes.append(f"frequency padding ({self.freq_pad[0]}, {self.freq_pad[1]})")
+        if self.groups != 1:
+            notes.append(f"{self.groups} groups")
+        return "".join(f", {n}" for n in notes)
+
+    @property
     def ch_mult(self) -> int:
         return self.cout // self.cin
 
     @property
     def filter_dims(self) -> tuple[int, int, int, int]:
-        return (1, self.kt, self.kf, self.cout) if self.depthwise else (self.cout, self.kt, self.kf, self.cin)
+        if self.depthwise:
+            return (1, self.kt, self.kf, self.cout)
+        return (self.cout, self.kt, self.kf, self.cin // self.groups)
 
     @property
     def frame_bytes(self) -> int:
@@ -224,7 +250,8 @@ class ConvNode:
         """This node as an s16w conv where soi_conv_s16w_s8 takes it and is the faster kernel."""
         if not core_is_fast or not s16w_applies(
                 kt=self.kt, kf=self.kf, fstride=self.fstride, cin=self.cin, out_width=self.out_width,
-                depthwise=self.depthwise, fully_connected=self.fully_connected, transposed=self.src_width > 0):
+                depthwise=self.depthwise, fully_connected=self.fully_connected, transposed=self.src_width > 0,
+                fdilation=self.fdilation, same_padding=self.same_padding, groups=self.groups):
             return self
         fast = replace(self, s16w=True)
         return fast if fast.s16w_words is not None else self

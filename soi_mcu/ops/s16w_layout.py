@@ -37,11 +37,15 @@ def s16w_lanes(kt: int, cin: int) -> int:
 
 
 def s16w_applies(*, kt: int, kf: int, fstride: int, cin: int, out_width: int, depthwise: bool,
-                 fully_connected: bool, transposed: bool) -> bool:
-    """The shapes soi_conv_s16w_s8 takes (any dilation in time and window)."""
+                 fully_connected: bool, transposed: bool, fdilation: int = 1, same_padding: bool = True,
+                 groups: int = 1) -> bool:
+    """The shapes soi_conv_s16w_s8 takes (any dilation in time and window). Its blocks read 3 adjacent
+    bins with one padding bin on each side for every input channel, so a conv dilated in frequency,
+    padded other than 'same' or grouped keeps the CMSIS-NN call (arm_convolve_wrapper_s8 takes them all)."""
     channels_ok = cin % 4 == 0 or kt * cin <= S16W_MAX_FOLDED
     return (kf in (1, 3) and fstride == 1 and channels_ok and 1 <= kt <= 16 and out_width >= S16W_MIN_OUT_WIDTH
-            and not depthwise and not fully_connected and not transposed)
+            and not depthwise and not fully_connected and not transposed and fdilation == 1 and same_padding
+            and groups == 1)
 
 
 S16W_MAGIC = 0x57363153  # "S16W", the stream's first word (firmware/kernels/soi/soi_conv_s16w.h)
