@@ -45,22 +45,13 @@ def conv_layer(call: Any, src: Any, conv: nn.Conv2d | nn.Conv1d, name: str, one_
     if past > needed:
         raise SoiError(f"{where}: {past} past frames padded where the kernel needs {needed}; the extra delay is "
                        "not a supported layer (use soi_mcu.model.from_torch.TimeShift for a delay)")
-    if df != 1:
-        raise SoiError(f"{where}: dilation {df} in frequency is not supported yet (dilation in time is); "
-                       "use dilation=(d, 1)")
     left, right = src.pad[0] + pf, src.pad[1] + pf
-    if kf % 2 == 0:
-        raise SoiError(f"{where}: an even kernel ({kf} bins) in frequency is not supported yet; use an odd one "
-                       f"({kf - 1} or {kf + 1}) with 'same' padding")
-    if left != kf // 2 or right != kf // 2:
-        raise SoiError(f"{where}: frequency padding ({left}, {right}) is not supported yet; only 'same' padding "
-                       f"({kf // 2}, {kf // 2}) is")
+    span = (kf - 1) * df + 1
+    same = kf % 2 == 1 and left == right == (span - 1) // 2
     if st > 1 and dt > 1:
         raise SoiError(f"{where}: a time-strided conv cannot also be dilated in time")
     cin = conv.in_channels
-    depthwise = conv.groups == cin and conv.groups > 1
-    if conv.groups not in (1, cin):
-        raise SoiError(f"{where}: grouped convolution (groups={conv.groups}) is not supported; "
-                       "use groups=1 or depthwise (groups=in_channels)")
+    depthwise = conv.groups == cin and conv.groups > 1  # the depthwise kernels are faster than a grouped conv
     return Conv(name, src.layer, cout=conv.out_channels, kt=kt, kf=kf, dilation=dt, stride=st, fstride=sf,
-                act="none", depthwise=depthwise)
+                act="none", depthwise=depthwise, fdilation=df, fpad=None if same else (left, right),
+                groups=1 if depthwise else conv.groups)

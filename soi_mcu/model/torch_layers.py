@@ -23,7 +23,7 @@ KIND_BY_NAME = {k.kind: k for k in KINDS}
 REGISTERED = {module_type: handler for kind in KINDS for module_type, handler in kind.torch_imports.items()}
 PADS = (nn.ZeroPad2d, nn.ConstantPad2d, nn.ZeroPad1d, nn.ConstantPad1d)
 PASS_THROUGH = (nn.Identity, nn.Dropout)
-SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; groups=1 or depthwise)",
+SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; any groups, dilation and frequency padding)",
              "BatchNorm2d / BatchNorm1d (after a conv)", "ReLU", "ReLU6", "ELU (alpha 1; after a conv or its norm)",
              "ZeroPad2d / ConstantPad2d / ConstantPad1d / F.pad (zeros)",
              "ConvTranspose2d (in time, kernel = stride, 1 in frequency)", "Upsample (nearest, in frequency)",
