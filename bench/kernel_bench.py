@@ -54,7 +54,7 @@ CMSIS_DIRS = (
 @dataclass(frozen=True)
 class Shape:
     """One kernel call. kind: conv (wrapper), s16w (soi_conv_s16w_s8, same data as the conv named `twin`),
-    dw (depthwise wrapper), fc, add."""
+    dw (depthwise wrapper), fc, add, mul (elementwise, cin values)."""
 
     name: str
     kind: str
@@ -87,7 +87,7 @@ class Shape:
             return self.out_h * self.out_w * self.cin * self.kh * self.kw
         if self.kind == "fc":
             return self.cin * self.cout
-        return self.cin  # add: elements
+        return self.cin  # add, mul: elements
 
 
 SHAPES = (
@@ -107,8 +107,13 @@ SHAPES = (
     Shape("s16w 3x3 (3,64,1)->8", "s16w", 3, 64, 1, 8, twin="conv3x3 (3,64,1)->8"),
     Shape("dw3x3 (3,32,16)", "dw", 3, 32, 16, 16),
     Shape("fc 512->128", "fc", 1, 1, 512, 128),
+    Shape("add 32", "add", 1, 1, 32, 32),
     Shape("add 512", "add", 1, 1, 512, 512),
+    Shape("add 1024", "add", 1, 1, 1024, 1024),
+    Shape("mul 32", "mul", 1, 1, 32, 32),
+    Shape("mul 1024", "mul", 1, 1, 1024, 1024),
 )
+ELEMENTWISE = ("add", "mul")  # kinds whose MACs column counts elements (figures in cycles per element)
 
 
 def _arr(name: str, ctype: str, values: np.ndarray, const: bool = True) -> str:
@@ -124,7 +129,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
     for i, s in enumerate(shapes):
         # One generator per shape (seeded by its name), so a subset gets the same data as the full run.
         rng = np.random.default_rng([seed, *(s.twin or s.name).encode()])
-        inp = rng.integers(-128, 128, size=s.h * s.w * s.cin if s.kind != "add" else s.cin)
+        inp = rng.integers(-128, 128, size=s.h * s.w * s.cin if s.kind not in ELEMENTWISE else s.cin)
         data.append(_arr(f"in{i}", "int8_t", inp))
         if s.kind in ("conv", "s16w", "dw", "fc"):
             k = s.kh * s.kw * s.cin
@@ -210,12 +215,21 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         report({i}, st, {s.cout});
     }}
 """)
+        elif s.kind == "mul":
+            data.append(_arr(f"in2_{i}", "int8_t", rng.integers(-128, 128, size=s.cin)))
+            calls.append(f"""    {{
+        soi_mark_begin();
+        st = arm_elementwise_mul_s8(in{i}, in2_{i}, 3, -7, out, -2, 1395864371, -8, -128, 127, {s.cin});
+        soi_mark_end();
+        report({i}, st, {s.cin});
+    }}
+""")
         else:
             data.append(_arr(f"in2_{i}", "int8_t", rng.integers(-128, 128, size=s.cin)))
             calls.append(f"""    {{
         soi_mark_begin();
-        st = arm_elementwise_add_s8(in{i}, in2_{i}, 3, 1518500250, -1, -7, 1288490189, 0, 20, out, -2,
-                                    1395864371, -20, -128, 127, {s.cin});
+        st = arm_elementwise_add_s8(in{i}, in2_{i}, 3, 1073741824, 0, -7, 1518500250, -1, 20, out, -2,
+                                    1395864371, -19, -128, 127, {s.cin});
         soi_mark_end();
         report({i}, st, {s.cin});
     }}
@@ -414,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [t.name for t in shapes]
         for i, s in enumerate(shapes):
             own = results[(c, "own")][i]
-            unit = f"{s.macs / own.cycles:8.3f}" if s.kind != "add" else f"{own.cycles / s.macs:6.1f}/e"
+            unit = f"{s.macs / own.cycles:8.3f}" if s.kind not in ELEMENTWISE else f"{own.cycles / s.macs:6.1f}/e"
             row = f"{s.name:<26}{s.macs:>8}{own.insns:>9}{own.cycles:>9}{unit}"
             if not own.ok:
                 row += " (status!=0)"
@@ -424,11 +438,11 @@ def main(argv: list[str] | None = None) -> int:
                     row += f"  {'=' if twin.digest == own.digest else 'DIFFERS FROM'} {s.twin}"
             if "cmsis" in libs:
                 ref = results[(c, "cmsis")][i]
-                runit = f"{s.macs / ref.cycles:8.3f}" if s.kind != "add" else f"{ref.cycles / s.macs:6.1f}/e"
+                runit = f"{s.macs / ref.cycles:8.3f}" if s.kind not in ELEMENTWISE else f"{ref.cycles / s.macs:6.1f}/e"
                 same = "yes" if own.digest == ref.digest and own.ok and ref.ok else "NO"
                 row += f"{ref.insns:>12}{ref.cycles:>9}{runit}{ref.cycles / own.cycles:8.2f}  {same}"
             print(row)
-    print("\nMAC/cyc: MACs per estimated cycle (add: cycles per element). speedup: CMSIS-NN cycles / own cycles.")
+    print("\nMAC/cyc: MACs per estimated cycle (add, mul: cycles per element). speedup: CMSIS-NN cycles / own cycles.")
     return 0
 
 

@@ -15,7 +15,22 @@ import random
 from functools import cache
 
 from soi_mcu.model import ModelSpec
-from soi_mcu.ops import ACTIVATIONS, KINDS, Add, Concat, Conv, Duplicate, FreqPool, PReLU, Shift, TConv, TConvFreq, Upsample
+from soi_mcu.ops import (
+    ACTIVATIONS,
+    KINDS,
+    Add,
+    Concat,
+    Conv,
+    Duplicate,
+    FreqPool,
+    Mul,
+    PReLU,
+    Shift,
+    Sub,
+    TConv,
+    TConvFreq,
+    Upsample,
+)
 
 
 def all_features() -> frozenset[str]:
@@ -72,7 +87,8 @@ def seeds(offset: int, default: int, full: int) -> tuple[int, ...]:
 def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
     """A random causal CNN: convs (any registered activation, some depthwise or grouped, some dilated or
     asymmetrically padded in frequency, some followed by a PReLU), S-CC pairs (nested up to max_depth), SC
-    shifts, SS-CC, concat/add skips, upsampling by repetition or tSTMC, a pooled fully connected head."""
+    shifts, SS-CC, concat/add/sub/mul skips, upsampling by repetition or tSTMC, a mask head (mul or sub), a
+    pooled fully connected head."""
     layers: list = []
     count = iter(range(1000))
     in_channels = rng.randint(1, 3)
@@ -148,9 +164,9 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
             up = maybe_shift(up)  # SS-CC when a shift follows the duplication
             if rng.random() < 0.8:
                 skip = f"skip{next(count)}"
-                if rng.random() < 0.3:  # skip by addition: match channels with a 1x1 conv first
+                if rng.random() < 0.3:  # skip by addition (or difference, product): match channels with a 1x1 conv first
                     up = conv(up, kt=1, kf=1, cout=channels_of(layers, x, in_channels))
-                    layers.append(Add(skip, (up, x)))
+                    layers.append(rng.choice((Add, Add, Sub, Mul))(skip, (up, x)))
                 else:
                     layers.append(Concat(skip, (up, x)))
                 up = maybe_prelu(skip)
@@ -158,6 +174,10 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         return x
 
     out = conv(block("input", 0), may_be_valid=True)
+    if rng.random() < 0.3:  # a mask head: the output times (or minus) a 1x1 conv of itself
+        mask = conv(out, kt=1, kf=1, cout=channels_of(layers, out, in_channels))
+        layers.append(rng.choice((Mul, Sub))(f"mask{next(count)}", (out, mask)))
+        out = layers[-1].name
     if rng.random() < 0.25:  # a classifier head: pool the bins, then a 1x1 conv over one bin (fully connected)
         layers.append(FreqPool(f"pool{next(count)}", out))
         out = conv(layers[-1].name, kt=1, kf=1)

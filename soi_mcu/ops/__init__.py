@@ -11,16 +11,18 @@ from soi_mcu.ops.base import LayerOp
 from soi_mcu.ops.concat import Concat
 from soi_mcu.ops.conv import Conv
 from soi_mcu.ops.duplicate import Duplicate
+from soi_mcu.ops.mul import Mul
 from soi_mcu.ops.pool import FreqPool
 from soi_mcu.ops.prelu import PReLU
 from soi_mcu.ops.shift import Shift
+from soi_mcu.ops.sub import Sub
 from soi_mcu.ops.tconv import TConv
 from soi_mcu.ops.tconv_freq import TConvFreq
 from soi_mcu.ops.upsample import Upsample
 
 KINDS: tuple[type[LayerOp], ...] = (Conv, TConvFreq, TConv, Duplicate, Shift, Upsample, FreqPool, Concat, Add,
-                                    PReLU)
+                                    PReLU, Mul, Sub)
 Layer = LayerOp
 
-__all__ = ["ACTIVATIONS", "KINDS", "Add", "Concat", "Conv", "Duplicate", "FreqPool", "Layer", "LayerOp", "PReLU", "Shift",
-           "TConv", "TConvFreq", "Upsample", "activate"]
+__all__ = ["ACTIVATIONS", "KINDS", "Add", "Concat", "Conv", "Duplicate", "FreqPool", "Layer", "LayerOp", "Mul", "PReLU", "Shift",
+           "Sub", "TConv", "TConvFreq", "Upsample", "activate"]

@@ -1,4 +1,7 @@
-"""Add: a skip connection by addition (inputs of equal shape), TFLite's int8 ADD arithmetic."""
+"""Add: a skip connection by addition (inputs of equal shape), TFLite's int8 ADD arithmetic.
+
+The lowering (`add_node`) is shared with Sub: TFLite computes int8 SUB with the ADD kernel, the second
+input's multiplier negated (sub.cc's PrepareGeneralSubOp, then reference_integer_ops::Add)."""
 
 from __future__ import annotations
 
@@ -8,17 +11,16 @@ from typing import ClassVar
 import torch
 
 from soi_mcu.errors import SoiError
-from soi_mcu.ops.base import BufRef, Facts, LayerOp, LowerContext, Lowered
-from soi_mcu.ops.concat import aligned, skip_facts
-from soi_mcu.ops.records import MatchedAdd
+from soi_mcu.ops.base import BufRef, LayerOp, LowerContext, Lowered
+from soi_mcu.ops.elementwise import Elementwise
 from soi_mcu.ops.requant import activation_range, quantize_multiplier
-from soi_mcu.ops.tflite_act import fused_act
 
 
 @dataclass(frozen=True)
 class AddNode:
     """Both inputs rescaled to a common scale with 20 bits of headroom, summed, requantized to the
-    output (the parameters TFLite's reference kernel derives)."""
+    output (the parameters TFLite's reference kernel derives). A subtraction is the same node with the
+    second input's multiplier negated (`what` only names it in the C comment)."""
 
     kind: ClassVar[str] = "add"
     name: str
@@ -34,6 +36,7 @@ class AddNode:
     output_shift: int
     act_min: int
     act_max: int
+    what: str = "addition"
 
     @property
     def kernels(self) -> tuple[str, ...]:
@@ -46,59 +49,40 @@ class AddNode:
         return (self.target,)
 
 
+def add_node(layer: LayerOp, ctx: LowerContext, sign: int = 1, what: str = "addition") -> Lowered:
+    """TFLite's int8 ADD parameters (add.cc / sub.cc Prepare): both inputs to twice the larger input
+    scale with 20 bits of headroom, the second input's multiplier times `sign` (-1: SUB)."""
+    if len(layer.inputs) != 2:
+        raise SoiError(f"layer '{layer.name}': an {what} of {len(layer.inputs)} inputs; two are supported")
+    m = ctx.matched[layer.name]
+    s1, s2 = (float(t.scale[0]) for t in m.inputs)
+    out_scale = float(m.output.scale[0])
+    left_shift = 20  # TFLite's headroom for int8 ADD and SUB
+    twice_max = 2 * max(s1, s2)
+    q1, q2 = quantize_multiplier(s1 / twice_max), quantize_multiplier(s2 / twice_max)
+    qo = quantize_multiplier(twice_max / ((1 << left_shift) * out_scale))
+    act_min, act_max = activation_range(m.act, m.output)
+    node = AddNode(
+        name=layer.name, sources=tuple(ctx.buf[s] for s in m.sources), target=BufRef(f"soi_buf_{layer.name}"),
+        size=ctx.sched.width[layer.name] * ctx.sched.channels[layer.name],
+        input_offsets=tuple(-int(t.zero_point[0]) for t in m.inputs), input_multipliers=(q1[0], sign * q2[0]),
+        input_shifts=(q1[1], q2[1]), left_shift=left_shift, output_offset=int(m.output.zero_point[0]),
+        output_multiplier=qo[0], output_shift=qo[1], act_min=act_min, act_max=act_max, what=what,
+    )
+    return Lowered((node,), node.target, m.output, {node.target.buffer: node.size})
+
+
 @dataclass(frozen=True)
-class Add(LayerOp):
+class Add(Elementwise):
     kind: ClassVar[str] = "add"
     buffer_rank: ClassVar[int] = 1
-    min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int] = 64
+    tflite_op: ClassVar[str] = "ADD"
+    keras_layer: ClassVar[str] = "Add"
+    verb: ClassVar[str] = "added"
 
-    def infer(self, period, channels, width, rf) -> Facts:
-        p, w, r = skip_facts(self, period, width, rf)
-        if len({channels[s] for s in self.inputs}) != 1:
-            raise SoiError(f"layer '{self.name}': added inputs have different channels "
-                           f"{[channels[s] for s in self.inputs]}")
-        return Facts(p, channels[self.inputs[0]], w, r)
-
-    def offline(self, model, acts):
-        return torch.stack(aligned([acts[s] for s in self.inputs])).sum(0)
-
-    def stream(self, stepper, phase: int):
-        return torch.stack([stepper.frames[s] for s in self.inputs]).sum(0)
-
-    def keras(self, keras, offline, acts):
-        return keras.layers.Add(name=self.name)([acts[s] for s in self.inputs])
-
-    def match(self, m) -> MatchedAdd:
-        srcs = {m.acts[s] for s in self.inputs}
-        cands = [op for op in m.readers(m.acts[self.inputs[0]]) if op.kind == "ADD" and set(op.inputs) == srcs]
-        if not cands:
-            raise SoiError(f"layer '{self.name}': no ADD of {self.inputs} in the .tflite")
-        op = cands[0]
-        m.used.add(op.index)
-        m.acts[self.name] = op.outputs[0]
-        by_tensor = {m.acts[s]: s for s in self.inputs}
-        return MatchedAdd(
-            sources=tuple(by_tensor[t] for t in op.inputs), inputs=tuple(m.graph.tensors[t] for t in op.inputs),
-            output=m.graph.tensors[op.outputs[0]], act=fused_act(op.options.get("fusedActivationFunction", 0)),
-        )
+    def combine(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(parts).sum(0)
 
     def lower(self, ctx: LowerContext) -> Lowered:
-        if len(self.inputs) != 2:
-            raise SoiError(f"layer '{self.name}': an addition of {len(self.inputs)} inputs; two are supported")
-        m = ctx.matched[self.name]
-        s1, s2 = (float(t.scale[0]) for t in m.inputs)
-        out_scale = float(m.output.scale[0])
-        left_shift = 20  # TFLite's headroom for int8 ADD
-        twice_max = 2 * max(s1, s2)
-        q1, q2 = quantize_multiplier(s1 / twice_max), quantize_multiplier(s2 / twice_max)
-        qo = quantize_multiplier(twice_max / ((1 << left_shift) * out_scale))
-        act_min, act_max = activation_range(m.act, m.output)
-        node = AddNode(
-            name=self.name, sources=tuple(ctx.buf[s] for s in m.sources), target=BufRef(f"soi_buf_{self.name}"),
-            size=ctx.sched.width[self.name] * ctx.sched.channels[self.name],
-            input_offsets=tuple(-int(t.zero_point[0]) for t in m.inputs), input_multipliers=(q1[0], q2[0]),
-            input_shifts=(q1[1], q2[1]), left_shift=left_shift, output_offset=int(m.output.zero_point[0]),
-            output_multiplier=qo[0], output_shift=qo[1], act_min=act_min, act_max=act_max,
-        )
-        return Lowered((node,), node.target, m.output, {node.target.buffer: node.size})
+        return add_node(self, ctx)

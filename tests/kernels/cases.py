@@ -19,6 +19,7 @@ KINDS = {
     "DW": 4,
     "FC": 5,
     "ADD": 6,
+    "MUL": 7,
 }
 
 
@@ -262,6 +263,44 @@ def make_fc(rng: np.random.Generator) -> Case:
     return c
 
 
+ADD_KEYS = ("in1_offset", "in1_mult", "in1_shift", "in2_offset", "in2_mult", "in2_shift", "left_shift", "out_offset",
+            "out_mult", "out_shift", "act_min", "act_max")
+
+
+def _tflite_add(rng: np.random.Generator, p: dict) -> None:
+    """The parameters TFLite derives for ADD and SUB (the kernels' fast path): one input at multiplier 2^30,
+    shift 0, the other below it, its multiplier negated for SUB; sometimes a multiplier with 10 trailing
+    zeros, where the doubling high multiply meets exact halves, and the larger input second."""
+    unit, other = ("in1", "in2") if rng.random() < 0.5 else ("in2", "in1")
+    p[f"{unit}_mult"], p[f"{unit}_shift"] = 1 << 30, 0
+    p[f"{other}_shift"] = int(rng.integers(-4, 0))
+    if rng.random() < 0.3:
+        p[f"{other}_mult"] = (2 * int(rng.integers(1 << 19, (1 << 20) - 1)) + 1) * 1024  # odd multiple of 2^10
+    if rng.random() < 0.5:  # SUB: input 2's multiplier negated
+        p["in2_mult"] = -p["in2_mult"]
+    p["out_shift"] = int(rng.integers(-22, -17))
+
+
+def make_mul(rng: np.random.Generator) -> Case:
+    """TFLite int8 MUL: offsets, one multiplier and shift; some multipliers of 2^30 (exact halves)."""
+    size = int(rng.integers(1, 200))
+    lo, hi = _act(rng)
+    p = {
+        "in1_offset": int(rng.integers(-127, 129)),
+        "in2_offset": int(rng.integers(-127, 129)),
+        "out_offset": int(rng.integers(-128, 128)),
+        "out_mult": int(rng.integers(1 << 30, 1 << 31)) if rng.random() < 0.8 else 1 << 30,
+        "out_shift": int(rng.integers(-10, -5)) if rng.random() < 0.9 else int(rng.integers(-2, 2)),
+        "act_min": lo,
+        "act_max": hi,
+    }
+    d = [size] + [p[k] for k in ("in1_offset", "in2_offset", "out_offset", "out_mult", "out_shift", "act_min", "act_max")]
+    c = Case("MUL", d, rng.integers(-128, 128, size=size, dtype=np.int8))
+    c.in2 = rng.integers(-128, 128, size=size, dtype=np.int8)
+    c.expected = ref.elementwise_mul_s8(c.inp, c.in2, p)
+    return c
+
+
 def make_add(rng: np.random.Generator) -> Case:
     size = int(rng.integers(1, 200))
     lo, hi = _act(rng)
@@ -297,6 +336,9 @@ def make_add(rng: np.random.Generator) -> Case:
             "act_max",
         )
     ]
+    if rng.random() < 0.6:
+        _tflite_add(rng, p)
+        d = [size] + [p[k] for k in ADD_KEYS]
     c = Case("ADD", d, rng.integers(-128, 128, size=size, dtype=np.int8))
     c.in2 = rng.integers(-128, 128, size=size, dtype=np.int8)
     c.expected = ref.elementwise_add_s8(c.inp, c.in2, p)
@@ -304,7 +346,7 @@ def make_add(rng: np.random.Generator) -> Case:
 
 
 def make_cases(seed: int, per_family: int) -> list[Case]:
-    """per_family cases for each of conv (wrapper + direct entry points), depthwise, FC and add."""
+    """per_family cases for each of conv (wrapper + direct entry points), depthwise, FC, add (and sub) and mul."""
     rng = np.random.default_rng(seed)
     conv_kinds = ["CONV_WRAPPER", "CONV_WRAPPER", "CONV_S8", "CONV_1X1_NOBUF", "CONV_1XN"]
     cases = [make_conv(rng, conv_kinds[i % len(conv_kinds)]) for i in range(per_family)]
@@ -314,6 +356,7 @@ def make_cases(seed: int, per_family: int) -> list[Case]:
     # Drawn last so that the cases above stay the same for a given seed.
     cases += [make_row_conv(rng) for _ in range(max(8, per_family // 2))]
     cases += [make_dw_row(rng) for _ in range(max(8, per_family // 3))]
+    cases += [make_mul(rng) for _ in range(per_family)]
     return cases
 
 

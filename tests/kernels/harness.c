@@ -161,6 +161,10 @@ static int32_t run_case(int32_t idx, const soi_test_case *t, int32_t *size)
         return arm_fully_connected_s8(&ctx, &fp, &q, &in, t->in, &f, t->w, &bias_dims, t->bias, &out, output);
     }
     *size = 0;
+    if (t->kind == SOI_T_MUL)
+    {
+        return arm_elementwise_mul_s8(t->in, t->in2, d[1], d[2], output, d[3], d[4], d[5], d[6], d[7], d[0]);
+    }
     return arm_elementwise_add_s8(t->in, t->in2, d[1], d[2], d[3], d[4], d[5], d[6], d[7], output, d[8], d[9], d[10],
                                   d[11], d[12], d[0]);
 }

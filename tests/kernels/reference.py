@@ -126,3 +126,13 @@ def elementwise_add_s8(a: np.ndarray, b: np.ndarray, p: dict) -> np.ndarray:
         raw = multiply_by_quantized_multiplier(sa + sb, p["out_mult"], p["out_shift"]) + p["out_offset"]
         out[i] = min(max(raw, p["act_min"]), p["act_max"])
     return out
+
+
+def elementwise_mul_s8(a: np.ndarray, b: np.ndarray, p: dict) -> np.ndarray:
+    """TFLite MulElementwise int8 (CMSIS-NN argument conventions: offsets are -zero_point)."""
+    out = np.empty(a.shape, dtype=np.int8)
+    for i, (va, vb) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        prod = (va + p["in1_offset"]) * (vb + p["in2_offset"])
+        raw = multiply_by_quantized_multiplier(prod, p["out_mult"], p["out_shift"]) + p["out_offset"]
+        out[i] = min(max(raw, p["act_min"]), p["act_max"])
+    return out

@@ -199,6 +199,20 @@ arm_cmsis_nn_status arm_elementwise_add_s8(const int8_t *input_1_vect,
                                            const int32_t out_activation_max,
                                            const int32_t block_size);
 
+/* Elementwise multiply (TFLite MulElementwise, no broadcasting): (x1 + offset_1) * (x2 + offset_2)
+ * requantized by out_mult/out_shift, + out_offset, clamped. */
+arm_cmsis_nn_status arm_elementwise_mul_s8(const int8_t *input_1_vect,
+                                           const int8_t *input_2_vect,
+                                           const int32_t input_1_offset,
+                                           const int32_t input_2_offset,
+                                           int8_t *output,
+                                           const int32_t out_offset,
+                                           const int32_t out_mult,
+                                           const int32_t out_shift,
+                                           const int32_t out_activation_min,
+                                           const int32_t out_activation_max,
+                                           const int32_t block_size);
+
 /* Average pooling over [N,H,W,C] windows of filter_dims (h, w); the mean of the valid taps,
  * rounded half away from zero, clamped to the activation range. Input and output share
  * quantization. input_dims->n is the batch count (>= 1). */

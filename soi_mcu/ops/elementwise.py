@@ -1,0 +1,73 @@
+"""What the elementwise two-tensor kinds share (add, sub, mul): inputs of equal shape at one rate,
+the float form as one combining function, and the match of their one TFLite op.
+
+Each kind names its TFLite op (`tflite_op`) and its Keras layer (`keras_layer`) and says how it combines
+its inputs (`combine`); the int8 arithmetic (lowering) stays with the kind (add.py, sub.py, mul.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from soi_mcu.errors import SoiError
+from soi_mcu.ops.base import Facts, LayerOp
+from soi_mcu.ops.concat import aligned, skip_facts
+from soi_mcu.ops.records import MatchedAdd
+from soi_mcu.ops.tflite_act import fused_act
+
+
+@dataclass(frozen=True)
+class Elementwise(LayerOp):
+    """Base of the elementwise kinds: `inputs` of equal channels, bins and rate; the output has their shape."""
+
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int] = 2
+    tflite_op: ClassVar[str] = ""  # the int8 op the converter writes: "ADD", "SUB", "MUL"
+    keras_layer: ClassVar[str] = ""  # the keras.layers class that converts to it
+    verb: ClassVar[str] = ""  # for messages: "added", "subtracted", "multiplied"
+
+    def check_inputs(self) -> None:
+        if self.max_inputs == 2 and len(self.inputs) != 2:
+            raise SoiError(f"layer '{self.name}': a {self.kind} layer takes two inputs, got {len(self.inputs)}")
+        super().check_inputs()
+
+    def combine(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """The float operation on the (aligned) input tensors, in input order."""
+        raise NotImplementedError(self.kind)
+
+    def infer(self, period, channels, width, rf) -> Facts:
+        p, w, r = skip_facts(self, period, width, rf)
+        if len({channels[s] for s in self.inputs}) != 1:
+            raise SoiError(f"layer '{self.name}': {self.verb} inputs have different channels "
+                           f"{[channels[s] for s in self.inputs]}")
+        return Facts(p, channels[self.inputs[0]], w, r)
+
+    def offline(self, model: Any, acts: dict[str, Any]) -> torch.Tensor:
+        return self.combine(aligned([acts[s] for s in self.inputs]))
+
+    def stream(self, stepper: Any, phase: int) -> torch.Tensor:
+        return self.combine([stepper.frames[s] for s in self.inputs])
+
+    def keras(self, keras: Any, offline: Any, acts: dict[str, Any]) -> Any:
+        return getattr(keras.layers, self.keras_layer)(name=self.name)([acts[s] for s in self.inputs])
+
+    def match(self, m: Any) -> MatchedAdd:
+        """Its op reads exactly its inputs; `sources` keeps the op's input order (SUB's operands are
+        ordered; the converter may also swap the commutative ones)."""
+        srcs = [m.acts[s] for s in self.inputs]
+        cands = [op for op in m.readers(srcs[0]) if op.kind == self.tflite_op and set(op.inputs) == set(srcs)]
+        if not cands:
+            raise SoiError(f"layer '{self.name}': no {self.tflite_op} of {self.inputs} in the .tflite")
+        op = cands[0]
+        m.used.add(op.index)
+        m.acts[self.name] = op.outputs[0]
+        by_tensor = {m.acts[s]: s for s in self.inputs}
+        sources = tuple(by_tensor[t] for t in op.inputs)
+        if self.tflite_op == "SUB" and sources != tuple(self.inputs):
+            raise SoiError(f"layer '{self.name}': the SUB in the .tflite has its operands swapped")
+        return MatchedAdd(
+            sources=sources, inputs=tuple(m.graph.tensors[t] for t in op.inputs),
+            output=m.graph.tensors[op.outputs[0]], act=fused_act(op.options.get("fusedActivationFunction", 0)),
+        )
