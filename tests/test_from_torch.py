@@ -16,7 +16,7 @@ from soi_mcu.model.source import load_model
 from soi_mcu.model.streaming import check_equivalence
 
 from .conftest import have
-from .models.graph_models import Tcn1d, UNetish
+from .models.graph_models import Masked, Tcn1d, UNetish
 from .models.user_model import build, causal_conv
 
 MODELS = Path(__file__).parent / "models" / "user_model.py"
@@ -222,7 +222,7 @@ def test_trained_user_model_runs_bitexact_on_cortex_m4(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"), reason="needs the cross toolchain and QEMU")
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
-@pytest.mark.parametrize("factory, freq_bins", [("build_unetish", 8), ("build_tcn", 0)])
+@pytest.mark.parametrize("factory, freq_bins", [("build_unetish", 8), ("build_tcn", 0), ("build_masked", 8)])
 def test_graph_models_run_bitexact_in_qemu(factory: str, freq_bins: int, board: str, tmp_path: Path) -> None:
     from soi_mcu.pipeline import run
 
@@ -232,3 +232,12 @@ def test_graph_models_run_bitexact_in_qemu(factory: str, freq_bins: int, board: 
     frames = 3 * model.schedule.receptive_field
     report = run(model, board, frames, tmp_path, quiet=True)
     assert report.bitexact and report.frames == frames
+
+
+def test_masks_multiply_and_subtract() -> None:
+    offline = from_torch(Masked(), freq_bins=8)
+    kinds = [layer.kind for layer in offline.spec.layers]
+    assert "mul" in kinds and "sub" in kinds, kinds
+    mul = next(layer for layer in offline.spec.layers if layer.kind == "mul")
+    assert mul.inputs[0] == "input"
+    assert check_equivalence(offline, torch.randn(12, 8, 1)).ok

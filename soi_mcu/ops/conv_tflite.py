@@ -72,13 +72,25 @@ def _tap_steps(layer: Any) -> tuple[int, int]:
 def match_conv(layer: Any, m: Any) -> MatchedConv:
     src = m.acts[layer.input]
     kind = "DEPTHWISE_CONV_2D" if layer.depthwise else "CONV_2D"
-    pads = [op for op in m.readers(src) if op.kind == "PAD"
-            and any(c.kind == kind for c in m.graph.consumers.get(op.outputs[0], []))]
-    conv_in = src
-    if pads:  # the causal/frequency padding; the firmware does it with state and kernel padding
-        m.used.add(pads[0].index)
-        conv_in = pads[0].outputs[0]
-    op = m.consumer(conv_in, kind, layer.name)
+    size, _ = exported_geometry(layer)
+
+    def fits(op) -> bool:  # several convs may read one tensor: take the one of this layer's shape
+        shape = m.graph.tensors[op.inputs[1]].shape
+        return op.kind == kind and tuple(shape[1:3]) == tuple(size) and (
+            shape[3] == layer.cout if layer.depthwise else shape[0] == layer.cout)
+
+    # (PAD or None, conv): the causal/frequency padding is a PAD in front, or folded into the conv by the
+    # converter; the firmware does it with state and kernel padding either way
+    cands = [(pad, c) for pad in m.readers(src) if pad.kind == "PAD"
+             for c in m.graph.consumers.get(pad.outputs[0], []) if c.index not in m.used and fits(c)]
+    cands += [(None, c) for c in m.readers(src) if fits(c)]
+    if not cands:
+        raise SoiError(f"layer '{layer.name}': no {kind} op of kernel {size} and {layer.cout} outputs reads tensor "
+                       f"'{m.graph.tensors[src].name}' in the .tflite")
+    pad, op = min(cands, key=lambda pc: pc[1].index)
+    if pad is not None:
+        m.used.add(pad.index)
+    m.used.add(op.index)
     o = op.options
     matched = MatchedConv(
         input=m.graph.tensors[src], output=m.graph.tensors[op.outputs[0]],

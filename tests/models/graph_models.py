@@ -53,6 +53,20 @@ class Tcn1d(nn.Module):
         return self.out(h)
 
 
+class Masked(nn.Module):
+    """A mask model: the input spectrum times a mask, minus a learned offset path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(1, 4, (1, 3), padding=(0, 1))
+        self.mask = nn.Conv2d(4, 1, 1)
+        self.bias = nn.Conv2d(1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = torch.relu(self.mask(torch.relu(self.enc(x))))
+        return x * m - self.bias(x)
+
+
 def build_unetish() -> nn.Module:
     return UNetish()
 
@@ -63,3 +77,7 @@ def build_tcn() -> nn.Module:
         tcn.norm.running_mean.uniform_(-0.5, 0.5, generator=torch.Generator().manual_seed(1))
         tcn.norm.running_var.uniform_(0.5, 2.0, generator=torch.Generator().manual_seed(2))
     return tcn.eval()
+
+
+def build_masked() -> nn.Module:
+    return Masked()
