@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is loaded: `soi-mcu --h
     from soi_mcu.model import ModelSpec, OfflineModel
 
 MODEL_HELP = ("demo | CONFIG.toml (a U-Net config; --variant picks the SOI placement) | "
-              "FILE.py:FUNCTION (a function returning an nn.Module; give --freq-bins for a Conv2d model)")
+              "FILE.py:FUNCTION (a function returning an nn.Module; a Conv2d model needs --freq-bins or a freq_bins attribute)")
 
 
 def load_model(text: str, variant: str = "", freq_bins: int = 0, frame_rate_hz: float = 0.0) -> ModelSpec | OfflineModel:
@@ -86,4 +86,9 @@ def _load_python(text: str, freq_bins: int) -> OfflineModel:
     rate = getattr(model, "frame_rate_hz", 125.0)  # a module may say its own frame rate
     if not isinstance(rate, int | float) or not 0 < rate < float("inf"):
         raise SoiError(f"{text}(): its frame_rate_hz attribute is {rate!r}; give input frames per second, e.g. 62.5")
+    if not freq_bins:  # a module may say its own frame size
+        bins = getattr(model, "freq_bins", 0)
+        if not isinstance(bins, int) or bins < 0:
+            raise SoiError(f"{text}(): its freq_bins attribute is {bins!r}; give the frequency bins of an input frame")
+        freq_bins = bins
     return from_torch(model, freq_bins, name=path.stem, frame_rate_hz=float(rate))

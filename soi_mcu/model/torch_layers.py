@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import torch
 from torch import fx, nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
-from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, LayerOp, Shift, TConv, Upsample
+from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConv, Upsample
 
 KIND_BY_NAME = {k.kind: k for k in KINDS}
 REGISTERED = {module_type: handler for kind in KINDS for module_type, handler in kind.torch_imports.items()}
@@ -28,6 +29,7 @@ SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; any groups, dilat
              "ZeroPad2d / ConstantPad2d / ConstantPad1d / F.pad (zeros)",
              "ConvTranspose2d (in time, kernel = stride, 1 in frequency)", "Upsample (nearest, in frequency)",
              "Identity", "Dropout", "+ (residual add) and torch.cat over channels",
+             "x.mean(dim=3, keepdim=True) (the mean over frequency)",
              *(f"element-wise {k.kind}" for k in KINDS if k.kind in ("sub", "mul")),
              "soi_mcu.model.from_torch.TimeShift", "soi_mcu.model.from_torch.RepeatFrames",
              *sorted(t.__name__ for t in REGISTERED))
@@ -227,6 +229,8 @@ class LayerBuilder:
             self._concat(call)
         elif call.what == "function" and t is nn.functional.pad:
             self._functional_pad(call)
+        elif (t is torch.mean and call.what == "function") or (t == "mean" and call.what == "method"):
+            self._mean(call)
         elif call.what == "method" and t in PASS_METHODS:
             self.values[call.node] = self._input(call)
         else:
@@ -269,6 +273,18 @@ class LayerBuilder:
                            "channels (dim=1) is supported")
         ops = [self._input_value(call, t) for t in tensors]
         self._new(call, Concat(self.layer_name(call.path), tuple(v.layer for v in ops)))
+
+    def _mean(self, call: Call) -> None:
+        """The mean over all frequency bins of each frame (keepdim): a classifier's global pooling."""
+        dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim")
+        keepdim = call.args[2] if len(call.args) > 2 else call.kwargs.get("keepdim", False)
+        dims = tuple(dim) if isinstance(dim, list | tuple) else (dim,)
+        if self.one_d or dims not in ((3,), (-1,)) or not keepdim:
+            raise SoiError(f"{call.path} ({call.label}){call.where}: a mean over dims {dim} (keepdim={keepdim}); only "
+                           "the mean over frequency of each frame, x.mean(dim=3, keepdim=True), is supported (a mean "
+                           "over time is not causal per frame)")
+        src = self._input(call)
+        self._new(call, FreqPool(self.layer_name(call.path), src.layer))
 
     def _functional_pad(self, call: Call) -> None:
         src = self._input(call, allow_pad=True)
