@@ -16,7 +16,8 @@ from soi_mcu.ops.activations import ACTIVATIONS, activate, fused, keras_activati
 from soi_mcu.ops.base import BufRef, Facts, LayerOp, LowerContext, Lowered, own_group
 from soi_mcu.ops.conv_node import ConvNode
 from soi_mcu.ops.records import MatchedConv
-from soi_mcu.ops.requant import activation_range, conv_requant, elu_table
+from soi_mcu.ops.requant import activation_range, conv_requant
+from soi_mcu.ops.tables import elu_table
 from soi_mcu.ops.tflite_act import fused_act, with_elu
 
 
