@@ -171,14 +171,24 @@ def _add(x: np.ndarray, inp: Tensor, c: Tensor, out: Tensor, act: str) -> np.nda
         multiply_by_quantized_multiplier((int(v) - _zp(inp)) * (1 << 20), *q1) + b, *qo))) for v in x])
 
 
-ChainLink = tuple[str, Tensor, Tensor, Tensor, str]  # (op kind, input, constant, output, fused activation)
+def _requantize(x: np.ndarray, inp: Tensor, out: Tensor) -> np.ndarray:
+    """int8 -> int8 QUANTIZE (reference_ops::Requantize): (x - zp_in) times in/out scale (double), + zp_out."""
+    mult, shift = quantize_multiplier(float(_scale(inp)) / float(_scale(out)))
+    return np.array([max(-128, min(127, _zp(out) + multiply_by_quantized_multiplier(int(v) - _zp(inp), mult, shift)))
+                     for v in x])
 
 
-def chain_table(links: Sequence[ChainLink]) -> tuple[int, ...]:
-    """The composition of element-wise ops, each with an int8 constant operand, as one table."""
-    x = INT8.copy()
+ChainLink = tuple[str, Tensor, "Tensor | None", Tensor, str]  # (op kind, input, constant, output, fused activation)
+
+
+def chain_table(links: Sequence[ChainLink], table: Sequence[int] | None = None) -> tuple[int, ...]:
+    """The composition of element-wise ops (each with an int8 constant operand, or an int8 requantize)
+    as one table, applied after `table` (None: the identity)."""
+    x = INT8.copy() if table is None else np.asarray(table, dtype=np.int64)
     for kind, inp, c, out, act in links:
-        if kind in ("MINIMUM", "MAXIMUM"):
+        if kind == "QUANTIZE":
+            x = _requantize(x, inp, out)
+        elif kind in ("MINIMUM", "MAXIMUM"):
             x = _min_max(kind, x, inp, c, out)
         elif kind == "MUL":
             x = _mul(x, inp, c, out, act)
