@@ -175,12 +175,14 @@ def test_requantize_after_tanh_joins_its_table(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
 def test_softmax_on_host_is_bitexact_with_litert(tmp_path: Path) -> None:
-    """Softmax over 16 channels of wide-range values (differences below diff_min exercised), at full rate."""
+    """Softmax over 16 channels of wide-range values (differences below diff_min exercised), at full rate;
+    concatenated with its input, its output is requantized by the converter (QUANTIZE: a table after it)."""
     spec = ModelSpec("sm", 4, 1, (Conv("a", "input", cout=16, act="none"), Softmax("sm", "a"),
-                                  Conv("b", "sm", cout=2, act="none"), Softmax("out", "b")))
+                                  Concat("cat", ("sm", "a")), Conv("b", "cat", cout=2, act="none"), Softmax("out", "b")))
     frames = 12
     ex = Exported(spec, frames, tmp_path, seed=5)
     plan = lower(spec, ex.graph)
+    assert [n.requantize is not None for n in plan.of_kind("softmax")] == [True, False]
     generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
     out = run_on_host(tmp_path / "gen", frames, plan.output_size, sanitize=True)
     assert np.array_equal(out, ex.reference.reshape(frames, -1))

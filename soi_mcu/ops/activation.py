@@ -121,12 +121,8 @@ class Activation(LayerOp):
             act = fused_act(op.options.get("fusedActivationFunction", 0))
             links.append((kind, m.graph.tensors[src], _constant(m, op, src), m.graph.tensors[op.outputs[0]], act))
             src = op.outputs[0]
-        requant = [o for o in m.readers(src) if o.kind == "QUANTIZE" and m.graph.tensors[o.outputs[0]].dtype == np.int8]
-        if requant:
-            m.used.add(requant[0].index)
-            links.append(("QUANTIZE", m.graph.tensors[src], None, m.graph.tensors[requant[0].outputs[0]], "none"))
-            src = requant[0].outputs[0]
-        m.acts[self.name] = src
+        links += claim_requantize(m, src)
+        m.acts[self.name] = links[-1][3].index
         return tuple(links)
 
     def lower(self, ctx: LowerContext) -> Lowered:
@@ -149,6 +145,15 @@ class Activation(LayerOp):
             table=np.asarray(table, dtype=np.int8), run_period=sched.period[self.name],
         )
         return Lowered((node,), node.target, out, {node.target.buffer: node.size})
+
+
+def claim_requantize(m, src: int) -> list[ChainLink]:
+    """The int8 -> int8 QUANTIZE reading `src`, if the converter put one there, as a chain link ([] if none)."""
+    for op in m.readers(src):
+        if op.kind == "QUANTIZE" and m.graph.tensors[op.outputs[0]].dtype == np.int8:
+            m.used.add(op.index)
+            return [("QUANTIZE", m.graph.tensors[src], None, m.graph.tensors[op.outputs[0]], "none")]
+    return []
 
 
 def _constant(m, op, src: int) -> Tensor | None:

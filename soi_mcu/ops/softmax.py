@@ -3,7 +3,9 @@
 LiteRT's reference kernel runs it in gemmlowp fixed point: the differences to the row's maximum,
 rescaled by a multiplier with 5 integer bits (PreprocessSoftmaxScaling, beta 1), exp() of those not
 below diff_min (CalculateInputRadius), normalised by the sum's reciprocal; the output is always
-scale 1/256, zero point -128. The firmware calls CMSIS-NN's arm_softmax_s8 with those parameters."""
+scale 1/256, zero point -128. The firmware calls CMSIS-NN's arm_softmax_s8 with those parameters;
+where the converter requantizes that output (an int8 QUANTIZE, e.g. before a concat), a 256-entry
+table after it does the same (soi_table_s8, in place)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from soi_mcu.errors import SoiError
+from soi_mcu.ops.activation import claim_requantize
 from soi_mcu.ops.base import BufRef, LayerOp, LowerContext, Lowered
 from soi_mcu.ops.requant import quantize_multiplier
-from soi_mcu.ops.tables import check_output_quant
+from soi_mcu.ops.tables import chain_table, check_output_quant
 
 SCALED_DIFF_INTEGER_BITS = 5  # TFLite's kScaledDiffIntegerBits for int8 softmax
 
@@ -45,10 +49,17 @@ class SoftmaxNode:
     shift: int
     diff_min: int
     run_period: int
+    requantize: np.ndarray | None = None  # int8[256]: the QUANTIZE after the SOFTMAX as a table
+
+    declare_rank: ClassVar[int] = 0  # the requantize table, in layer order with the convs' constants
 
     @property
     def size(self) -> int:
         return self.rows * self.row_size
+
+    @property
+    def constant_bytes(self) -> int:
+        return 0 if self.requantize is None else int(self.requantize.size)
 
     @property
     def kernels(self) -> tuple[str, ...]:
@@ -86,16 +97,18 @@ class Softmax(LayerOp):
         op = m.consumer(m.acts[self.input], "SOFTMAX", self.name)
         if op.options.get("beta", 1.0) != 1.0:
             raise SoiError(f"layer '{self.name}': SOFTMAX with beta {op.options['beta']}; the export makes beta 1")
-        m.acts[self.name] = op.outputs[0]
-        return m.graph.tensors[op.outputs[0]]
+        requant = claim_requantize(m, op.outputs[0])
+        m.acts[self.name] = requant[0][3].index if requant else op.outputs[0]
+        return m.graph.tensors[op.outputs[0]], requant
 
     def lower(self, ctx: LowerContext) -> Lowered:
-        out, inp, sched = ctx.matched[self.name], ctx.quant[self.input], ctx.sched
+        (out, requant), inp, sched = ctx.matched[self.name], ctx.quant[self.input], ctx.sched
         check_output_quant("SOFTMAX", out, 1 / 256, -128)
         mult, shift, diff_min = softmax_params(float(inp.scale[0]))
         node = SoftmaxNode(
             name=self.name, source=ctx.buf[self.input], target=BufRef(f"soi_buf_{self.name}"),
             rows=sched.width[self.name], row_size=sched.channels[self.name], multiplier=mult, shift=shift,
             diff_min=diff_min, run_period=sched.period[self.name],
+            requantize=np.asarray(chain_table(requant), dtype=np.int8) if requant else None,
         )
-        return Lowered((node,), node.target, out, {node.target.buffer: node.size})
+        return Lowered((node,), node.target, requant[0][3] if requant else out, {node.target.buffer: node.size})
