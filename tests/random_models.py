@@ -18,6 +18,7 @@ from soi_mcu.model import ModelSpec
 from soi_mcu.ops import (
     ACTIVATIONS,
     KINDS,
+    Activation,
     Add,
     Concat,
     Conv,
@@ -26,16 +27,18 @@ from soi_mcu.ops import (
     Mul,
     PReLU,
     Shift,
+    Softmax,
     Sub,
     TConv,
     TConvFreq,
     Upsample,
 )
+from soi_mcu.ops.activation import FUNCTIONS
 
 
 def all_features() -> frozenset[str]:
     """What the default seeds of every random-model test must draw between them."""
-    return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS}
+    return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS} | {f"fn:{f}" for f in FUNCTIONS}
                      | {"depthwise", "groups", "fdilation", "fpad:asym", "fpad:valid", "prelu:shared"})
 
 
@@ -57,6 +60,8 @@ def features(spec: ModelSpec) -> frozenset[str]:
                 found.add("fpad:asym")
         if isinstance(layer, PReLU) and layer.shared:
             found.add("prelu:shared")
+        if isinstance(layer, Activation):
+            found.add(f"fn:{layer.fn}")
     return frozenset(found)
 
 
@@ -86,9 +91,9 @@ def seeds(offset: int, default: int, full: int) -> tuple[int, ...]:
 
 def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
     """A random causal CNN: convs (any registered activation, some depthwise or grouped, some dilated or
-    asymmetrically padded in frequency, some followed by a PReLU), S-CC pairs (nested up to max_depth), SC
-    shifts, SS-CC, concat/add/sub/mul skips, upsampling by repetition or tSTMC, a mask head (mul or sub), a
-    pooled fully connected head."""
+    asymmetrically padded in frequency, some followed by a PReLU, an activation layer or a softmax), S-CC
+    pairs (nested up to max_depth), SC shifts, SS-CC, concat/add/sub/mul skips, upsampling by repetition or
+    tSTMC, a mask head (mul or sub), a pooled fully connected head."""
     layers: list = []
     count = iter(range(1000))
     in_channels = rng.randint(1, 3)
@@ -124,12 +129,26 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
             kw["fpad"] = "valid"  # only where nothing needs the bins kept (the output, before a pool)
         act = rng.choice(("relu", *ACTIVATIONS))
         layers.append(Conv(name, src, cout=cout, act=act, **kw))
-        return maybe_prelu(name) if act != "relu" else name  # after a ReLU a PReLU is refused (it does nothing)
+        # after a ReLU a PReLU is refused (it does nothing)
+        return maybe_prelu(name) if act != "relu" else maybe_activation(name)
 
     def maybe_prelu(src: str) -> str:
         if rng.random() < 0.2:
             name = f"pr{next(count)}"
             layers.append(PReLU(name, src, shared=rng.random() < 0.4))
+            src = name
+        return maybe_activation(src)
+
+    def maybe_activation(src: str) -> str:
+        """An activation layer or a softmax over channels after a conv, a PReLU or a skip."""
+        r = rng.random()
+        if r < 0.2:
+            name = f"fn{next(count)}"
+            layers.append(Activation(name, src, fn=rng.choice(FUNCTIONS)))
+            return name
+        if r < 0.25:
+            name = f"sm{next(count)}"
+            layers.append(Softmax(name, src))
             return name
         return src
 

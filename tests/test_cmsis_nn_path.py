@@ -81,6 +81,7 @@ def test_required_api_is_what_the_templates_call() -> None:
     assert {"arm_convolve_wrapper_s8", "arm_depthwise_conv_wrapper_s8", "arm_elementwise_add_s8", "arm_avgpool_s8",
             "arm_convolve_wrapper_s8_get_buffer_size"} <= set(need.functions)
     assert {"arm_fully_connected_s8", "arm_fully_connected_s8_get_buffer_size"} <= set(need.functions)  # FC heads
+    assert need.functions["arm_softmax_s8"].ret == "void"  # softmax layers: no context, no status
     assert need.functions["arm_convolve_wrapper_s8"].params[:3] == (
         "const cmsis_nn_context *", "const cmsis_nn_conv_params *", "const cmsis_nn_per_channel_quant_params *")
     assert need.functions["arm_convolve_wrapper_s8"].ret == "arm_cmsis_nn_status"

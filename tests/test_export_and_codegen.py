@@ -240,7 +240,7 @@ def test_elu_table_equals_litert_on_all_int8_inputs(tmp_path: Path) -> None:
     import dataclasses
 
     from soi_mcu.model import Conv, ModelSpec
-    from soi_mcu.ops.requant import elu_table
+    from soi_mcu.ops.tables import elu_table
     from soi_mcu.quantize import litert_elu
     from soi_mcu.quantize.graph import match_layers
     from soi_mcu.quantize.rewrite import load_model as _load_model

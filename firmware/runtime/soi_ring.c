@@ -40,9 +40,9 @@ void soi_upsample_freq(int8_t *dst, const int8_t *src, uint32_t width, uint32_t 
     }
 }
 
-void soi_table_s8(int8_t *data, uint32_t size, const int8_t *table)
+void soi_table_s8(const int8_t *input, int8_t *output, uint32_t size, const int8_t *table)
 {
     for (uint32_t i = 0; i < size; i++) {
-        data[i] = table[(int32_t)data[i] + 128];
+        output[i] = table[(int32_t)input[i] + 128];
     }
 }

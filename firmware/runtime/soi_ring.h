@@ -42,8 +42,9 @@ static inline const int8_t *soi_ring_window(const soi_ring *ring)
 void soi_concat_channels(int8_t *dst, uint32_t width, uint32_t count, const int8_t *const *srcs,
                          const uint32_t *channels);
 
-/* An activation as a table, in place: data[i] = table[data[i] + 128] (int8 ELU). */
-void soi_table_s8(int8_t *data, uint32_t size, const int8_t *table);
+/* An element-wise int8 op as a 256-entry table: output[i] = table[input[i] + 128] (a conv's ELU in place,
+ * an activation layer's sigmoid, tanh, hardsigmoid or hardswish; output may be input). */
+void soi_table_s8(const int8_t *input, int8_t *output, uint32_t size, const int8_t *table);
 
 /* Nearest-neighbour upsampling along frequency: each of the width bins (channels bytes) is
  * written factor times. */

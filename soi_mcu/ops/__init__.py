@@ -5,6 +5,7 @@ kinds from it. A new kind is a new module here, added to KINDS, plus its templat
 (templates/ops/<kind>.c.j2) and its kernel.
 """
 
+from soi_mcu.ops.activation import Activation
 from soi_mcu.ops.activations import ACTIVATIONS, activate
 from soi_mcu.ops.add import Add
 from soi_mcu.ops.base import LayerOp
@@ -15,14 +16,15 @@ from soi_mcu.ops.mul import Mul
 from soi_mcu.ops.pool import FreqPool
 from soi_mcu.ops.prelu import PReLU
 from soi_mcu.ops.shift import Shift
+from soi_mcu.ops.softmax import Softmax
 from soi_mcu.ops.sub import Sub
 from soi_mcu.ops.tconv import TConv
 from soi_mcu.ops.tconv_freq import TConvFreq
 from soi_mcu.ops.upsample import Upsample
 
 KINDS: tuple[type[LayerOp], ...] = (Conv, TConvFreq, TConv, Duplicate, Shift, Upsample, FreqPool, Concat, Add,
-                                    PReLU, Mul, Sub)
+                                    PReLU, Mul, Sub, Activation, Softmax)
 Layer = LayerOp
 
-__all__ = ["ACTIVATIONS", "KINDS", "Add", "Concat", "Conv", "Duplicate", "FreqPool", "Layer", "LayerOp", "Mul", "PReLU", "Shift",
-           "Sub", "TConv", "TConvFreq", "Upsample", "activate"]
+__all__ = ["ACTIVATIONS", "KINDS", "Activation", "Add", "Concat", "Conv", "Duplicate", "FreqPool", "Layer", "LayerOp",
+           "Mul", "PReLU", "Shift", "Softmax", "Sub", "TConv", "TConvFreq", "Upsample", "activate"]

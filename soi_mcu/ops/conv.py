@@ -17,7 +17,8 @@ from soi_mcu.ops.base import BufRef, Facts, LayerOp, LowerContext, Lowered, own_
 from soi_mcu.ops.conv_node import ConvNode
 from soi_mcu.ops.conv_tflite import keras_conv, match_conv, tflite_filter
 from soi_mcu.ops.records import MatchedConv
-from soi_mcu.ops.requant import activation_range, conv_requant, elu_table
+from soi_mcu.ops.requant import activation_range, conv_requant
+from soi_mcu.ops.tables import elu_table
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Integer requantization as TFLite derives it: multipliers, activation ranges, activation tables."""
+"""Integer requantization as TFLite derives it: multipliers and activation ranges (the tables of
+element-wise ops are in tables.py)."""
 
 from __future__ import annotations
 
@@ -37,20 +38,6 @@ def activation_range(act: str, out: Tensor) -> tuple[int, int]:
     if act == "relu6":
         return max(-128, zp), min(127, zp + math.floor(6.0 / scale + 0.5))  # TfLiteRound(6 / scale)
     raise SoiError(f"fused activation '{act}' is not supported by the code generator")
-
-
-def elu_table(inp: Tensor, out: Tensor) -> tuple[int, ...]:
-    """TFLite's int8 ELU table (LUTPopulate in activations.cc), entry x + 128 for input x: in float32,
-    y = scale_in * (x - zp_in), ELU(y) = exp(y) - 1 below 0, then round(ELU(y) * (1 / scale_out))
-    half away from zero, + zp_out, clamped to int8."""
-    x = np.arange(-128, 128, dtype=np.int32)
-    y = np.float32(inp.scale[0]) * (x - int(inp.zero_point[0])).astype(np.float32)
-    with np.errstate(over="ignore"):
-        f = np.where(y < 0, np.exp(y, dtype=np.float32) - np.float32(1), y).astype(np.float32)
-    scaled = (f * (np.float32(1) / np.float32(out.scale[0]))).astype(np.float64)  # float32 product, exact in float64
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)  # TfLiteRound
-    q = rounded.astype(np.int64) + int(out.zero_point[0])
-    return tuple(int(v) for v in np.clip(q, -128, 127))
 
 
 def conv_requant(m: MatchedConv, cout: int) -> tuple[tuple[int, ...], tuple[int, ...]]:

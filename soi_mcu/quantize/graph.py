@@ -80,8 +80,10 @@ def _tensor(index: int, t, buffers) -> Tensor:
 
 
 def check_int8(graph: Graph) -> None:
-    """Refuse a model with float ops left in it: name them."""
-    floats = [op for op in graph.ops if op.kind in ("DEQUANTIZE", "QUANTIZE")
+    """Refuse a model with float ops left in it: name them. A QUANTIZE from int8 to int8 (a requantize
+    the converter puts after an op with a fixed output quantization) is int8; a layer must claim it."""
+    floats = [op for op in graph.ops if op.kind == "DEQUANTIZE"
+              or (op.kind == "QUANTIZE" and graph.tensors[op.inputs[0]].dtype != np.int8)
               or any(graph.tensors[t].dtype == np.float32 for t in op.outputs)]
     if floats:
         listed = ", ".join(f"{op.kind} (op {op.index})" for op in floats[:5])

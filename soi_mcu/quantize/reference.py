@@ -55,20 +55,31 @@ def reference_outputs(artifact: TfliteArtifact, inputs_q: np.ndarray) -> np.ndar
 def litert_elu(model_data: bytes, input_tensor: int, values: np.ndarray) -> np.ndarray:
     """LiteRT's int8 ELU (builtin resolver: the reference resolver has none) on `values`, with the
     quantization of the ELU that reads `input_tensor` in the model."""
+    model, kinds = load_model(model_data)
+    op = next(i for i, o in enumerate(model.subgraphs[0].operators)
+              if kinds[o.opcodeIndex] == "ELU" and int(o.inputs[0]) == input_tensor)
+    return litert_ops(model_data, [op], values, reference=False)
+
+
+def litert_ops(model_data: bytes, ops: list[int], values: np.ndarray, reference: bool = True) -> np.ndarray:
+    """Run the chain of element-wise ops `ops` (operator indices, each reading the one before) of the
+    model alone on int8 `values`, with the model's quantization: on LiteRT's reference kernels, or on
+    its builtin ones (reference=False). The tests check the firmware's tables with it."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    model, kinds = load_model(model_data)
+    model, _ = load_model(model_data)
     sub = model.subgraphs[0]
-    op = next(o for o in sub.operators if kinds[o.opcodeIndex] == "ELU" and int(o.inputs[0]) == input_tensor)
-    sub.operators = [op]
-    sub.inputs, sub.outputs = [int(op.inputs[0])], [int(op.outputs[0])]
+    sub.operators = [sub.operators[i] for i in ops]
+    first, last = int(sub.operators[0].inputs[0]), int(sub.operators[-1].outputs[0])
+    sub.inputs, sub.outputs = [first], [last]
     drop_unused_codes(model)
-    for i in (sub.inputs[0], sub.outputs[0]):
-        sub.tensors[i].shape = list(values.shape)
-        sub.tensors[i].shapeSignature = None
-    interp = Interpreter(model_content=pack_model(model),
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    for op in sub.operators:  # the activations take the values' shape; constants keep theirs
+        for i in (int(op.inputs[0]), int(op.outputs[0])):
+            sub.tensors[i].shape = list(values.shape)
+            sub.tensors[i].shapeSignature = None
+    resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interp = Interpreter(model_content=pack_model(model), experimental_op_resolver_type=resolver)
     interp.allocate_tensors()
-    interp.set_tensor(sub.inputs[0], values.astype(np.int8))
+    interp.set_tensor(first, values.astype(np.int8))
     interp.invoke()
-    return interp.get_tensor(sub.outputs[0]).copy()
+    return interp.get_tensor(last).copy()

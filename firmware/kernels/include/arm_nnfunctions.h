@@ -227,6 +227,17 @@ arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx,
 /* Scratch bytes for arm_avgpool_s8 (0 here). */
 int32_t arm_avgpool_s8_get_buffer_size(const int dim_dst_width, const int ch_src);
 
+/* Softmax over each of num_rows rows of row_size values (TFLite's int8 reference Softmax, beta folded into
+ * mult/shift: the row maximum's differences times mult << shift in Q5.26, those >= diff_min exponentiated);
+ * output scale 1/256, zero point -128. No context, no status. */
+void arm_softmax_s8(const int8_t *input,
+                    const int32_t num_rows,
+                    const int32_t row_size,
+                    const int32_t mult,
+                    const int32_t shift,
+                    const int32_t diff_min,
+                    int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif
