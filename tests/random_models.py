@@ -35,11 +35,13 @@ from soi_mcu.ops import (
 )
 from soi_mcu.ops.activation import FUNCTIONS
 
+ELEMENTWISE_ACTS = ("none", "none", "relu", "relu6")  # fused into ADD, SUB, MUL
+
 
 def all_features() -> frozenset[str]:
     """What the default seeds of every random-model test must draw between them."""
     return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS} | {f"fn:{f}" for f in FUNCTIONS}
-                     | {"depthwise", "groups", "fdilation", "fpad:asym", "fpad:valid", "prelu:shared"})
+                     | {"depthwise", "groups", "fdilation", "fpad:asym", "fpad:valid", "prelu:shared", "eltwise:act"})
 
 
 def features(spec: ModelSpec) -> frozenset[str]:
@@ -60,6 +62,8 @@ def features(spec: ModelSpec) -> frozenset[str]:
                 found.add("fpad:asym")
         if isinstance(layer, PReLU) and layer.shared:
             found.add("prelu:shared")
+        if isinstance(layer, Add | Sub | Mul) and layer.act != "none":
+            found.add("eltwise:act")
         if isinstance(layer, Activation):
             found.add(f"fn:{layer.fn}")
     return frozenset(found)
@@ -144,7 +148,9 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         r = rng.random()
         if r < 0.2:
             name = f"fn{next(count)}"
-            layers.append(Activation(name, src, fn=rng.choice(FUNCTIONS)))
+            after_elu = any(x.name == src and getattr(x, "act", "") == "elu" for x in layers)
+            fns = [f for f in FUNCTIONS if not (after_elu and f == "hardsigmoid")]  # refused: see Activation
+            layers.append(Activation(name, src, fn=rng.choice(fns)))
             return name
         if r < 0.25:
             name = f"sm{next(count)}"
@@ -185,7 +191,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
                 skip = f"skip{next(count)}"
                 if rng.random() < 0.3:  # skip by addition (or difference, product): match channels with a 1x1 conv first
                     up = conv(up, kt=1, kf=1, cout=channels_of(layers, x, in_channels))
-                    layers.append(rng.choice((Add, Add, Sub, Mul))(skip, (up, x)))
+                    layers.append(rng.choice((Add, Add, Sub, Mul))(skip, (up, x), act=rng.choice(ELEMENTWISE_ACTS)))
                 else:
                     layers.append(Concat(skip, (up, x)))
                 up = maybe_prelu(skip)
@@ -195,7 +201,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
     out = conv(block("input", 0), may_be_valid=True)
     if rng.random() < 0.3:  # a mask head: the output times (or minus) a 1x1 conv of itself
         mask = conv(out, kt=1, kf=1, cout=channels_of(layers, out, in_channels))
-        layers.append(rng.choice((Mul, Sub))(f"mask{next(count)}", (out, mask)))
+        layers.append(rng.choice((Mul, Sub))(f"mask{next(count)}", (out, mask), act=rng.choice(ELEMENTWISE_ACTS)))
         out = layers[-1].name
     if rng.random() < 0.25:  # a classifier head: pool the bins, then a 1x1 conv over one bin (fully connected)
         layers.append(FreqPool(f"pool{next(count)}", out))

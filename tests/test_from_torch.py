@@ -241,3 +241,18 @@ def test_masks_multiply_and_subtract() -> None:
     mul = next(layer for layer in offline.spec.layers if layer.kind == "mul")
     assert mul.inputs[0] == "input"
     assert check_equivalence(offline, torch.randn(12, 8, 1)).ok
+
+
+def test_a_relu_after_a_residual_add_fuses_into_it() -> None:
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(4, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return nn.functional.relu(self.conv(x) + x)
+
+    offline = from_torch(Block())
+    assert [(layer.kind, getattr(layer, "act", "")) for layer in offline.spec.layers] == [("conv", "none"),
+                                                                                          ("add", "relu")]
+    assert check_equivalence(offline, torch.randn(8, 1, 4)).ok

@@ -175,13 +175,16 @@ class LayerBuilder:
 
     def _joinable_conv(self, call: Call, src: Value, what: str) -> tuple[int, Conv]:
         if src.layer not in self.joinable:
-            raise SoiError(f"{call.path} ({what}){call.where}: must follow a Conv2d directly, with nothing else "
-                           "reading the conv's output (its batch norm and activation are fused into it in int8)")
+            raise SoiError(f"{call.path} ({what}){call.where}: must follow a Conv2d directly (or a ReLU an add, sub "
+                           "or mul), with nothing else reading its output (it is fused into it in int8)")
         i = self.joinable.pop(src.layer)
         return i, self.layers[i]
 
     def _norm(self, call: Call, src: Value, bn: nn.Module) -> None:
         i, layer = self._joinable_conv(call, src, type(bn).__name__)
+        if not isinstance(layer, Conv):
+            raise SoiError(f"{call.path} ({type(bn).__name__}){call.where}: a batch norm after a {layer.kind} is not "
+                           "supported; only right after a conv (it is folded into the conv's weights)")
         if layer.norm or layer.act != "none":
             raise SoiError(f"{call.path} ({type(bn).__name__}): must come right after its conv, before the activation")
         if bn.num_features != layer.cout or not bn.affine or not bn.track_running_stats:
@@ -195,6 +198,8 @@ class LayerBuilder:
 
     def _activation(self, call: Call, src: Value, act: str) -> None:
         i, layer = self._joinable_conv(call, src, act)
+        if not isinstance(layer, Conv) and act == "elu":
+            raise SoiError(f"{call.path} (elu){call.where}: ELU after a {layer.kind} is not supported; only after a conv")
         if layer.act != "none":
             raise SoiError(f"{call.path}: a second activation after {layer.name} is not supported")
         self.layers[i] = replace(layer, act=act)
@@ -262,7 +267,8 @@ class LayerBuilder:
         ops = self._operands(call, words)
         if kind not in KIND_BY_NAME:
             raise SoiError(f"{call.path} ({call.label}){call.where}: element-wise '{kind}' is not supported yet")
-        self._new(call, KIND_BY_NAME[kind](self.layer_name(call.path), tuple(v.layer for v in ops)))
+        # joinable: a ReLU right after it fuses into the op, as TFLite does
+        self._new(call, KIND_BY_NAME[kind](self.layer_name(call.path), tuple(v.layer for v in ops)), joinable=True)
 
     def _concat(self, call: Call) -> None:
         tensors = call.args[0] if call.args else call.kwargs.get("tensors")

@@ -86,6 +86,15 @@ class Activation(LayerOp):
     torch_imports: ClassVar[dict] = {nn.Sigmoid: _importer("sigmoid"), nn.Tanh: _importer("tanh"),
                                      nn.Hardsigmoid: _importer("hardsigmoid"), nn.Hardswish: _importer("hardswish")}
 
+    def check_neighbours(self, layers) -> None:
+        src = layers.get(self.input)
+        # The converter leaves ELU in float (soi_mcu/quantize/rewrite.py makes that island int8 by the
+        # QUANTIZE it reaches); hardsigmoid's MINIMUM/MAXIMUM chain right after it gives the island no
+        # such QUANTIZE, so its int8 scale is unknown.
+        if self.fn == "hardsigmoid" and getattr(src, "act", "") == "elu":
+            raise SoiError(f"layer '{self.name}': a hardsigmoid right after an ELU ('{src.name}') does not convert "
+                           "to int8; give the conv another activation, or use sigmoid")
+
     def infer(self, period, channels, width, rf):
         if self.fn not in FUNCTIONS:
             raise SoiError(f"layer '{self.name}': activation '{self.fn}' is not one of {', '.join(FUNCTIONS)}")

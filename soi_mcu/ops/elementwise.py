@@ -12,15 +12,21 @@ from typing import Any, ClassVar
 import torch
 
 from soi_mcu.errors import SoiError
+from soi_mcu.ops.activations import activate
 from soi_mcu.ops.base import Facts, LayerOp
 from soi_mcu.ops.concat import aligned, skip_facts
 from soi_mcu.ops.records import MatchedAdd
 from soi_mcu.ops.tflite_act import fused_act
 
+FUSABLE = ("none", "relu", "relu6")  # activations TFLite fuses into ADD, SUB and MUL
+
 
 @dataclass(frozen=True)
 class Elementwise(LayerOp):
-    """Base of the elementwise kinds: `inputs` of equal channels, bins and rate; the output has their shape."""
+    """Base of the elementwise kinds: `inputs` of equal channels, bins and rate; the output has their shape.
+    `act` ("none", "relu", "relu6") follows the operation: TFLite fuses it into the op (an int8 clamp)."""
+
+    act: str = "none"
 
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int] = 2
@@ -38,6 +44,8 @@ class Elementwise(LayerOp):
         raise NotImplementedError(self.kind)
 
     def infer(self, period, channels, width, rf) -> Facts:
+        if self.act not in FUSABLE:
+            raise SoiError(f"layer '{self.name}': activation '{self.act}' after a {self.kind}; one of {FUSABLE}")
         p, w, r = skip_facts(self, period, width, rf)
         if len({channels[s] for s in self.inputs}) != 1:
             raise SoiError(f"layer '{self.name}': {self.verb} inputs have different channels "
@@ -45,13 +53,17 @@ class Elementwise(LayerOp):
         return Facts(p, channels[self.inputs[0]], w, r)
 
     def offline(self, model: Any, acts: dict[str, Any]) -> torch.Tensor:
-        return self.combine(aligned([acts[s] for s in self.inputs]))
+        return activate(self.combine(aligned([acts[s] for s in self.inputs])), self.act)
 
     def stream(self, stepper: Any, phase: int) -> torch.Tensor:
-        return self.combine([stepper.frames[s] for s in self.inputs])
+        return activate(self.combine([stepper.frames[s] for s in self.inputs]), self.act)
 
     def keras(self, keras: Any, offline: Any, acts: dict[str, Any]) -> Any:
-        return getattr(keras.layers, self.keras_layer)(name=self.name)([acts[s] for s in self.inputs])
+        out = getattr(keras.layers, self.keras_layer)(name=self.name)([acts[s] for s in self.inputs])
+        if self.act == "none":
+            return out
+        # a ReLU right after the op: the converter fuses it into the op's fusedActivationFunction
+        return keras.layers.ReLU(max_value=6.0 if self.act == "relu6" else None, name=f"{self.name}__act")(out)
 
     def match(self, m: Any) -> MatchedAdd:
         """Its op reads exactly its inputs; `sources` keeps the op's input order (SUB's operands are
@@ -67,7 +79,11 @@ class Elementwise(LayerOp):
         sources = tuple(by_tensor[t] for t in op.inputs)
         if self.tflite_op == "SUB" and sources != tuple(self.inputs):
             raise SoiError(f"layer '{self.name}': the SUB in the .tflite has its operands swapped")
+        act = fused_act(op.options.get("fusedActivationFunction", 0))
+        if act != self.act:
+            raise SoiError(f"layer '{self.name}': the {self.tflite_op} in the .tflite has activation '{act}', the "
+                           f"layer '{self.act}'")
         return MatchedAdd(
             sources=sources, inputs=tuple(m.graph.tensors[t] for t in op.inputs),
-            output=m.graph.tensors[op.outputs[0]], act=fused_act(op.options.get("fusedActivationFunction", 0)),
+            output=m.graph.tensors[op.outputs[0]], act=act,
         )
