@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.recurrent_rows import RECURRENT, recurrent_macs, recurrent_row  # noqa: E402
 from soi_mcu.ops.s16w_layout import s16w_stream  # noqa: E402
 from soi_mcu.paths import KERNELS_DIR, kernel_include_dirs, kernel_sources, own_kernel_sources  # noqa: E402
 from soi_mcu.target.boards import Board, load_board  # noqa: E402
@@ -54,7 +55,7 @@ CMSIS_DIRS = (
 @dataclass(frozen=True)
 class Shape:
     """One kernel call. kind: conv (wrapper), s16w (soi_conv_s16w_s8, same data as the conv named `twin`),
-    dw (depthwise wrapper), fc, add."""
+    dw (depthwise wrapper), fc, add, lstm (one step of soi_lstm_step_s8: cin inputs, cout hidden)."""
 
     name: str
     kind: str
@@ -87,6 +88,8 @@ class Shape:
             return self.out_h * self.out_w * self.cin * self.kh * self.kw
         if self.kind == "fc":
             return self.cin * self.cout
+        if self.kind in RECURRENT:
+            return recurrent_macs(self.kind, self.cin, self.cout)
         return self.cin  # add: elements
 
 
@@ -108,6 +111,7 @@ SHAPES = (
     Shape("dw3x3 (3,32,16)", "dw", 3, 32, 16, 16),
     Shape("fc 512->128", "fc", 1, 1, 512, 128),
     Shape("add 512", "add", 1, 1, 512, 512),
+    Shape("lstm step 64->64", "lstm", 1, 1, 64, 64),
 )
 
 
@@ -210,6 +214,10 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         report({i}, st, {s.cout});
     }}
 """)
+        elif s.kind in RECURRENT:
+            decls, call = recurrent_row(i, s.kind, s.cin, s.cout, rng, _arr)
+            data += decls
+            calls.append(call)
         else:
             data.append(_arr(f"in2_{i}", "int8_t", rng.integers(-128, 128, size=s.cin)))
             calls.append(f"""    {{
@@ -224,6 +232,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
 #include <stdint.h>
 #include "arm_nnfunctions.h"
 #include "soi_conv_s16w.h"
+#include "soi_lstm.h"
 #include "soi_profile.h"
 #include "soi_semihost.h"
 
