@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.recurrent_rows import RECURRENT, recurrent_macs, recurrent_row  # noqa: E402
 from soi_mcu.ops.s16w_layout import s16w_stream  # noqa: E402
 from soi_mcu.paths import KERNELS_DIR, kernel_include_dirs, kernel_sources, own_kernel_sources  # noqa: E402
 from soi_mcu.target.boards import Board, load_board  # noqa: E402
@@ -54,7 +55,8 @@ CMSIS_DIRS = (
 @dataclass(frozen=True)
 class Shape:
     """One kernel call. kind: conv (wrapper), s16w (soi_conv_s16w_s8, same data as the conv named `twin`),
-    dw (depthwise wrapper), fc, add, mul (elementwise, cin values)."""
+    dw (depthwise wrapper), fc, add, mul (elementwise, cin values), lstm (one step of soi_lstm_step_s8: cin
+    inputs, cout hidden)."""
 
     name: str
     kind: str
@@ -87,6 +89,8 @@ class Shape:
             return self.out_h * self.out_w * self.cin * self.kh * self.kw
         if self.kind == "fc":
             return self.cin * self.cout
+        if self.kind in RECURRENT:
+            return recurrent_macs(self.kind, self.cin, self.cout)
         return self.cin  # add, mul: elements
 
 
@@ -112,6 +116,7 @@ SHAPES = (
     Shape("add 1024", "add", 1, 1, 1024, 1024),
     Shape("mul 32", "mul", 1, 1, 32, 32),
     Shape("mul 1024", "mul", 1, 1, 1024, 1024),
+    Shape("lstm step 64->64", "lstm", 1, 1, 64, 64),
 )
 ELEMENTWISE = ("add", "mul")  # kinds whose MACs column counts elements (figures in cycles per element)
 
@@ -224,6 +229,10 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         report({i}, st, {s.cin});
     }}
 """)
+        elif s.kind in RECURRENT:
+            decls, call = recurrent_row(i, s.kind, s.cin, s.cout, rng, _arr)
+            data += decls
+            calls.append(call)
         else:
             data.append(_arr(f"in2_{i}", "int8_t", rng.integers(-128, 128, size=s.cin)))
             calls.append(f"""    {{
@@ -238,6 +247,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
 #include <stdint.h>
 #include "arm_nnfunctions.h"
 #include "soi_conv_s16w.h"
+#include "soi_lstm.h"
 #include "soi_profile.h"
 #include "soi_semihost.h"
 

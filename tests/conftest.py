@@ -30,9 +30,11 @@ def pytest_configure(config: pytest.Config) -> None:
 class Exported:
     """A spec with its float model, .tflite, graph, quantized inputs and LiteRT reference."""
 
-    def __init__(self, spec: ModelSpec, frames: int, out_dir: Path, seed: int = 0) -> None:
+    def __init__(self, spec: ModelSpec, frames: int, out_dir: Path, seed: int = 0, prepare=None) -> None:
         self.spec = spec
         self.offline = randomize_norms(OfflineModel(spec, seed=seed), seed).eval()
+        if prepare is not None:  # change the weights before the export (e.g. make them large)
+            self.offline = prepare(self.offline)
         phases = self.offline.schedule.phases
         export_len = -(-frames // phases) * phases
         calib = np.stack([synthetic_frames(export_len, spec.freq_bins, spec.in_channels, seed=seed + 10 + i)

@@ -18,6 +18,7 @@ from soi_mcu.model import ModelSpec
 from soi_mcu.ops import (
     ACTIVATIONS,
     KINDS,
+    LSTM,
     Activation,
     Add,
     Concat,
@@ -165,8 +166,15 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
             return name
         return src
 
+    def maybe_recurrent(src: str) -> str:
+        if rng.random() < 0.2:  # a recurrent layer over every bin (its state carried from frame to frame)
+            name = f"rnn{next(count)}"
+            layers.append(LSTM(name, src, hidden=rng.randint(2, 6)))
+            return name
+        return src
+
     def block(src: str, depth: int) -> str:
-        x = maybe_shift(conv(src, dilation=rng.randint(1, 2), may_be_depthwise=True))
+        x = maybe_recurrent(maybe_shift(conv(src, dilation=rng.randint(1, 2), may_be_depthwise=True)))
         if depth < max_depth and rng.random() < 0.7:
             stride = rng.choice([2, 2, 3])
             fstride = rng.choice([1, 2])  # U-Net style: halve the frequency bins, upsample on the way back
@@ -216,6 +224,8 @@ def channels_of(layers: list, name: str, in_channels: int) -> int:
     layer = next(x for x in layers if x.name == name)
     if isinstance(layer, Conv | TConv | TConvFreq):
         return layer.cout
+    if isinstance(layer, LSTM):
+        return layer.hidden
     if isinstance(layer, Concat):
         return sum(channels_of(layers, s, in_channels) for s in layer.inputs)
     return channels_of(layers, layer.inputs[0], in_channels)

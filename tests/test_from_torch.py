@@ -79,7 +79,7 @@ def test_conv_geometry_imports(layers: list, fields: dict) -> None:
 @pytest.mark.parametrize(
     "layers, message",
     [
-        ([*causal_conv(1, 4), nn.LSTM(4, 4)], r"model\.2 \(LSTM\) is not supported; supported layers: Conv2d"),
+        ([*causal_conv(1, 4), nn.RNN(4, 4)], r"model\.2 \(RNN\) is not supported; supported layers: Conv2d"),
         ([nn.Conv2d(1, 4, 3, padding=1)], r"model\.0 \(Conv2d 3x3\): padding=\(1, 1\) pads time on both sides, "
                                           r"so each output looks 1 frame\(s\) ahead"),
         ([nn.Conv2d(1, 4, 3, padding="same")], r"padding='same' pads time on both sides"),

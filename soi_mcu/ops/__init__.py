@@ -12,6 +12,7 @@ from soi_mcu.ops.base import LayerOp
 from soi_mcu.ops.concat import Concat
 from soi_mcu.ops.conv import Conv
 from soi_mcu.ops.duplicate import Duplicate
+from soi_mcu.ops.lstm import LSTM
 from soi_mcu.ops.mul import Mul
 from soi_mcu.ops.pool import FreqPool
 from soi_mcu.ops.prelu import PReLU
@@ -23,8 +24,8 @@ from soi_mcu.ops.tconv_freq import TConvFreq
 from soi_mcu.ops.upsample import Upsample
 
 KINDS: tuple[type[LayerOp], ...] = (Conv, TConvFreq, TConv, Duplicate, Shift, Upsample, FreqPool, Concat, Add,
-                                    PReLU, Mul, Sub, Activation, Softmax)
+                                    PReLU, Mul, Sub, Activation, Softmax, LSTM)
 Layer = LayerOp
 
-__all__ = ["ACTIVATIONS", "KINDS", "Activation", "Add", "Concat", "Conv", "Duplicate", "FreqPool", "Layer", "LayerOp",
-           "Mul", "PReLU", "Shift", "Softmax", "Sub", "TConv", "TConvFreq", "Upsample", "activate"]
+__all__ = ["ACTIVATIONS", "KINDS", "LSTM", "Activation", "Add", "Concat", "Conv", "Duplicate", "FreqPool", "Layer",
+           "LayerOp", "Mul", "PReLU", "Shift", "Softmax", "Sub", "TConv", "TConvFreq", "Upsample", "activate"]

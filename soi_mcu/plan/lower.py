@@ -83,6 +83,11 @@ class CPlan:
         return [n for n in self.declared if getattr(n, "has_ring", False)]
 
     @property
+    def resets(self) -> list[Any]:
+        """Nodes with a state of their own that reset() sets (a recurrent layer's), in declaration order."""
+        return [n for n in self.declared if getattr(n, "has_reset", False)]
+
+    @property
     def headers(self) -> tuple[str, ...]:
         """The project's kernel headers the generated code includes, in first-use order."""
         return tuple(dict.fromkeys(h for n in self.nodes for h in getattr(n, "headers", ())))

@@ -29,6 +29,7 @@ class Op:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     options: dict
+    intermediates: tuple[int, ...] = ()  # an integer LSTM's: the tensors whose quantization it reads
 
 
 @dataclass
@@ -57,11 +58,12 @@ def load_graph(path: Path) -> Graph:
         code = model.operatorCodes[op.opcodeIndex]
         kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
         opts = dict(vars(op.builtinOptions)) if op.builtinOptions is not None else {}
-        ops.append(Op(i, kind, tuple(int(x) for x in op.inputs), tuple(int(x) for x in op.outputs), opts))
+        mids = tuple(int(x) for x in op.intermediates) if op.intermediates is not None else ()
+        ops.append(Op(i, kind, tuple(int(x) for x in op.inputs), tuple(int(x) for x in op.outputs), opts, mids))
     graph = Graph(tensors, ops, tuple(int(x) for x in sub.inputs), tuple(int(x) for x in sub.outputs))
     for op in ops:
         for t in op.inputs:
-            graph.consumers.setdefault(t, []).append(op)
+            graph.consumers.setdefault(t, []).append(op)  # -1: an optional input left out
     return graph
 
 

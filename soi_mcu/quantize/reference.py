@@ -39,6 +39,7 @@ def reference_outputs(artifact: TfliteArtifact, inputs_q: np.ndarray) -> np.ndar
     padded[0, :t] = inputs_q
     elu_out = {int(op.outputs[0]): np.zeros(sub.tensors[op.outputs[0]].shape, np.int8) for op in elus}
     for _ in range(len(elus) + 1):
+        interp.reset_all_variables()  # an LSTM's states are variables: every pass starts from zero state
         interp.set_tensor(in_index, padded)
         for index, value in elu_out.items():
             interp.set_tensor(index, value)
