@@ -16,7 +16,7 @@ from soi_mcu.model.source import load_model
 from soi_mcu.model.streaming import check_equivalence
 
 from .conftest import have
-from .models.graph_models import Masked, Tcn1d, UNetish
+from .models.graph_models import ConvLstm, Masked, Tcn1d, UNetish
 from .models.user_model import build, causal_conv
 
 MODELS = Path(__file__).parent / "models" / "user_model.py"
@@ -222,7 +222,8 @@ def test_trained_user_model_runs_bitexact_on_cortex_m4(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"), reason="needs the cross toolchain and QEMU")
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
-@pytest.mark.parametrize("factory, freq_bins", [("build_unetish", 8), ("build_tcn", 0), ("build_masked", 8)])
+@pytest.mark.parametrize("factory, freq_bins", [("build_unetish", 8), ("build_tcn", 0), ("build_masked", 8),
+                                               ("build_conv_lstm", 0)])
 def test_graph_models_run_bitexact_in_qemu(factory: str, freq_bins: int, board: str, tmp_path: Path) -> None:
     from soi_mcu.pipeline import run
 
@@ -256,3 +257,29 @@ def test_a_relu_after_a_residual_add_fuses_into_it() -> None:
     assert [(layer.kind, getattr(layer, "act", "")) for layer in offline.spec.layers] == [("conv", "none"),
                                                                                           ("add", "relu")]
     assert check_equivalence(offline, torch.randn(8, 1, 4)).ok
+
+
+def test_an_lstm_between_transposes_of_a_conv1d_model() -> None:
+    offline = from_torch(ConvLstm())
+    assert [layer.kind for layer in offline.spec.layers] == ["conv", "lstm", "add", "conv"]
+    assert check_equivalence(offline, torch.randn(10, 1, 5)).ok
+
+    class NoTranspose(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(4, 4, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lstm(x)[0]
+
+    class StateOut(ConvLstm):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            _, (h, _) = self.lstm(self.inp(x).transpose(1, 2))
+            return h
+
+    with pytest.raises(SoiError, match=r"give it \(batch, time, features\)"):
+        from_torch(nn.Sequential(nn.Conv1d(4, 4, 1), nn.LSTM(4, 4, batch_first=True)))
+    with pytest.raises(SoiError, match="uses the RNN's final state"):
+        from_torch(StateOut())
+    with pytest.raises(SoiError, match=r"give it \(batch, time, features\)"):
+        from_torch(NoTranspose(), freq_bins=4)

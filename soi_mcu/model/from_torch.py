@@ -79,7 +79,7 @@ def _check_same_outputs(module: nn.Module, offline: OfflineModel, one_d: bool = 
         with torch.no_grad():
             theirs = module(x.permute(0, 3, 1, 2)[..., 0] if one_d else x.permute(0, 3, 1, 2))
             ours = offline(x).permute(0, 3, 1, 2)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, TypeError) as exc:  # the user's forward on these frames
         shape = f"{spec.in_channels} channel(s)" if one_d else \
             f"frames of {spec.freq_bins} frequency bins and {spec.in_channels} channel(s)"
         raise SoiError(f"the model cannot run on {shape}: {str(exc).splitlines()[0]}") from None

@@ -9,7 +9,7 @@ fix. A batch norm and an activation right after a conv (and read by nothing else
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -17,7 +17,16 @@ from torch import fx, nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
+from soi_mcu.model.torch_recurrent import (
+    RNNS,
+    change_layout,
+    is_layout_change,
+    is_rnn_output,
+    rnn_call,
+    rnn_output,
+)
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
+from soi_mcu.model.torch_values import FRAMES, Value
 from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConv, Upsample
 
 KIND_BY_NAME = {k.kind: k for k in KINDS}
@@ -34,15 +43,6 @@ SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; any groups, dilat
              "soi_mcu.model.from_torch.TimeShift", "soi_mcu.model.from_torch.RepeatFrames",
              *sorted(t.__name__ for t in REGISTERED))
 PASS_METHODS = ("contiguous", "clone")
-
-
-@dataclass(frozen=True)
-class Value:
-    """What a traced value is: the frames of `layer`, with zero padding not yet taken by a conv."""
-
-    layer: str
-    pad: tuple[int, int, int, int] = (0, 0, 0, 0)  # (freq left, freq right, time past, time future)
-    pad_path: str = ""
 
 
 class LayerBuilder:
@@ -82,6 +82,9 @@ class LayerBuilder:
         if not isinstance(output, fx.Node):
             raise SoiError(f"forward returns {type(output).__name__}; a streaming model returns one tensor")
         value = self.values[output]
+        if value.layout != FRAMES:
+            raise SoiError("the model returns an RNN's (batch, time, features) output; transpose it back to "
+                           "(batch, channels, time) with .transpose(1, 2)")
         if any(value.pad):
             raise SoiError(f"{value.pad_path}: padding at the end of the model pads nothing; remove it")
         if value.layer == "input":
@@ -95,7 +98,7 @@ class LayerBuilder:
             raise SoiError(f"{call.path} ({call.label}){call.where}: expected a tensor input")
         if len(args) > 1 and call.what == "module":
             raise SoiError(f"{call.path} ({call.label}){call.where}: called with {len(args)} inputs; it takes one")
-        value = self.values[args[index]]
+        value = self._framed(call, self.values[args[index]])
         if any(value.pad) and not allow_pad:
             raise SoiError(f"{value.pad_path}: padding must be followed directly by the Conv2d it pads "
                            f"(found {call.label} at {call.path})")
@@ -103,6 +106,9 @@ class LayerBuilder:
 
     def _module(self, call: Call) -> None:
         m = call.target
+        if isinstance(m, RNNS):
+            rnn_call(self, call, REGISTERED, SUPPORTED)
+            return
         if isinstance(m, PADS):
             self._pad(call, self._input(call, allow_pad=True), m)
             return
@@ -227,6 +233,12 @@ class LayerBuilder:
     # -- functions and methods --------------------------------------------------------------
     def _function(self, call: Call) -> None:
         t = call.target
+        if is_layout_change(call):
+            change_layout(self, call)
+            return
+        if is_rnn_output(self, call):
+            rnn_output(self, call)
+            return
         kind = ARITHMETIC.get(t) if call.what == "function" else ARITHMETIC_METHODS.get(t)
         if kind is not None:
             self._arithmetic(call, kind)
@@ -255,8 +267,14 @@ class LayerBuilder:
                            "is not supported; only two tensors of the same shape")
         return [self._input_value(call, a) for a in ops]
 
+    def _framed(self, call: Call, value: Value) -> Value:
+        if value.layout != FRAMES:
+            raise SoiError(f"{call.path} ({call.label}){call.where}: reads an RNN's (batch, time, features) "
+                           "tensor; transpose it back to (batch, channels, time) with .transpose(1, 2) first")
+        return value
+
     def _input_value(self, call: Call, node: fx.Node) -> Value:
-        value = self.values[node]
+        value = self._framed(call, self.values[node])
         if any(value.pad):
             raise SoiError(f"{value.pad_path}: padding must be followed directly by the Conv2d it pads "
                            f"(found {call.label} at {call.path})")

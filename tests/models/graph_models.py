@@ -81,3 +81,22 @@ def build_tcn() -> nn.Module:
 
 def build_masked() -> nn.Module:
     return Masked()
+
+
+class ConvLstm(nn.Module):
+    """Conv1d front end, an LSTM over time (features as channels), a residual add and a 1x1 head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(5, 8, 1)
+        self.lstm = nn.LSTM(8, 8, batch_first=True)
+        self.head = nn.Conv1d(8, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.inp(x))
+        r, _ = self.lstm(h.transpose(1, 2))
+        return self.head(r.transpose(1, 2) + h)
+
+
+def build_conv_lstm() -> nn.Module:
+    return ConvLstm().eval()
