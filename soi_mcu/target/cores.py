@@ -37,11 +37,11 @@ CORES: dict[str, Core] = {c.name: c for c in (
     Core("cortex-m3", "armv7-m", dsp=False, mve=False, fpu=None, plugin_timing="cortex-m3",
          reference_board="mps2-an385"),
     Core("cortex-m4", "armv7e-m", dsp=True, mve=False, fpu="fpv4-sp-d16", plugin_timing="cortex-m4",
-         reference_board="mps2-an386", fast_kernels=("soi_conv_s16w_s8",)),
+         reference_board="mps2-an386", fast_kernels=("soi_conv_s16w_s8", "soi_pw_s16w_s8")),
     Core("cortex-m7", "armv7e-m", dsp=True, mve=False, fpu="fpv5-d16", plugin_timing="cortex-m7",
          reference_board="mps2-an500"),
     Core("cortex-m33", "armv8-m.main", dsp=True, mve=False, fpu="fpv5-sp-d16", plugin_timing="cortex-m33",
-         reference_board="mps2-an505", fast_kernels=("soi_conv_s16w_s8",)),
+         reference_board="mps2-an505", fast_kernels=("soi_conv_s16w_s8", "soi_pw_s16w_s8")),
     Core("cortex-m55", "armv8.1-m.main", dsp=True, mve=True, fpu="auto", plugin_timing="cortex-m55",
          reference_board="mps3-an547"),
 )}
