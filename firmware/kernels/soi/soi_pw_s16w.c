@@ -171,7 +171,7 @@ static inline int32_t smlad_c(uint32_t w, uint32_t x, int32_t acc)
 static inline int8_t requantize_c(int32_t acc, const int32_t *rq, int32_t lo, int32_t hi)
 {
     const int32_t c = (int32_t)((uint32_t)rq[1] + (uint32_t)(acc >> 31));
-    const int32_t v = (int32_t)((((int64_t)c << 32) + (int64_t)acc * rq[0] + 0x80000000LL) >> 32) >> rq[2];
+    const int32_t v = (int32_t)(((int64_t)c * 4294967296LL + (int64_t)acc * rq[0] + 0x80000000LL) >> 32) >> rq[2];
     const int32_t s = v < -128 ? -128 : (v > 127 ? 127 : v);
     return (int8_t)(s < lo ? lo : (s > hi ? hi : s));
 }
