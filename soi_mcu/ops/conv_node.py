@@ -271,15 +271,17 @@ class ConvNode:
     def on_fast_kernel(self, core_is_fast: bool, pw_is_fast: bool = False) -> ConvNode:
         """This node on the project's faster kernel where the core has one that takes it: soi_pw_s16w_s8 for
         a 1x1 conv (any pixel count; an int16 stream of 2 bytes per weight), soi_conv_s16w_s8 for a 3-wide
-        filter. A 1-wide filter that soi_pw_s16w_s8 does not take keeps the CMSIS-NN call: soi_conv_s16w_s8
-        would widen it to 3 taps (3x the MACs, 6 bytes of flash per weight)."""
-        if pw_is_fast and pw16_applies(kt=self.kt, kf=self.kf, fstride=self.fstride, cin=self.cin,
+        filter. soi_conv_s16w_s8 would run a 1-wide filter as 3 taps (3x the MACs, 6 bytes of flash per
+        weight), so a 1-wide filter keeps the CMSIS-NN call, except for a head of fewer than 4 output
+        channels over several bins (a mask), where the widened stream is a few hundred bytes and still the
+        fastest (soi_pw_s16w_s8's blocks of 4 channels would be mostly padding there)."""
+        if pw_is_fast and self.cout >= 4 and pw16_applies(kt=self.kt, kf=self.kf, fstride=self.fstride, cin=self.cin,
                                        depthwise=self.depthwise, transposed=self.src_width > 0,
                                        same_padding=self.same_padding and self.pad_w == 0, groups=self.groups,
                                        window=self.window):
             fast = replace(self, pw16=True)
             return fast if fast.pw16_words is not None else self
-        if not core_is_fast or self.kf != 3 or not s16w_applies(
+        if not core_is_fast or (self.kf != 3 and self.cout >= 4) or not s16w_applies(
                 kt=self.kt, kf=self.kf, fstride=self.fstride, cin=self.cin, out_width=self.out_width,
                 depthwise=self.depthwise, fully_connected=self.fully_connected, transposed=self.src_width > 0,
                 fdilation=self.fdilation, same_padding=self.same_padding, groups=self.groups):
