@@ -128,7 +128,7 @@ def test_pw16_equals_the_cmsis_style_kernel_on_host(defines: tuple[str, ...], tm
 
 
 @pytest.mark.skipif(not have("arm-none-eabi-gcc", "qemu-system-arm"), reason="needs arm-none-eabi-gcc and qemu-system-arm")
-@pytest.mark.parametrize("board_name", ["mps2-an386", "mps2-an505"])
+@pytest.mark.parametrize("board_name", ["mps2-an386", "mps2-an500", "mps2-an505"])
 def test_pw16_assembly_equals_the_cmsis_style_kernel_in_qemu(board_name: str, tmp_path: Path) -> None:
     board = load_board(board_name)
     src = tmp_path / "case.c"

@@ -1,5 +1,5 @@
 /* soi_pw_s16w_s8: a project-specific int8 pointwise (1x1) convolution for the DSP cores, which the code
- * generator calls on Cortex-M4 and M33 instead of arm_convolve_wrapper_s8 (or one arm_fully_connected_s8
+ * generator calls on Cortex-M4, M7 and M33 instead of arm_convolve_wrapper_s8 (or one arm_fully_connected_s8
  * call per run of channels sharing a quantization) for a 1x1 conv with stride 1 and no padding over any
  * number of pixels: the pointwise convs of Conv1d TCNs and DS-TCN keyword spotters, one frequency bin, and
  * the 1x1 convs of a U-Net. One call for all output channels, per-channel requantization, bit-exact with
