@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.recurrent_rows import RECURRENT, recurrent_macs, recurrent_row  # noqa: E402
-from soi_mcu.ops.s16w_layout import s16w_stream  # noqa: E402
+from soi_mcu.ops.s16w_layout import pw16_stream, s16w_stream  # noqa: E402
 from soi_mcu.paths import KERNELS_DIR, kernel_include_dirs, kernel_sources, own_kernel_sources  # noqa: E402
 from soi_mcu.target.boards import Board, load_board  # noqa: E402
 from soi_mcu.target.cores import CORES as CORE_TABLE  # noqa: E402
@@ -83,7 +83,7 @@ class Shape:
 
     @property
     def macs(self) -> int:
-        if self.kind in ("conv", "s16w"):
+        if self.kind in ("conv", "s16w", "pw16"):
             return self.out_h * self.out_w * self.cout * self.kh * self.kw * self.cin
         if self.kind == "dw":
             return self.out_h * self.out_w * self.cin * self.kh * self.kw
@@ -110,6 +110,19 @@ SHAPES = (
     Shape("s16w 1x1 (1,16,8)->1", "s16w", 1, 16, 8, 1, 1, 1, twin="conv1x1 (1,16,8)->1"),
     Shape("s16w 3x3 (3,64,1)->8", "s16w", 3, 64, 1, 8, twin="conv3x3 (3,64,1)->8"),
     Shape("dw3x3 (3,32,16)", "dw", 3, 32, 16, 16),
+    # One frequency bin (Conv1d TCNs, DS-TCN keyword spotters): features as channels, a pointwise 1x1 conv
+    # is a matrix x vector with per-channel requantization, a depthwise conv 3 taps in time per channel.
+    Shape("pw 1bin 64->64", "conv", 1, 1, 64, 64, 1, 1),
+    Shape("pw 1bin 128->128", "conv", 1, 1, 128, 128, 1, 1),
+    Shape("pw 1bin 256->256", "conv", 1, 1, 256, 256, 1, 1),
+    Shape("pw 4bin 64->64", "conv", 1, 4, 64, 64, 1, 1),
+    Shape("pw16 1bin 64->64", "pw16", 1, 1, 64, 64, 1, 1, twin="pw 1bin 64->64"),
+    Shape("pw16 1bin 128->128", "pw16", 1, 1, 128, 128, 1, 1, twin="pw 1bin 128->128"),
+    Shape("pw16 1bin 256->256", "pw16", 1, 1, 256, 256, 1, 1, twin="pw 1bin 256->256"),
+    Shape("pw16 4bin 64->64", "pw16", 1, 4, 64, 64, 1, 1, twin="pw 4bin 64->64"),
+    Shape("pw16 1x1 (1,16,32)->32", "pw16", 1, 16, 32, 32, 1, 1, twin="conv1x1 (1,16,32)->32"),
+    Shape("dw3x1 1bin 64", "dw", 3, 1, 64, 64, 3, 1),
+    Shape("dw3x1 1bin 128", "dw", 3, 1, 128, 128, 3, 1),
     Shape("fc 512->128", "fc", 1, 1, 512, 128),
     Shape("add 32", "add", 1, 1, 32, 32),
     Shape("add 512", "add", 1, 1, 512, 512),
@@ -136,17 +149,23 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         rng = np.random.default_rng([seed, *(s.twin or s.name).encode()])
         inp = rng.integers(-128, 128, size=s.h * s.w * s.cin if s.kind not in ELEMENTWISE else s.cin)
         data.append(_arr(f"in{i}", "int8_t", inp))
-        if s.kind in ("conv", "s16w", "dw", "fc"):
+        if s.kind in ("conv", "s16w", "pw16", "dw", "fc"):
             k = s.kh * s.kw * s.cin
-            wshape = s.cout * k if s.kind in ("conv", "s16w") else (s.kh * s.kw * s.cin if s.kind == "dw" else s.cin * s.cout)
+            dense = s.kind in ("conv", "s16w", "pw16")
+            wshape = s.cout * k if dense else (s.kh * s.kw * s.cin if s.kind == "dw" else s.cin * s.cout)
             nout = s.cout if s.kind != "dw" else s.cin
             w = rng.integers(-127, 128, size=wshape)
             bias = rng.integers(-5000, 5000, size=nout)
             mult = rng.integers(1 << 30, (1 << 31) - 1, size=nout)
-            macs_per_out = k if s.kind in ("conv", "s16w") else (s.kh * s.kw if s.kind == "dw" else s.cin)
+            macs_per_out = k if s.kind in ("conv", "s16w", "pw16") else (s.kh * s.kw if s.kind == "dw" else s.cin)
             shift = np.full(nout, -int(np.ceil(np.log2(np.sqrt(macs_per_out) * 64 * 64 / 50.0))))
             if s.kind == "s16w":
                 stream = s16w_stream(w.reshape(s.cout, s.kh, s.kw, s.cin).astype(np.int8), bias, mult, shift,
+                                     BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET)
+                assert stream is not None, s.name
+                data.append(_arr(f"w{i}", "int32_t", stream))
+            elif s.kind == "pw16":
+                stream = pw16_stream(w.reshape(s.cout, 1, 1, s.cin).astype(np.int8), bias, mult, shift,
                                      BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET)
                 assert stream is not None, s.name
                 data.append(_arr(f"w{i}", "int32_t", stream))
@@ -181,6 +200,19 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         if (ctx.size == 0 || ctx.size > (int32_t)sizeof(scratch)) fail("scratch");
         soi_mark_begin();
         st = soi_conv_s16w_s8(&ctx, &p, &id, in{i}, &fd, w{i}, &od, out);
+        soi_mark_end();
+        report({i}, st, {nbytes});
+    }}
+""")
+            max_buf = max(max_buf, nbytes)
+        elif s.kind == "pw16":
+            nbytes = s.out_h * s.out_w * s.cout
+            calls.append(f"""    {{
+        const cmsis_nn_conv_params p = {{{OFFSETS}, {{1, 1}}, {{0, 0}}, {{1, 1}}, {{-128, 127}}}};
+        const cmsis_nn_dims id = {{1, {s.h}, {s.w}, {s.cin}}}, fd = {{{s.cout}, 1, 1, {s.cin}}};
+        const cmsis_nn_dims od = {{1, {s.out_h}, {s.out_w}, {s.cout}}};
+        soi_mark_begin();
+        st = soi_pw_s16w_s8(&p, &id, in{i}, &fd, w{i}, &od, out);
         soi_mark_end();
         report({i}, st, {nbytes});
     }}
@@ -248,6 +280,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
 #include "arm_nnfunctions.h"
 #include "soi_conv_s16w.h"
 #include "soi_lstm.h"
+#include "soi_pw_s16w.h"
 #include "soi_profile.h"
 #include "soi_semihost.h"
 

@@ -19,6 +19,7 @@ from soi_mcu.errors import SoiError, require_tool
 from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
 from soi_mcu.model.c_names import c_safe
 from soi_mcu.model.streaming import check_equivalence, torch_threads
+from soi_mcu.ops.conv_node import FAST_KERNELS
 from soi_mcu.plan.lower import CPlan, lower
 from soi_mcu.quantize import export_tflite, reference_outputs
 from soi_mcu.quantize.graph import load_graph
@@ -64,20 +65,30 @@ def memory_estimate(plan, code_bytes: int | None = None) -> dict[str, int]:
 
 
 def plan_for_board(spec: ModelSpec, graph, board: Board, quiet: bool = False) -> CPlan:
-    """The C plan for the board's core: with the project's DSP conv kernel where it applies, unless its
-    int16 filters would not fit the board's flash while the int8 ones do (then the CMSIS-NN calls)."""
+    """The C plan for the board's core: with the project's DSP kernels where they apply. Their int16 streams
+    take more flash than the int8 filters (2x the filter, 3x for soi_conv_s16w_s8's folded rows), so where
+    the model does not fit the board's flash, layers go back to the CMSIS-NN call one at a time, the
+    largest saving first, until it fits (the smaller layers keep their fast kernel)."""
     plan = lower(spec, graph, board.core)
-    n_fast = sum(1 for n in plan.nodes if "soi_conv_s16w_s8" in getattr(n, "kernels", ()))
-    if n_fast and plan.weight_bytes > board.flash_size:
-        portable = lower(spec, graph, board.core, fast_kernels=False)
-        if portable.weight_bytes <= board.flash_size:
+    fast = [n for n in plan.nodes if set(getattr(n, "kernels", ())) & set(FAST_KERNELS)]
+    if fast and plan.weight_bytes > board.flash_size:
+        excess, dropped = plan.weight_bytes - board.flash_size, []
+        for node in sorted(fast, key=lambda n: n.constant_bytes - n.portable().constant_bytes, reverse=True):
+            saving = node.constant_bytes - node.portable().constant_bytes
+            if excess <= 0 or saving <= 0:
+                break
+            dropped.append(node.name)
+            excess -= saving
+        if excess <= 0:
+            portable = lower(spec, graph, board.core, portable_layers=frozenset(dropped))
             if not quiet:
-                print(f"      the int16 filters of the DSP conv kernel ({plan.weight_bytes:,} B) do not fit the flash of "
-                      f"{board.name}; using the CMSIS-NN calls with int8 filters ({portable.weight_bytes:,} B)",
-                      file=sys.stderr)
+                print(f"      the int16 streams of the DSP kernels ({plan.weight_bytes:,} B of constants) do not fit the "
+                      f"flash of {board.name}; {len(dropped)} of {len(fast)} layer(s) keep the CMSIS-NN call with int8 "
+                      f"filters ({', '.join(dropped)}): {portable.weight_bytes:,} B", file=sys.stderr)
             return portable
-    if n_fast and not quiet:
-        print(f"      {n_fast} conv layer(s) run as soi_conv_s16w_s8 (DSP kernel, int16 filter streams)", file=sys.stderr)
+    if fast and not quiet:
+        print(f"      {len(fast)} conv layer(s) run on the project's DSP kernels (soi_conv_s16w_s8, soi_pw_s16w_s8: int16 "
+              "filter streams)", file=sys.stderr)
     return plan
 
 

@@ -175,10 +175,14 @@ def test_classifier_on_host_is_bitexact(variant: str, tmp_path: Path) -> None:
     assert check_equivalence(ex.offline, torch.from_numpy(ex.x)).ok
     plan = lower(spec, ex.graph)
     logits = next(n for n in plan.nodes if n.name == "logits")
-    assert isinstance(logits, ConvNode) and logits.fully_connected  # a 1x1 conv over the pooled bin
+    assert isinstance(logits, ConvNode) and logits.kt == logits.kf == logits.in_width == 1  # 1x1 over the pooled bin
     generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
     code = (tmp_path / "gen" / "model" / "soi_model.c").read_text()
-    assert code.count("arm_fully_connected_s8(") == len(logits.fc_groups) >= 1
+    # one kernel call for all its channels: arm_fully_connected_s8 where they share one quantization (it is
+    # per tensor), else the per-channel 1x1 conv
+    assert logits.fully_connected == (len(logits.fc_groups) == 1)
+    assert code.count("arm_fully_connected_s8(") == (1 if logits.fully_connected else 0)
+    assert code.count("status = arm_convolve_wrapper_s8(&ctx, &logits_params") == (0 if logits.fully_connected else 1)
     out = run_on_host(tmp_path / "gen", frames, plan.output_size)
     assert np.array_equal(out, ex.reference.reshape(frames, -1))
 

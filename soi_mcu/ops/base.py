@@ -94,6 +94,7 @@ class LowerContext:
     consumers: dict[str, list[Any]]
     core: str | None = None
     fast_kernels: bool = True
+    portable_layers: frozenset[str] = frozenset()  # nodes kept on the CMSIS-NN API (flash: plan_for_board)
 
     def core_is_fast(self, kernel: str) -> bool:
         """The project's `kernel` is the faster one on the target core (None: any core, so no)."""

@@ -130,7 +130,9 @@ class Conv(LayerOp):
 
     def fully_connected(self, in_width: int) -> bool:
         """A 1x1 conv over frames of one bin (a classifier head after FreqPool) is a fully connected
-        layer: the firmware runs it with arm_fully_connected_s8. (The .tflite keeps it a CONV_2D: LiteRT's
+        layer: where its output channels share one quantization the firmware runs it with one
+        arm_fully_connected_s8 call (per-tensor quantization), otherwise with one arm_convolve_wrapper_s8
+        (1x1, per channel) or, on the DSP cores, soi_pw_s16w_s8. (The .tflite keeps it a CONV_2D: LiteRT's
         reference FULLY_CONNECTED requantizes with single rounding, CMSIS-NN's FC with TFLite's double
         rounding, as CONV_2D does.)"""
         return (self.kt == 1 and self.kf == 1 and in_width == 1 and self.stride == 1 and self.fstride == 1
@@ -196,7 +198,9 @@ class Conv(LayerOp):
             input_offset=-in_zp, output_offset=int(m.output.zero_point[0]), act_min=act_min, act_max=act_max,
             state_zero_point=in_zp, weights=weights,
             bias=m.bias_values(self.cout), multipliers=multipliers, shifts=shifts, macs=self.macs(sched),
-            fully_connected=self.fully_connected(sched.width[self.input]),
+            # one arm_fully_connected_s8 call only where all channels share a quantization (per tensor)
+            fully_connected=self.fully_connected(sched.width[self.input])
+            and len(set(zip(multipliers, shifts, strict=True))) == 1,
             fdilation=self.fdilation, freq_pad=self.freq_padding, groups=self.groups,
         )
         return lowered_conv(node, m, ctx)
@@ -209,8 +213,8 @@ def lowered_conv(node: ConvNode, m: MatchedConv, ctx: LowerContext) -> Lowered:
     """A conv-family node with its activation table and its fast kernel, where those apply."""
     if m.elu is not None:
         node = replace(node, lut=elu_table(m.output, m.elu))
-    if ctx.fast_kernels and ctx.core_is_fast("soi_conv_s16w_s8"):
-        node = node.on_fast_kernel(True)
+    if ctx.fast_kernels and node.name not in ctx.portable_layers:
+        node = node.on_fast_kernel(ctx.core_is_fast("soi_conv_s16w_s8"), ctx.core_is_fast("soi_pw_s16w_s8"))
     return Lowered((node,), node.target, m.elu if m.elu is not None else m.output, {node.target.buffer: node.out_size})
 
 

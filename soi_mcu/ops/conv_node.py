@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from soi_mcu.ops.base import BufRef, ring_window
-from soi_mcu.ops.s16w_layout import s16w_applies, s16w_lanes, s16w_stream
+from soi_mcu.ops.s16w_layout import pw16_applies, pw16_stream, s16w_applies, s16w_lanes, s16w_stream
 
 _BUFFER_SIZE_FN = {
     "arm_convolve_wrapper_s8": "arm_convolve_wrapper_s8_get_buffer_size",
@@ -19,6 +19,7 @@ _BUFFER_SIZE_FN = {
     "arm_fully_connected_s8": "arm_fully_connected_s8_get_buffer_size",
     "soi_conv_s16w_s8": "soi_conv_s16w_s8_get_buffer_size",
 }
+FAST_KERNELS = ("soi_conv_s16w_s8", "soi_pw_s16w_s8")  # the project's kernels with a generation-time stream
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class ConvNode:
     fdilation: int = 1
     freq_pad: tuple[int, int] | None = None
     groups: int = 1
+    # Runs as the project's soi_pw_s16w_s8 (a 1x1 conv on the DSP cores) from its stream (pw16_stream).
+    pw16: bool = False
 
     @cached_property
     def s16w_words(self) -> np.ndarray | None:
@@ -88,14 +91,29 @@ class ConvNode:
         return s16w_stream(self.weights, self.bias, self.multipliers, self.shifts, self.input_offset,
                            self.output_offset)
 
+    @cached_property
+    def pw16_words(self) -> np.ndarray | None:
+        """soi_pw_s16w_s8's stream for this layer (None: its requantization is not exact here)."""
+        return pw16_stream(self.weights, self.bias, self.multipliers, self.shifts, self.input_offset,
+                           self.output_offset)
+
+    @property
+    def stream_words(self) -> np.ndarray | None:
+        """The stream of whichever project kernel runs it (None: a CMSIS-NN call with int8 filters)."""
+        return self.s16w_words if self.s16w else (self.pw16_words if self.pw16 else None)
+
     @property
     def constant_bytes(self) -> int:
         """Flash of the layer's constants: the stream, or filter, bias, multipliers and shifts."""
-        if self.s16w:
-            words = self.s16w_words
-            assert words is not None
+        words = self.stream_words
+        if words is not None:
             return words.nbytes
-        return self.weights.nbytes + 4 * self.bias.size + 8 * self.cout
+        sums = 4 * self.cout if self.fully_connected else 0  # fc_sums
+        return self.weights.nbytes + 4 * self.bias.size + 8 * self.cout + sums
+
+    def portable(self) -> ConvNode:
+        """This node on the CMSIS-NN API (int8 filters), as without the project's fast kernels."""
+        return replace(self, s16w=False, pw16=False)
 
     @property
     def fc_sums(self) -> tuple[int, ...]:
@@ -147,6 +165,8 @@ class ConvNode:
 
     @property
     def kernel_fn(self) -> str:
+        if self.pw16:
+            return "soi_pw_s16w_s8"
         if self.fully_connected:
             return "arm_fully_connected_s8"
         if self.s16w:
@@ -165,7 +185,7 @@ class ConvNode:
     @property
     def headers(self) -> tuple[str, ...]:
         """Headers beyond CMSIS-NN's arm_nnfunctions.h that its kernel needs."""
-        return ("soi_conv_s16w.h",) if self.s16w else ()
+        return ("soi_conv_s16w.h",) if self.s16w else (("soi_pw_s16w.h",) if self.pw16 else ())
 
     @property
     def description(self) -> str:
@@ -223,6 +243,8 @@ class ConvNode:
         The generated init() checks each layer's *_get_buffer_size() against this at run time, so a
         kernel library that needs more fails loudly instead of overrunning the buffer."""
         col = self.cin * self.kt * self.kf
+        if self.pw16:  # reads the input in place
+            return 0
         if self.s16w:  # soi_conv_s16w_s8_get_buffer_size
             return s16w_lanes(self.kt, self.cin) * 8 * 4 + 4
         if self.depthwise:
@@ -246,9 +268,20 @@ class ConvNode:
     def writes(self, what: str) -> tuple[BufRef, ...]:
         return () if what == "push" else (self.target,)
 
-    def on_fast_kernel(self, core_is_fast: bool) -> ConvNode:
-        """This node as an s16w conv where soi_conv_s16w_s8 takes it and is the faster kernel."""
-        if not core_is_fast or not s16w_applies(
+    def on_fast_kernel(self, core_is_fast: bool, pw_is_fast: bool = False) -> ConvNode:
+        """This node on the project's faster kernel where the core has one that takes it: soi_pw_s16w_s8 for
+        a 1x1 conv (any pixel count; an int16 stream of 2 bytes per weight), soi_conv_s16w_s8 for a 3-wide
+        filter. soi_conv_s16w_s8 would run a 1-wide filter as 3 taps (3x the MACs, 6 bytes of flash per
+        weight), so a 1-wide filter keeps the CMSIS-NN call, except for a head of fewer than 4 output
+        channels over several bins (a mask), where the widened stream is a few hundred bytes and still the
+        fastest (soi_pw_s16w_s8's blocks of 4 channels would be mostly padding there)."""
+        if pw_is_fast and self.cout >= 4 and pw16_applies(kt=self.kt, kf=self.kf, fstride=self.fstride, cin=self.cin,
+                                       depthwise=self.depthwise, transposed=self.src_width > 0,
+                                       same_padding=self.same_padding and self.pad_w == 0, groups=self.groups,
+                                       window=self.window):
+            fast = replace(self, pw16=True)
+            return fast if fast.pw16_words is not None else self
+        if not core_is_fast or (self.kf != 3 and self.cout >= 4) or not s16w_applies(
                 kt=self.kt, kf=self.kf, fstride=self.fstride, cin=self.cin, out_width=self.out_width,
                 depthwise=self.depthwise, fully_connected=self.fully_connected, transposed=self.src_width > 0,
                 fdilation=self.fdilation, same_padding=self.same_padding, groups=self.groups):

@@ -103,3 +103,45 @@ def s16w_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int
                            right[:, None]], axis=1)
     header = np.array([S16W_MAGIC, cout, lanes, input_offset, output_offset], dtype=np.int64)
     return np.concatenate([header, body.reshape(-1)]).astype(np.int32)
+
+
+PW16_MAGIC = 0x36315750  # "PW16" (firmware/kernels/soi/soi_pw_s16w.h)
+
+
+def pw16_applies(*, kt: int, kf: int, fstride: int, cin: int, depthwise: bool, transposed: bool,
+                 same_padding: bool = True, groups: int = 1, window: int = 1) -> bool:
+    """The shapes soi_pw_s16w_s8 takes: a 1x1 conv (or a fully connected head over one bin) without state,
+    stride or groups, over input channels a multiple of 4 (its groups of 4 are one input word)."""
+    return (kt == 1 and kf == 1 and fstride == 1 and cin % 4 == 0 and not depthwise and not transposed
+            and same_padding and groups == 1 and window == 1)
+
+
+def pw16_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int], shifts: Sequence[int],
+                input_offset: int, output_offset: int) -> np.ndarray | None:
+    """The int32 words soi_pw_s16w_s8 reads (layout in soi_pw_s16w.h): a header, then per block of 4 output
+    channels (zero channels up to a multiple of 4) the 4 start values, the taps of each group of 4 input
+    channels as doubled int16 pairs, (x0, x2) of the 4 channels then (x1, x3), and the 4 channels'
+    requantization constants. None where the fast requantization would not be exact (s16w_stream's rule)."""
+    w = np.asarray(weights)
+    cout = w.shape[0]
+    w = w.reshape(cout, -1).astype(np.int64)
+    cin = w.shape[1]
+    b = np.asarray(bias, dtype=np.int64)
+    right = -np.asarray(shifts, dtype=np.int64)
+    mult = np.asarray(multipliers, dtype=np.int64)
+    if cin % 4 or (right < 1).any() or (right > S16W_MAX_RIGHT_SHIFT).any() or (mult < 0).any():
+        return None
+    if (np.abs(b) + cin * 255 * 128 >= S16W_ACC_LIMIT).any():
+        return None
+    blocks = -(-cout // 4)
+    pad = blocks * 4 - cout
+    start = np.pad(2 * (b + input_offset * w.sum(axis=1)), (0, pad))
+    add = np.pad((1 << (right - 1)) + output_offset * (1 << right), (0, pad))
+    rq = np.stack([np.pad(mult, (0, pad)), add, np.pad(right, (0, pad), constant_values=1)], axis=1)
+    # [block, channel j, group g, input i] -> [block, g, half (i = 2 * pair + half), j, pair]
+    v = np.pad(2 * w, ((0, pad), (0, 0))).reshape(blocks, 4, cin // 4, 2, 2)
+    pairs = v.transpose(0, 2, 4, 1, 3) & 0xFFFF  # (x0, x2) of the 4 channels, then (x1, x3)
+    taps = (pairs[..., 0] | (pairs[..., 1] << 16)).reshape(blocks, -1).astype(np.uint32).view(np.int32)
+    body = np.concatenate([start.reshape(blocks, 4), taps.astype(np.int64), rq.reshape(blocks, 12)], axis=1)
+    header = np.array([PW16_MAGIC, cout, cin, input_offset, output_offset], dtype=np.int64)
+    return np.concatenate([header, body.reshape(-1)]).astype(np.int32)

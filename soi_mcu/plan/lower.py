@@ -99,9 +99,11 @@ class CPlan:
         return [n for n in self.nodes if n.kind == kind]
 
 
-def lower(spec: ModelSpec, graph: Graph, core: str | None = None, fast_kernels: bool = True) -> CPlan:
-    """core: the target core (None: any), which decides where the project's DSP kernel replaces the CMSIS-NN
-    call; fast_kernels=False keeps every conv on the CMSIS-NN API (the int8 filters, half the flash)."""
+def lower(spec: ModelSpec, graph: Graph, core: str | None = None, fast_kernels: bool = True,
+          portable_layers: frozenset[str] = frozenset()) -> CPlan:
+    """core: the target core (None: any), which decides where the project's DSP kernels replace the CMSIS-NN
+    call; fast_kernels=False keeps every conv on the CMSIS-NN API (the int8 filters, half the flash), and
+    portable_layers the conv nodes of those names."""
     sched = analyze(spec)
     consumers: dict[str, list] = {}
     for layer in spec.layers:
@@ -109,7 +111,7 @@ def lower(spec: ModelSpec, graph: Graph, core: str | None = None, fast_kernels: 
             consumers.setdefault(src, []).append(layer)
     inp, outp = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     ctx = LowerContext(sched, match_layers(graph, spec), {"input": BufRef("input")}, {"input": inp}, consumers,
-                       core, fast_kernels)
+                       core, fast_kernels, portable_layers)
     lowered: dict[str, Lowered] = {}
     for layer in spec.layers:
         low = layer.lower(ctx)

@@ -227,6 +227,27 @@ def make_dw_row(rng: np.random.Generator) -> Case:
     return c
 
 
+def make_dw_column(rng: np.random.Generator) -> Case:
+    """A depthwise conv over one frequency bin (Conv1d models): one column, 1-wide filter, taps in time over
+    the whole streaming window (H = (KH - 1) * dilation + 1), ch_mult 1 (soi_nn_dw_column.c), channel counts
+    on and off the 4-channel groups."""
+    n = 1 if rng.random() < 0.85 else 2
+    kh = int(rng.choice([1, 2, 3, 3, 5]))
+    dh = int(rng.choice([1, 1, 2, 4]))
+    h = (kh - 1) * dh + 1
+    c_in = int(rng.choice([1, 3, 4, 8, 13, 16, 64, int(rng.integers(1, 130))]))
+    in_off = int(rng.integers(-127, 129))
+    out_off = int(rng.integers(-128, 128))
+    lo, hi = _act(rng)
+    d = [n, h, 1, c_in, kh, 1, 1, 1, 1, c_in, 1, 1, 0, 0, dh, 1, in_off, out_off, lo, hi]
+    c = Case("DW", d, rng.integers(-128, 128, size=(n, h, 1, c_in), dtype=np.int8))
+    c.w = rng.integers(-128, 128, size=(1, kh, 1, c_in), dtype=np.int8)
+    c.bias = None if rng.random() < 0.1 else rng.integers(-(1 << 16), 1 << 16, size=c_in).astype(np.int32)
+    c.mult, c.shift = _quant(rng, c_in, kh)
+    c.expected = ref.depthwise_conv_s8(c.inp, c.w, c.bias, c.mult, c.shift, {**_geometry(d), "ch_mult": 1})
+    return c
+
+
 def make_fc(rng: np.random.Generator) -> Case:
     b = int(rng.integers(1, 6))
     k = int(rng.integers(1, 81))
@@ -357,6 +378,7 @@ def make_cases(seed: int, per_family: int) -> list[Case]:
     cases += [make_row_conv(rng) for _ in range(max(8, per_family // 2))]
     cases += [make_dw_row(rng) for _ in range(max(8, per_family // 3))]
     cases += [make_mul(rng) for _ in range(per_family)]
+    cases += [make_dw_column(rng) for _ in range(max(8, per_family // 3))]
     return cases
 
 

@@ -317,6 +317,20 @@ int soi_nn_conv_row(const cmsis_nn_context *ctx,
                     const cmsis_nn_dims *out_dims,
                     int8_t *out);
 
+/* Depthwise conv over one frequency bin (soi_nn_dw_column.c): the shapes it takes, and the call. */
+int soi_nn_dw_column_applies(const cmsis_nn_dw_conv_params *p,
+                             const cmsis_nn_dims *in,
+                             const cmsis_nn_dims *f,
+                             const cmsis_nn_dims *out);
+void soi_nn_dw_column(const cmsis_nn_dw_conv_params *p,
+                      const cmsis_nn_dims *in,
+                      const int8_t *input,
+                      const cmsis_nn_dims *f,
+                      const int8_t *filter,
+                      const int32_t *bias,
+                      const soi_nn_out_stage *os,
+                      int8_t *output);
+
 /* The convolution core behind every conv entry point (validated arguments). */
 arm_cmsis_nn_status soi_nn_conv_core(const cmsis_nn_context *ctx,
                                      const cmsis_nn_conv_params *p,

@@ -298,6 +298,12 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx,
     }
     const soi_nn_out_stage os = {quant_params->multiplier, quant_params->shift, 1, p->output_offset,
                                  p->activation.min, p->activation.max};
+    if (soi_nn_dw_column_applies(p, input_dims, filter_dims, output_dims))
+    {
+        /* one frequency bin: taps in time only (Conv1d models) */
+        soi_nn_dw_column(p, input_dims, input_data, filter_dims, filter_data, bias_data, &os, output_data);
+        return ARM_CMSIS_NN_SUCCESS;
+    }
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *in_b = input_data + b * in_h * in_w * c_in;

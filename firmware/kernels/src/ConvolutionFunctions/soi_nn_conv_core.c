@@ -205,6 +205,18 @@ arm_cmsis_nn_status soi_nn_conv_core(const cmsis_nn_context *ctx,
             kernel_sums(sums, filt, c_in, nr, bias != NULL ? bias + rc : NULL, p->input_offset);
             os.mult = q->multiplier + rc;
             os.shift = q->shift + rc;
+            if (n_pix == 1)
+            {
+                /* One pixel (a pointwise conv over one frequency bin): 4 channels per pass against the one
+                 * column, where the 2x2 kernel would compute the column twice. */
+                for (int32_t b = 0; b < in_dims->n; b++)
+                {
+                    const int8_t *x0 = in + b * in_dims->h * in_dims->w * c_in;
+                    int8_t *o0 = out + b * c_out + rc;
+                    soi_nn_vec_mat_s8(filt, &x0, 1, c_in, nr, p->input_offset, 0, sums, 1, &os, &o0);
+                }
+                continue;
+            }
             for (int32_t b = 0; b < in_dims->n; b++)
             {
                 const int8_t *in_b = in + b * in_dims->h * in_dims->w * c_in;

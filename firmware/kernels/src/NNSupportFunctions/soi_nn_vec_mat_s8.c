@@ -133,10 +133,11 @@ void soi_nn_vec_mat_s8(const int8_t *filter,
                        int8_t *const *out)
 {
     const int32x4_t vmin = vdupq_n_s32(os->act_min), vmax = vdupq_n_s32(os->act_max);
-    if (ncols == 1 && sums_have_offset && os->q_step == 0)
+    if (ncols == 1 && sums_have_offset)
     {
-        /* One column (FC with batch 1), kernel sums given, per-tensor quantization: 4 rows per pass
-         * against the column; the column sum (for the filter offset) comes with the same loop. */
+        /* One column (FC with batch 1, a 1x1 conv of one pixel), kernel sums given: 4 rows per pass
+         * against the column; the column sum (for the filter offset) comes with the same loop. Per-tensor
+         * or per-channel quantization (then the 4 rows' multipliers and shifts as one vector). */
         const int8_t *x = cols[0];
         int8_t *o = out[0];
         for (int32_t r = 0; r < rows; r += 4)
@@ -162,7 +163,15 @@ void soi_nn_vec_mat_s8(const int8_t *filter,
                 b[j] = base != NULL ? base[r + j] : 0;
             }
             int32x4_t v = vaddq_s32(vaddq_n_s32(vldrwq_s32(s), w_off * xs), vldrwq_s32(b));
-            v = requant_x4(v, os->mult[0], os->shift[0]);
+            if (os->q_step == 0)
+            {
+                v = requant_x4(v, os->mult[0], os->shift[0]);
+            }
+            else
+            {
+                const mve_pred16_t pq = vctp32q((uint32_t)nr);
+                v = soi_mve_requant_lanes(v, vldrwq_z_s32(os->mult + r, pq), vldrwq_z_s32(os->shift + r, pq));
+            }
             v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, os->out_offset), vmin), vmax);
             vstrbq_p_s32(o + r, v, vctp32q((uint32_t)nr));
         }
