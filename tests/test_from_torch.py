@@ -49,6 +49,19 @@ def test_elu_becomes_the_convs_activation() -> None:
         from_torch(nn.Sequential(*causal_conv(1, 3), nn.ELU(alpha=0.5)), freq_bins=8)
 
 
+def test_transposed_conv_in_frequency_is_a_decoders_upsampling() -> None:
+    model = nn.Sequential(*causal_conv(2, 4, stride=(1, 2)), nn.ReLU(),
+                          nn.ConvTranspose2d(4, 3, (1, 3), stride=(1, 2), padding=(0, 1), output_padding=(0, 1)),
+                          nn.BatchNorm2d(3), nn.ELU())
+    offline = from_torch(model.eval(), freq_bins=8)
+    up = offline.spec.layers[1]
+    assert (up.kind, up.kf, up.fstride, up.norm, up.act) == ("tconv_freq", 3, 2, True, "elu")
+    assert offline.schedule.width[up.name] == 8
+    assert check_equivalence(offline, torch.randn(12, 8, 2)).ok
+    with pytest.raises(SoiError, match=r"use padding=\(0, 1\), output_padding=\(0, 1\)"):
+        from_torch(nn.Sequential(*causal_conv(1, 4), nn.ConvTranspose2d(4, 1, (1, 3), stride=(1, 2))), freq_bins=8)
+
+
 def test_transposed_extrapolation_and_frequency_upsampling() -> None:
     model = nn.Sequential(*causal_conv(2, 4, stride=(2, 2)), nn.ReLU(), nn.ConvTranspose2d(4, 4, (2, 1), stride=(2, 1)),
                           nn.Upsample(scale_factor=(1, 2), mode="nearest"), *causal_conv(4, 1))

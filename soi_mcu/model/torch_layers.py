@@ -27,7 +27,7 @@ from soi_mcu.model.torch_recurrent import (
 )
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
 from soi_mcu.model.torch_values import FRAMES, Value
-from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConv, Upsample
+from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConv, TConvFreq, Upsample
 
 KIND_BY_NAME = {k.kind: k for k in KINDS}
 REGISTERED = {module_type: handler for kind in KINDS for module_type, handler in kind.torch_imports.items()}
@@ -36,7 +36,8 @@ PASS_THROUGH = (nn.Identity, nn.Dropout)
 SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; any groups, dilation and frequency padding)",
              "BatchNorm2d / BatchNorm1d (after a conv)", "ReLU", "ReLU6", "ELU (alpha 1; after a conv or its norm)",
              "ZeroPad2d / ConstantPad2d / ConstantPad1d / F.pad (zeros)",
-             "ConvTranspose2d (in time, kernel = stride, 1 in frequency)", "Upsample (nearest, in frequency)",
+             "ConvTranspose2d (in time: kernel = stride, 1 in frequency; or in frequency: kernel (1, kf), stride (1, s))",
+             "Upsample (nearest, in frequency)",
              "Identity", "Dropout", "+ (residual add) and torch.cat over channels",
              "x.mean(dim=3, keepdim=True) (the mean over frequency)",
              *(f"element-wise {k.kind}" for k in KINDS if k.kind in ("sub", "mul")),
@@ -188,7 +189,7 @@ class LayerBuilder:
 
     def _norm(self, call: Call, src: Value, bn: nn.Module) -> None:
         i, layer = self._joinable_conv(call, src, type(bn).__name__)
-        if not isinstance(layer, Conv):
+        if not isinstance(layer, Conv | TConvFreq):
             raise SoiError(f"{call.path} ({type(bn).__name__}){call.where}: a batch norm after a {layer.kind} is not "
                            "supported; only right after a conv (it is folded into the conv's weights)")
         if layer.norm or layer.act != "none":
@@ -204,7 +205,7 @@ class LayerBuilder:
 
     def _activation(self, call: Call, src: Value, act: str) -> None:
         i, layer = self._joinable_conv(call, src, act)
-        if not isinstance(layer, Conv) and act == "elu":
+        if not isinstance(layer, Conv | TConvFreq) and act == "elu":
             raise SoiError(f"{call.path} (elu){call.where}: ELU after a {layer.kind} is not supported; only after a conv")
         if layer.act != "none":
             raise SoiError(f"{call.path}: a second activation after {layer.name} is not supported")
@@ -213,13 +214,23 @@ class LayerBuilder:
 
     def _tconv(self, call: Call, src: Value, tconv: nn.ConvTranspose2d) -> None:
         (kt, kf), (st, sf) = tconv.kernel_size, tconv.stride
-        if not (kt == st and kf == 1 and sf == 1 and tconv.padding == (0, 0) and tconv.output_padding == (0, 0)
-                and tconv.groups == 1 and tconv.dilation == (1, 1)):
-            raise SoiError(f"{call.path} (ConvTranspose2d): only the S-CC extrapolation in time is supported: "
-                           f"kernel (k, 1) = stride (k, 1), no padding, groups=1; got kernel {tconv.kernel_size}, "
-                           f"stride {tconv.stride}, padding {tconv.padding}")
         name = self.layer_name(call.path)
-        self._new(call, TConv(name, src.layer, cout=tconv.out_channels, factor=kt))
+        plain = tconv.groups == 1 and tconv.dilation == (1, 1) and tconv.padding[0] == 0 and tconv.output_padding[0] == 0
+        if plain and kt == st and kf == 1 and sf == 1 and tconv.padding == (0, 0):  # S-CC extrapolation in time
+            self._new(call, TConv(name, src.layer, cout=tconv.out_channels, factor=kt))
+        elif plain and kt == 1 and st == 1:  # upsampling in frequency (a U-Net decoder's)
+            layer = TConvFreq(name, src.layer, cout=tconv.out_channels, kt=1, kf=kf, fstride=sf, act="none")
+            if (tconv.padding[1], tconv.output_padding[1]) != (layer.pad, layer.output_padding):
+                raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: frequency padding {tconv.padding[1]} and "
+                               f"output_padding {tconv.output_padding[1]}; with kernel {kf} and stride {sf} use "
+                               f"padding=(0, {layer.pad}), output_padding=(0, {layer.output_padding}) (the output "
+                               f"has {sf} x the input's bins)")
+            self._new(call, layer, joinable=True)
+        else:
+            raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: supported are the S-CC extrapolation in time "
+                           "(kernel (k, 1) = stride (k, 1), no padding) and upsampling in frequency (kernel (1, kf), "
+                           f"stride (1, s)), groups=1; got kernel {tconv.kernel_size}, stride {tconv.stride}, padding "
+                           f"{tconv.padding}, groups {tconv.groups}")
         self.weights[name] = (tconv, None)
 
     def _upsample(self, call: Call, src: Value, up: nn.Upsample) -> None:
