@@ -28,6 +28,7 @@ from soi_mcu.ops import (
     Mul,
     PReLU,
     Shift,
+    Slice,
     Softmax,
     Sub,
     TConv,
@@ -135,7 +136,18 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         act = rng.choice(("relu", *ACTIVATIONS))
         layers.append(Conv(name, src, cout=cout, act=act, **kw))
         # after a ReLU a PReLU is refused (it does nothing)
-        return maybe_prelu(name) if act != "relu" else maybe_activation(name)
+        out = maybe_prelu(name) if act != "relu" else maybe_activation(name)
+        return out if fixed_cout else maybe_slice(out)  # a caller that fixed cout needs those channels
+
+    def maybe_slice(src: str) -> str:
+        """Some channels of a frame (a channel split), when it has more than one."""
+        c = channels_of(layers, src, in_channels)
+        if c > 1 and rng.random() < 0.15:
+            start = rng.randint(0, c - 2)
+            name = f"sl{next(count)}"
+            layers.append(Slice(name, src, start=start, stop=rng.randint(start + 1, c)))
+            return name
+        return src
 
     def maybe_prelu(src: str) -> str:
         if rng.random() < 0.2:
@@ -226,6 +238,8 @@ def channels_of(layers: list, name: str, in_channels: int) -> int:
         return layer.cout
     if isinstance(layer, LSTM):
         return layer.hidden
+    if isinstance(layer, Slice):
+        return layer.stop - layer.start
     if isinstance(layer, Concat):
         return sum(channels_of(layers, s, in_channels) for s in layer.inputs)
     return channels_of(layers, layer.inputs[0], in_channels)

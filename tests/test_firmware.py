@@ -24,7 +24,7 @@ from .conftest import Exported, have
 from .random_models import random_spec, seeds
 from .test_report import KEYS
 
-FIRMWARE_SEEDS = seeds(5000, 3, 24)
+FIRMWARE_SEEDS = seeds(5000, 3, 40)
 
 pytestmark = [
     pytest.mark.slow,

@@ -16,7 +16,7 @@ from soi_mcu.model.source import load_model
 from soi_mcu.model.streaming import check_equivalence
 
 from .conftest import have
-from .models.graph_models import ConvLstm, Masked, Tcn1d, UNetish
+from .models.graph_models import ConvLstm, Gated, Masked, Tcn1d, UNetish
 from .models.user_model import build, causal_conv
 
 MODELS = Path(__file__).parent / "models" / "user_model.py"
@@ -236,7 +236,7 @@ def test_trained_user_model_runs_bitexact_on_cortex_m4(tmp_path: Path) -> None:
 @pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"), reason="needs the cross toolchain and QEMU")
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
 @pytest.mark.parametrize("factory, freq_bins", [("build_unetish", 8), ("build_tcn", 0), ("build_masked", 8),
-                                               ("build_conv_lstm", 0)])
+                                               ("build_conv_lstm", 0), ("build_gated", 8)])
 def test_graph_models_run_bitexact_in_qemu(factory: str, freq_bins: int, board: str, tmp_path: Path) -> None:
     from soi_mcu.pipeline import run
 
@@ -296,3 +296,28 @@ def test_an_lstm_between_transposes_of_a_conv1d_model() -> None:
         from_torch(StateOut())
     with pytest.raises(SoiError, match=r"give it \(batch, time, features\)"):
         from_torch(NoTranspose(), freq_bins=4)
+
+
+def test_channel_splits_become_slices() -> None:
+    offline = from_torch(Gated(), freq_bins=8)
+    slices = [(layer.start, layer.stop) for layer in offline.spec.layers if layer.kind == "slice"]
+    assert slices == [(0, 4), (4, 8), (1, 3)], slices  # g[:, 1:3] slices the piece g
+    assert check_equivalence(offline, torch.randn(10, 8, 1)).ok
+
+    class Uneven(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(3, 7, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            a, b, c = torch.split(self.conv(x), [2, 4, 1], dim=1)
+            return torch.cat([c, a], dim=1) + b[:, :3]
+
+    offline = from_torch(Uneven())
+    assert check_equivalence(offline, torch.randn(6, 1, 3)).ok
+    with pytest.raises(SoiError, match="only a split over channels"):
+        class TimeSplit(Uneven):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.conv(x).chunk(2, dim=2)[0]
+
+        from_torch(TimeSplit())

@@ -30,6 +30,14 @@ void soi_concat_channels(int8_t *dst, uint32_t width, uint32_t count, const int8
     }
 }
 
+void soi_slice_channels(int8_t *dst, const int8_t *src, uint32_t width, uint32_t channels, uint32_t start,
+                        uint32_t count)
+{
+    for (uint32_t w = 0; w < width; w++) {
+        memcpy(dst + w * count, src + w * channels + start, count);
+    }
+}
+
 void soi_upsample_freq(int8_t *dst, const int8_t *src, uint32_t width, uint32_t channels, uint32_t factor)
 {
     for (uint32_t w = 0; w < width; w++) {

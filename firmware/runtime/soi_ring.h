@@ -42,6 +42,10 @@ static inline const int8_t *soi_ring_window(const soi_ring *ring)
 void soi_concat_channels(int8_t *dst, uint32_t width, uint32_t count, const int8_t *const *srcs,
                          const uint32_t *channels);
 
+/* Channels [start, start + count) of each of `width` frames of `channels` channels (a channel split). */
+void soi_slice_channels(int8_t *dst, const int8_t *src, uint32_t width, uint32_t channels, uint32_t start,
+                        uint32_t count);
+
 /* An element-wise int8 op as a 256-entry table: output[i] = table[input[i] + 128] (a conv's ELU in place,
  * an activation layer's sigmoid, tanh, hardsigmoid or hardswish; output may be input). */
 void soi_table_s8(const int8_t *input, int8_t *output, uint32_t size, const int8_t *table);

@@ -42,7 +42,7 @@ def from_torch(module: nn.Module, freq_bins: int = 0, name: str = "user", frame_
                        f"{freq_bins} does not apply (leave it out)")
     if not one_d and freq_bins < 1:
         raise SoiError("give the number of frequency bins of an input frame (--freq-bins, or a freq_bins attribute on the module)")
-    builder = LayerBuilder(one_d)
+    builder = LayerBuilder(one_d, freq_bins)
     builder.start(traced.input_node)
     for call in traced.calls:
         builder.add(call)

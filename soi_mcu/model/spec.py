@@ -62,12 +62,8 @@ class Schedule:
         return self.group(layer.name, phase) if self.runs(layer.name, phase) else "deferred"
 
 
-def analyze(spec: ModelSpec) -> Schedule:
-    """Check the graph and derive each layer's period (1 = every step, 2 = every other step...)."""
-    if spec.freq_bins < 1 or spec.in_channels < 1:
-        raise SoiError(f"model '{spec.name}': freq_bins and in_channels must be >= 1")
-    if not spec.layers:
-        raise SoiError(f"model '{spec.name}': it has no layers")
+def layer_facts(spec: ModelSpec) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]:
+    """Each layer checked against its inputs, in order: (period, channels, width, receptive field) by name."""
     period = {"input": 1}
     channels = {"input": spec.in_channels}
     width = {"input": spec.freq_bins}
@@ -85,6 +81,16 @@ def analyze(spec: ModelSpec) -> Schedule:
         facts = layer.infer(period, channels, width, rf)
         period[layer.name], channels[layer.name] = facts.period, facts.channels
         width[layer.name], rf[layer.name] = facts.width, facts.receptive_field
+    return period, channels, width, rf
+
+
+def analyze(spec: ModelSpec) -> Schedule:
+    """Check the graph and derive each layer's period (1 = every step, 2 = every other step...)."""
+    if spec.freq_bins < 1 or spec.in_channels < 1:
+        raise SoiError(f"model '{spec.name}': freq_bins and in_channels must be >= 1")
+    if not spec.layers:
+        raise SoiError(f"model '{spec.name}': it has no layers")
+    period, channels, width, rf = layer_facts(spec)
     out = spec.output or spec.layers[-1].name
     if out not in period:
         raise SoiError(f"model '{spec.name}': output '{out}' is not a layer")

@@ -25,6 +25,7 @@ from soi_mcu.model.torch_recurrent import (
     rnn_call,
     rnn_output,
 )
+from soi_mcu.model.torch_split import channel_slice, is_channel_slice, is_piece, is_split, piece, split
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
 from soi_mcu.model.torch_values import FRAMES, Value
 from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConv, TConvFreq, Upsample
@@ -39,7 +40,7 @@ SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; any groups, dilat
              "ConvTranspose2d (in time: kernel = stride, 1 in frequency; or in frequency: kernel (1, kf), stride (1, s))",
              "Upsample (nearest, in frequency)",
              "Identity", "Dropout", "+ (residual add) and torch.cat over channels",
-             "x.mean(dim=3, keepdim=True) (the mean over frequency)",
+             "x.mean(dim=3, keepdim=True) (the mean over frequency)", "chunk / split / x[:, a:b] over channels",
              *(f"element-wise {k.kind}" for k in KINDS if k.kind in ("sub", "mul")),
              "soi_mcu.model.from_torch.TimeShift", "soi_mcu.model.from_torch.RepeatFrames",
              *sorted(t.__name__ for t in REGISTERED))
@@ -49,8 +50,10 @@ PASS_METHODS = ("contiguous", "clone")
 class LayerBuilder:
     """Walks the calls in order, turning pads, convs, norms, activations and arithmetic into spec layers."""
 
-    def __init__(self, one_d: bool) -> None:
+    def __init__(self, one_d: bool, freq_bins: int = 1) -> None:
         self.one_d = one_d  # Conv1d model: (batch, channels, time), one frequency bin
+        self.freq_bins = freq_bins
+        self.splits: dict[fx.Node, tuple[str, list[tuple[int, int]]]] = {}  # a chunk's pieces (torch_split.py)
         self.layers: list[LayerOp] = []
         self.weights: dict[str, tuple[nn.Module, nn.Module | None]] = {}
         self.loaders: list = []  # functions(offline) that copy a registered kind's parameters in
@@ -68,6 +71,25 @@ class LayerBuilder:
         self.source = layer.name
         if load is not None:
             self.loaders.append(load)
+
+    def channels(self, layer: str, call: Call) -> int:
+        """Channels of a layer imported so far (the spec analysis of the layers up to it)."""
+        from soi_mcu.model.spec import ModelSpec, layer_facts
+
+        if self.in_channels is None:
+            raise SoiError(f"{call.path} ({call.label}){call.where}: splits the model's input; split after its first "
+                           "conv")
+        if layer == "input":
+            return self.in_channels
+        spec = ModelSpec("partial", 1 if self.one_d else self.freq_bins, self.in_channels, tuple(self.layers),
+                         output=layer)
+        return layer_facts(spec)[1][layer]
+
+    def input_value(self, call: Call, node: fx.Node) -> Value:
+        return self._input_value(call, node)
+
+    def add_layer(self, call: Call, layer: LayerOp) -> None:
+        self._new(call, layer)
 
     # -- the walk ---------------------------------------------------------------------------
     def start(self, input_node: fx.Node) -> None:
@@ -250,6 +272,15 @@ class LayerBuilder:
         if is_rnn_output(self, call):
             rnn_output(self, call)
             return
+        if is_split(call):
+            split(self, call)
+            return
+        if is_piece(self, call):
+            piece(self, call)
+            return
+        if is_channel_slice(call):
+            channel_slice(self, call)
+            return
         kind = ARITHMETIC.get(t) if call.what == "function" else ARITHMETIC_METHODS.get(t)
         if kind is not None:
             self._arithmetic(call, kind)
@@ -263,8 +294,8 @@ class LayerBuilder:
             self.values[call.node] = self._input(call)
         else:
             hint = ""
-            if t in ("chunk", "split") or getattr(t, "__name__", "") in ("chunk", "split", "getitem"):
-                hint = "; channel split is not supported yet: use separate convs on the same input"
+            if getattr(t, "__name__", "") == "getitem":
+                hint = "; indexing is supported only as x[:, a:b] (channels) and on a chunk's or split's pieces"
             elif t in ("view", "reshape", "permute", "transpose", "flatten") or getattr(t, "__name__", "") in (
                     "flatten", "reshape", "permute", "transpose"):
                 hint = "; frames keep their (channels, frequency) layout: reshaping between layers is not supported"

@@ -9,6 +9,7 @@ from soi_mcu.ops.activation import Activation
 from soi_mcu.ops.activations import ACTIVATIONS, activate
 from soi_mcu.ops.add import Add
 from soi_mcu.ops.base import LayerOp
+from soi_mcu.ops.channel_slice import Slice
 from soi_mcu.ops.concat import Concat
 from soi_mcu.ops.conv import Conv
 from soi_mcu.ops.duplicate import Duplicate
@@ -24,8 +25,8 @@ from soi_mcu.ops.tconv_freq import TConvFreq
 from soi_mcu.ops.upsample import Upsample
 
 KINDS: tuple[type[LayerOp], ...] = (Conv, TConvFreq, TConv, Duplicate, Shift, Upsample, FreqPool, Concat, Add,
-                                    PReLU, Mul, Sub, Activation, Softmax, LSTM)
+                                    PReLU, Mul, Sub, Activation, Softmax, LSTM, Slice)
 Layer = LayerOp
 
 __all__ = ["ACTIVATIONS", "KINDS", "LSTM", "Activation", "Add", "Concat", "Conv", "Duplicate", "FreqPool", "Layer",
-           "LayerOp", "Mul", "PReLU", "Shift", "Softmax", "Sub", "TConv", "TConvFreq", "Upsample", "activate"]
+           "LayerOp", "Mul", "PReLU", "Shift", "Slice", "Softmax", "Sub", "TConv", "TConvFreq", "Upsample", "activate"]

@@ -100,3 +100,22 @@ class ConvLstm(nn.Module):
 
 def build_conv_lstm() -> nn.Module:
     return ConvLstm().eval()
+
+
+class Gated(nn.Module):
+    """A gated conv (as in GTCRN / gated TCNs): chunk the channels, one half gates the other; a slice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pad = nn.ZeroPad2d((1, 1, 1, 0))
+        self.conv = nn.Conv2d(1, 8, (2, 3))
+        self.head = nn.Conv2d(6, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, g = self.conv(self.pad(x)).chunk(2, dim=1)
+        h = a * torch.sigmoid(g)
+        return self.head(torch.cat([h, g[:, 1:3]], dim=1))
+
+
+def build_gated() -> nn.Module:
+    return Gated().eval()
