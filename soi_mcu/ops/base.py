@@ -216,6 +216,7 @@ def same_quant(layer: str, a: Any, b: Any) -> None:
     """Kinds that move int8 values without arithmetic need their input's quantization on the output."""
     if not (np.allclose(a.scale, b.scale, rtol=0, atol=0) and np.array_equal(a.zero_point, b.zero_point)):
         raise SoiError(
-            f"layer '{layer}': concatenated inputs have different quantization from the output "
-            f"({a.scale[0]:.6g}/{a.zero_point[0]} vs {b.scale[0]:.6g}/{b.zero_point[0]}); requantizing concat is not supported yet"
+            f"layer '{layer}': its input has other quantization than its output in the .tflite "
+            f"({a.scale[0]:.6g}/{a.zero_point[0]} vs {b.scale[0]:.6g}/{b.zero_point[0]}); this layer moves int8 values "
+            "without requantizing them, so it is not supported here yet"
         )
