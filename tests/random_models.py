@@ -19,7 +19,8 @@ from soi_mcu.ops import ACTIVATIONS, KINDS, Add, Concat, Conv, Duplicate, FreqPo
 
 def all_features() -> frozenset[str]:
     """What the default seeds of every random-model test must draw between them."""
-    return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS} | {"depthwise", "prelu:shared"})
+    return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS} | {"depthwise", "prelu:shared", "pool:max",
+                                                                                        "pool:window"})
 
 
 def features(spec: ModelSpec) -> frozenset[str]:
@@ -32,6 +33,10 @@ def features(spec: ModelSpec) -> frozenset[str]:
                 found.add("depthwise")
         if isinstance(layer, PReLU) and layer.shared:
             found.add("prelu:shared")
+        if isinstance(layer, FreqPool):
+            found.add(f"pool:{layer.mode}")
+            if layer.kernel:
+                found.add("pool:window")
     return frozenset(found)
 
 
@@ -62,7 +67,7 @@ def seeds(offset: int, default: int, full: int) -> tuple[int, ...]:
 def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
     """A random causal CNN: convs (any registered activation, some depthwise, some followed by a PReLU),
     S-CC pairs (nested up to max_depth), SC shifts, SS-CC, concat/add skips, upsampling by repetition or
-    tSTMC, a pooled fully connected head."""
+    tSTMC, a pooled fully connected head or pooling windows along frequency."""
     layers: list = []
     count = iter(range(1000))
     in_channels = rng.randint(1, 3)
@@ -129,8 +134,13 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
 
     out = conv(block("input", 0))
     if rng.random() < 0.25:  # a classifier head: pool the bins, then a 1x1 conv over one bin (fully connected)
-        layers.append(FreqPool(f"pool{next(count)}", out))
+        layers.append(FreqPool(f"pool{next(count)}", out, mode=rng.choice(["avg", "avg", "max"])))
         out = conv(layers[-1].name, kt=1, kf=1)
+    elif rng.random() < 0.25:  # pooling windows along frequency (every spec has at least 4 bins), then a conv
+        kernel = rng.choice([2, 3])
+        layers.append(FreqPool(f"pool{next(count)}", out, mode=rng.choice(["avg", "max"]), kernel=kernel,
+                               stride=rng.choice([1, 2, kernel])))
+        out = conv(layers[-1].name)
     return ModelSpec("rand", freq_bins=rng.choice([4, 8, 12]), in_channels=in_channels, layers=tuple(layers),
                      output=out)
 
