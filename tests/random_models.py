@@ -15,6 +15,7 @@ import random
 from functools import cache
 
 from soi_mcu.model import ModelSpec
+from soi_mcu.model.spec import layer_facts
 from soi_mcu.ops import (
     ACTIVATIONS,
     KINDS,
@@ -43,7 +44,8 @@ ELEMENTWISE_ACTS = ("none", "none", "relu", "relu6")  # fused into ADD, SUB, MUL
 def all_features() -> frozenset[str]:
     """What the default seeds of every random-model test must draw between them."""
     return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS} | {f"fn:{f}" for f in FUNCTIONS}
-                     | {"depthwise", "groups", "fdilation", "fpad:asym", "fpad:valid", "prelu:shared", "eltwise:act"})
+                     | {"depthwise", "groups", "fdilation", "fpad:asym", "fpad:valid", "prelu:shared", "eltwise:act",
+                        "pool:max", "pool:window"})
 
 
 def features(spec: ModelSpec) -> frozenset[str]:
@@ -68,6 +70,10 @@ def features(spec: ModelSpec) -> frozenset[str]:
             found.add("eltwise:act")
         if isinstance(layer, Activation):
             found.add(f"fn:{layer.fn}")
+        if isinstance(layer, FreqPool):
+            found.add(f"pool:{layer.mode}")
+            if layer.kernel:
+                found.add("pool:window")
     return frozenset(found)
 
 
@@ -99,7 +105,8 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
     """A random causal CNN: convs (any registered activation, some depthwise or grouped, some dilated or
     asymmetrically padded in frequency, some followed by a PReLU, an activation layer or a softmax), S-CC
     pairs (nested up to max_depth), SC shifts, SS-CC, concat/add/sub/mul skips, upsampling by repetition or
-    tSTMC, a mask head (mul or sub), a pooled fully connected head."""
+    tSTMC, a mask head (mul or sub), a pooled fully connected head or pooling windows
+    along frequency."""
     layers: list = []
     count = iter(range(1000))
     in_channels = rng.randint(1, 3)
@@ -224,8 +231,14 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         layers.append(rng.choice((Mul, Sub))(f"mask{next(count)}", (out, mask), act=rng.choice(ELEMENTWISE_ACTS)))
         out = layers[-1].name
     if rng.random() < 0.25:  # a classifier head: pool the bins, then a 1x1 conv over one bin (fully connected)
-        layers.append(FreqPool(f"pool{next(count)}", out))
+        layers.append(FreqPool(f"pool{next(count)}", out, mode=rng.choice(["avg", "avg", "max"])))
         out = conv(layers[-1].name, kt=1, kf=1)
+    elif rng.random() < 0.25:  # pooling windows along frequency (where the bins allow), then a conv
+        kernel = rng.choice([2, 3])
+        if layer_facts(ModelSpec("w", freq_bins, in_channels, tuple(layers)))[2][out] >= kernel:
+            layers.append(FreqPool(f"pool{next(count)}", out, mode=rng.choice(["avg", "max"]), kernel=kernel,
+                                   stride=rng.choice([1, 2, kernel])))
+            out = conv(layers[-1].name)
     return ModelSpec("rand", freq_bins=freq_bins, in_channels=in_channels, layers=tuple(layers), output=out)
 
 

@@ -8,7 +8,8 @@ import copy
 from soi_mcu.errors import SoiError
 
 # Ops whose int8 form keeps its input's quantization: a float island around ELU passes through them.
-_SAME_QUANT = {"PAD": (0,), "RESHAPE": (0,), "STRIDED_SLICE": (0,), "AVERAGE_POOL_2D": (0,), "CONCATENATION": None}
+_SAME_QUANT = {"PAD": (0,), "RESHAPE": (0,), "STRIDED_SLICE": (0,), "AVERAGE_POOL_2D": (0,), "MAX_POOL_2D": (0,),
+               "CONCATENATION": None}
 
 
 def int8_elu(data: bytes) -> bytes:

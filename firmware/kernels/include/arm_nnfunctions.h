@@ -238,6 +238,16 @@ void arm_softmax_s8(const int8_t *input,
                     const int32_t diff_min,
                     int8_t *output);
 
+/* Max pooling over [N,H,W,C] windows of filter_dims (h, w); the largest valid tap, clamped to
+ * the activation range. Input and output share quantization. No scratch. */
+arm_cmsis_nn_status arm_max_pool_s8(const cmsis_nn_context *ctx,
+                                    const cmsis_nn_pool_params *pool_params,
+                                    const cmsis_nn_dims *input_dims,
+                                    const int8_t *input,
+                                    const cmsis_nn_dims *filter_dims,
+                                    const cmsis_nn_dims *output_dims,
+                                    int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif
