@@ -66,6 +66,7 @@ class Shape:
     kw: int = 3
     stride_w: int = 1
     twin: str = ""
+    over: str = ""  # ln: "channels" (statistics per bin) or "frame"
 
     @property
     def pad_w(self) -> int:
@@ -87,7 +88,7 @@ class Shape:
             return self.out_h * self.out_w * self.cin * self.kh * self.kw
         if self.kind == "fc":
             return self.cin * self.cout
-        return self.cin  # add: elements
+        return self.w * self.cin if self.kind == "ln" else self.cin  # add, ln: elements
 
 
 SHAPES = (
@@ -108,12 +109,50 @@ SHAPES = (
     Shape("dw3x3 (3,32,16)", "dw", 3, 32, 16, 16),
     Shape("fc 512->128", "fc", 1, 1, 512, 128),
     Shape("add 512", "add", 1, 1, 512, 512),
+    Shape("layernorm ch (1,64)", "ln", 1, 1, 64, over="channels"),
+    Shape("layernorm ch (32,16)", "ln", 1, 32, 16, over="channels"),
+    Shape("layernorm frame (32,16)", "ln", 1, 32, 16, over="frame"),
 )
 
 
 def _arr(name: str, ctype: str, values: np.ndarray, const: bool = True) -> str:
     body = ",".join(str(int(v)) for v in values.ravel())
     return f"static {'const ' if const else ''}{ctype} {name}[{values.size}] __attribute__((aligned(4))) = {{{body}}};\n"
+
+
+def _layernorm_call(i: int, s: Shape, rng: np.random.Generator, data: list[str]) -> str:
+    """soi_layernorm_s8 with gamma and beta, its parameters derived (as the generator does) from plausible
+    scales of the converter's op sequence."""
+    from soi_mcu.ops.int8_ref import add_params, mean_params, rsqrt_params, rsqrt_s8
+    from soi_mcu.ops.requant import quantize_multiplier
+
+    size = s.cin if s.over == "channels" else s.w * s.cin
+    groups = s.w * s.cin // size
+    x, m, d, sq, v, r, y, g, gy, b, o = 0.05, 0.01, 0.05, 0.02, 0.01, 0.05, 0.03, 0.01, 0.03, 0.005, 0.03
+
+    def add(s1: float, s2: float, so: float, z1: int, z2: int, zo: int) -> str:
+        (m1, h1), (m2, h2), (mo, ho) = add_params(s1, s2, so)
+        return f"{{{-z1}, {-z2}, {m1}, {h1}, {m2}, {h2}, {mo}, {ho}, {zo}}}"
+
+    def mul(s1: float, s2: float, so: float, z1: int, z2: int, zo: int) -> str:
+        q = quantize_multiplier(s1 * s2 / so)
+        return f"{{{-z1}, {-z2}, {q[0]}, {q[1]}, {zo}}}"
+
+    mean, var, rs = mean_params(x, m, size), mean_params(sq, v, size), rsqrt_params(v, r)
+    data.append(_arr(f"rs{i}", "int8_t", np.array([rsqrt_s8(t, -128, -128, *rs) for t in range(-128, 128)])))
+    data.append(_arr(f"g{i}", "int8_t", rng.integers(-128, 128, size=size)))
+    data.append(_arr(f"b{i}", "int8_t", rng.integers(-128, 128, size=size)))
+    return f"""    {{
+        static const soi_layernorm_params p = {{
+            {{-3, {mean[0]}, {mean[1]}, 0}}, {add(x, m, d, 3, 0, 0)}, {mul(d, d, sq, 0, 0, -128)},
+            {{128, {var[0]}, {var[1]}, -128}}, {mul(d, r, y, 0, -128, 0)}, {mul(y, g, gy, 0, -128, 0)},
+            {add(gy, b, o, 0, 0, 0)}}};
+        soi_mark_begin();
+        st = soi_layernorm_s8(&p, rs{i}, in{i}, g{i}, {size}, b{i}, {size}, {groups}, {size}, out);
+        soi_mark_end();
+        report({i}, st, {s.w * s.cin});
+    }}
+"""
 
 
 def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
@@ -125,6 +164,11 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         # One generator per shape (seeded by its name), so a subset gets the same data as the full run.
         rng = np.random.default_rng([seed, *(s.twin or s.name).encode()])
         inp = rng.integers(-128, 128, size=s.h * s.w * s.cin if s.kind != "add" else s.cin)
+        if s.kind == "ln":
+            data.append(_arr(f"in{i}", "int8_t", inp))
+            calls.append(_layernorm_call(i, s, rng, data))
+            max_buf = max(max_buf, s.w * s.cin)
+            continue
         data.append(_arr(f"in{i}", "int8_t", inp))
         if s.kind in ("conv", "s16w", "dw", "fc"):
             k = s.kh * s.kw * s.cin
@@ -224,6 +268,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
 #include <stdint.h>
 #include "arm_nnfunctions.h"
 #include "soi_conv_s16w.h"
+#include "soi_layernorm.h"
 #include "soi_profile.h"
 #include "soi_semihost.h"
 
@@ -414,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [t.name for t in shapes]
         for i, s in enumerate(shapes):
             own = results[(c, "own")][i]
-            unit = f"{s.macs / own.cycles:8.3f}" if s.kind != "add" else f"{own.cycles / s.macs:6.1f}/e"
+            unit = f"{s.macs / own.cycles:8.3f}" if s.kind not in ("add", "ln") else f"{own.cycles / s.macs:6.1f}/e"
             row = f"{s.name:<26}{s.macs:>8}{own.insns:>9}{own.cycles:>9}{unit}"
             if not own.ok:
                 row += " (status!=0)"
@@ -424,11 +469,11 @@ def main(argv: list[str] | None = None) -> int:
                     row += f"  {'=' if twin.digest == own.digest else 'DIFFERS FROM'} {s.twin}"
             if "cmsis" in libs:
                 ref = results[(c, "cmsis")][i]
-                runit = f"{s.macs / ref.cycles:8.3f}" if s.kind != "add" else f"{ref.cycles / s.macs:6.1f}/e"
+                runit = f"{s.macs / ref.cycles:8.3f}" if s.kind not in ("add", "ln") else f"{ref.cycles / s.macs:6.1f}/e"
                 same = "yes" if own.digest == ref.digest and own.ok and ref.ok else "NO"
                 row += f"{ref.insns:>12}{ref.cycles:>9}{runit}{ref.cycles / own.cycles:8.2f}  {same}"
             print(row)
-    print("\nMAC/cyc: MACs per estimated cycle (add: cycles per element). speedup: CMSIS-NN cycles / own cycles.")
+    print("\nMAC/cyc: MACs per estimated cycle (add, layernorm: cycles per element). speedup: CMSIS-NN cycles / own cycles.")
     return 0
 
 

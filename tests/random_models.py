@@ -14,13 +14,27 @@ import random
 from functools import cache
 
 from soi_mcu.model import ModelSpec
-from soi_mcu.ops import ACTIVATIONS, KINDS, Add, Concat, Conv, Duplicate, FreqPool, PReLU, Shift, TConv, TConvFreq, Upsample
+from soi_mcu.ops import (
+    ACTIVATIONS,
+    KINDS,
+    Add,
+    Concat,
+    Conv,
+    Duplicate,
+    FreqPool,
+    LayerNorm,
+    PReLU,
+    Shift,
+    TConv,
+    TConvFreq,
+    Upsample,
+)
 
 
 def all_features() -> frozenset[str]:
     """What the default seeds of every random-model test must draw between them."""
     return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS} | {"depthwise", "prelu:shared", "pool:max",
-                                                                                        "pool:window"})
+                                                                                        "pool:window", "layernorm:frame"})
 
 
 def features(spec: ModelSpec) -> frozenset[str]:
@@ -33,6 +47,8 @@ def features(spec: ModelSpec) -> frozenset[str]:
                 found.add("depthwise")
         if isinstance(layer, PReLU) and layer.shared:
             found.add("prelu:shared")
+        if isinstance(layer, LayerNorm) and layer.over == "frame":
+            found.add("layernorm:frame")
         if isinstance(layer, FreqPool):
             found.add(f"pool:{layer.mode}")
             if layer.kernel:
@@ -65,7 +81,8 @@ def seeds(offset: int, default: int, full: int) -> tuple[int, ...]:
 
 
 def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
-    """A random causal CNN: convs (any registered activation, some depthwise, some followed by a PReLU),
+    """A random causal CNN: convs (any registered activation, some depthwise, some followed by a PReLU
+    and/or a LayerNorm over channels or over the frame),
     S-CC pairs (nested up to max_depth), SC shifts, SS-CC, concat/add skips, upsampling by repetition or
     tSTMC, a pooled fully connected head or pooling windows along frequency."""
     layers: list = []
@@ -83,7 +100,16 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
             cout = channels_of(layers, src, in_channels) * rng.randint(1, 2)
         act = rng.choice(("relu", *ACTIVATIONS))
         layers.append(Conv(name, src, cout=cout, act=act, **kw))
-        return maybe_prelu(name) if act != "relu" else name  # after a ReLU a PReLU is refused (it does nothing)
+        out = maybe_prelu(name) if act != "relu" else name  # after a ReLU a PReLU is refused (it does nothing)
+        return maybe_layernorm(out)
+
+    def maybe_layernorm(src: str) -> str:
+        if rng.random() < 0.18 and channels_of(layers, src, in_channels) > 1:  # one value: refused
+            name = f"ln{next(count)}"
+            layers.append(LayerNorm(name, src, over=rng.choice(["channels", "frame"]), affine=rng.random() < 0.7,
+                                    eps=rng.choice([1e-5, 1e-3])))
+            return name
+        return src
 
     def maybe_prelu(src: str) -> str:
         if rng.random() < 0.2:
@@ -134,7 +160,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
 
     out = conv(block("input", 0))
     if rng.random() < 0.25:  # a classifier head: pool the bins, then a 1x1 conv over one bin (fully connected)
-        layers.append(FreqPool(f"pool{next(count)}", out, mode=rng.choice(["avg", "avg", "max"])))
+        layers.append(FreqPool(f"pool{next(count)}", out, mode=rng.choice(["avg", "max"])))
         out = conv(layers[-1].name, kt=1, kf=1)
     elif rng.random() < 0.25:  # pooling windows along frequency (every spec has at least 4 bins), then a conv
         kernel = rng.choice([2, 3])

@@ -11,6 +11,7 @@ from soi_mcu.ops.base import LayerOp
 from soi_mcu.ops.concat import Concat
 from soi_mcu.ops.conv import Conv
 from soi_mcu.ops.duplicate import Duplicate
+from soi_mcu.ops.layernorm import ChannelNorm, FrameNorm, LayerNorm
 from soi_mcu.ops.pool import FreqPool
 from soi_mcu.ops.prelu import PReLU
 from soi_mcu.ops.shift import Shift
@@ -19,8 +20,8 @@ from soi_mcu.ops.tconv_freq import TConvFreq
 from soi_mcu.ops.upsample import Upsample
 
 KINDS: tuple[type[LayerOp], ...] = (Conv, TConvFreq, TConv, Duplicate, Shift, Upsample, FreqPool, Concat, Add,
-                                    PReLU)
+                                    PReLU, LayerNorm)
 Layer = LayerOp
 
-__all__ = ["ACTIVATIONS", "KINDS", "Add", "Concat", "Conv", "Duplicate", "FreqPool", "Layer", "LayerOp", "PReLU", "Shift",
-           "TConv", "TConvFreq", "Upsample", "activate"]
+__all__ = ["ACTIVATIONS", "KINDS", "Add", "ChannelNorm", "Concat", "Conv", "Duplicate", "FrameNorm", "FreqPool", "Layer",
+           "LayerNorm", "LayerOp", "PReLU", "Shift", "TConv", "TConvFreq", "Upsample", "activate"]
