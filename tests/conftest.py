@@ -56,11 +56,16 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Exported:
 def randomize_norms(model: OfflineModel, seed: int) -> OfflineModel:
     """Give every batch norm non-trivial statistics and affine parameters, as training would, so
     that folding them into the convs is actually exercised; and every PReLU slopes of both signs and
-    above 1 (PyTorch starts them all at 0.25, which would leave the int8 slope path one value)."""
+    above 1 (PyTorch starts them all at 0.25, which would leave the int8 slope path one value); and every
+    affine LayerNorm a weight and bias of its own."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for prelu in getattr(model, "prelus", {}).values():
             prelu.weight.copy_(torch.rand(prelu.weight.shape, generator=gen) * 1.6 - 0.3)
+        for ln in getattr(model, "layernorms", {}).values():
+            if ln.elementwise_affine:  # PyTorch starts at 1 and 0, which the export leaves out
+                ln.weight.copy_(torch.rand(ln.weight.shape, generator=gen) * 1.5 + 0.25)
+                ln.bias.copy_(torch.randn(ln.bias.shape, generator=gen) * 0.3)
         for bn in model.norms.values():
             n = bn.num_features
             bn.running_mean.copy_(torch.randn(n, generator=gen) * 0.5)

@@ -26,6 +26,7 @@ from soi_mcu.ops import (
     Conv,
     Duplicate,
     FreqPool,
+    LayerNorm,
     Mul,
     PReLU,
     Shift,
@@ -45,7 +46,7 @@ def all_features() -> frozenset[str]:
     """What the default seeds of every random-model test must draw between them."""
     return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS} | {f"fn:{f}" for f in FUNCTIONS}
                      | {"depthwise", "groups", "fdilation", "fpad:asym", "fpad:valid", "prelu:shared", "eltwise:act",
-                        "pool:max", "pool:window"})
+                        "pool:max", "pool:window", "layernorm:frame"})
 
 
 def features(spec: ModelSpec) -> frozenset[str]:
@@ -70,6 +71,8 @@ def features(spec: ModelSpec) -> frozenset[str]:
             found.add("eltwise:act")
         if isinstance(layer, Activation):
             found.add(f"fn:{layer.fn}")
+        if isinstance(layer, LayerNorm) and layer.over == "frame":
+            found.add("layernorm:frame")
         if isinstance(layer, FreqPool):
             found.add(f"pool:{layer.mode}")
             if layer.kernel:
@@ -103,7 +106,7 @@ def seeds(offset: int, default: int, full: int) -> tuple[int, ...]:
 
 def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
     """A random causal CNN: convs (any registered activation, some depthwise or grouped, some dilated or
-    asymmetrically padded in frequency, some followed by a PReLU, an activation layer or a softmax), S-CC
+    asymmetrically padded in frequency, some followed by a PReLU, an activation layer, a softmax or a LayerNorm), S-CC
     pairs (nested up to max_depth), SC shifts, SS-CC, concat/add/sub/mul skips, upsampling by repetition or
     tSTMC, a mask head (mul or sub), a pooled fully connected head or pooling windows
     along frequency."""
@@ -143,7 +146,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         act = rng.choice(("relu", *ACTIVATIONS))
         layers.append(Conv(name, src, cout=cout, act=act, **kw))
         # after a ReLU a PReLU is refused (it does nothing)
-        out = maybe_prelu(name) if act != "relu" else maybe_activation(name)
+        out = maybe_layernorm(maybe_prelu(name) if act != "relu" else maybe_activation(name))
         return out if fixed_cout else maybe_slice(out)  # a caller that fixed cout needs those channels
 
     def maybe_slice(src: str) -> str:
@@ -153,6 +156,14 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
             start = rng.randint(0, c - 2)
             name = f"sl{next(count)}"
             layers.append(Slice(name, src, start=start, stop=rng.randint(start + 1, c)))
+            return name
+        return src
+
+    def maybe_layernorm(src: str) -> str:
+        if rng.random() < 0.18 and channels_of(layers, src, in_channels) > 1:  # one value: refused
+            name = f"ln{next(count)}"
+            layers.append(LayerNorm(name, src, over=rng.choice(["channels", "frame"]), affine=rng.random() < 0.7,
+                                    eps=rng.choice([1e-5, 1e-3])))
             return name
         return src
 
@@ -231,7 +242,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         layers.append(rng.choice((Mul, Sub))(f"mask{next(count)}", (out, mask), act=rng.choice(ELEMENTWISE_ACTS)))
         out = layers[-1].name
     if rng.random() < 0.25:  # a classifier head: pool the bins, then a 1x1 conv over one bin (fully connected)
-        layers.append(FreqPool(f"pool{next(count)}", out, mode=rng.choice(["avg", "avg", "max"])))
+        layers.append(FreqPool(f"pool{next(count)}", out, mode=rng.choice(["avg", "max"])))
         out = conv(layers[-1].name, kt=1, kf=1)
     elif rng.random() < 0.25:  # pooling windows along frequency (where the bins allow), then a conv
         kernel = rng.choice([2, 3])

@@ -1,0 +1,101 @@
+/* A LayerNorm as TFLite's int8 op sequence, bit-exact with LiteRT's reference kernels
+ * (reference_ops::QuantizedMeanOrSum, reference_integer_ops Add/Sub/Mul; RSQRT as a table). */
+#include "soi_layernorm.h"
+
+#include <stddef.h>
+
+/* TFLite's MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul, then a rounding right
+ * shift (double rounding). Written out because the kernel builds with either kernel library. */
+static inline int32_t soi_ln_requantize(int32_t value, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    const int64_t a = (int64_t)value * (int64_t)(1 << left);
+    int32_t high;
+    if (a == INT32_MIN && multiplier == INT32_MIN) {
+        high = INT32_MAX; /* the one product that saturates */
+    } else {
+        const int64_t ab = (int64_t)(int32_t)a * (int64_t)multiplier;
+        const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
+        /* (ab + nudge) / 2^31 truncated toward zero, as a shift: a 64-bit division would be a library
+         * call on Cortex-M (about 600 cycles per value measured) */
+        const int64_t x = ab + nudge;
+        high = (int32_t)((x >= 0 ? x : x + ((1LL << 31) - 1)) >> 31);
+    }
+    const int32_t mask = (int32_t)((1u << right) - 1u); /* right <= 31 */
+    const int32_t remainder = high & mask;
+    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+    return (high >> right) + (remainder > threshold ? 1 : 0);
+}
+
+static int8_t soi_ln_clamp(int32_t v)
+{
+    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+}
+
+static int8_t soi_ln_mean_of(const soi_ln_mean *p, const int8_t *x, int32_t count)
+{
+    int32_t sum = 0;
+    for (int32_t i = 0; i < count; i++) {
+        sum += x[i];
+    }
+    /* QuantizedMeanOrSum subtracts the zero point once for all values, after the sum */
+    return soi_ln_clamp(soi_ln_requantize(sum + p->input_offset * count, p->multiplier, p->shift) + p->output_offset);
+}
+
+/* The second input of an ADD / SUB, shifted and rescaled (once per group for the mean). */
+static int32_t soi_ln_add_input2(const soi_ln_add *p, int32_t b)
+{
+    return soi_ln_requantize((b + p->input2_offset) * (1 << 20), p->input2_multiplier, p->input2_shift);
+}
+
+static int8_t soi_ln_add_one(const soi_ln_add *p, int32_t a, int32_t scaled_b)
+{
+    const int32_t x = soi_ln_requantize((a + p->input1_offset) * (1 << 20), p->input1_multiplier, p->input1_shift);
+    return soi_ln_clamp(soi_ln_requantize(x + scaled_b, p->output_multiplier, p->output_shift) + p->output_offset);
+}
+
+static int8_t soi_ln_mul_one(const soi_ln_mul *p, int32_t a, int32_t b)
+{
+    const int32_t product = (a + p->input1_offset) * (b + p->input2_offset);
+    return soi_ln_clamp(soi_ln_requantize(product, p->multiplier, p->shift) + p->output_offset);
+}
+
+arm_cmsis_nn_status soi_layernorm_s8(const soi_layernorm_params *params, const int8_t *rsqrt_table,
+                                     const int8_t *input, const int8_t *gamma, int32_t gamma_count,
+                                     const int8_t *beta, int32_t beta_count, int32_t groups, int32_t group_size,
+                                     int8_t *output)
+{
+    if (group_size < 1 || (gamma != NULL && gamma_count != 1 && gamma_count != group_size) ||
+        (beta != NULL && beta_count != 1 && beta_count != group_size)) {
+        return ARM_CMSIS_NN_ARG_ERROR;
+    }
+    for (int32_t g = 0; g < groups; g++) {
+        const int8_t *x = input + g * group_size;
+        int8_t *y = output + g * group_size;
+        const int8_t m = soi_ln_mean_of(&params->mean, x, group_size);
+        const int32_t minus_m = -soi_ln_add_input2(&params->sub, m);
+        /* d = x - m goes to the output first (x is not read again), then the squares' mean */
+        int32_t sum = 0;
+        for (int32_t i = 0; i < group_size; i++) {
+            const int8_t d = soi_ln_add_one(&params->sub, x[i], minus_m);
+            y[i] = d;
+            sum += soi_ln_mul_one(&params->square, d, d);
+        }
+        const soi_ln_mean *vp = &params->variance;
+        const int8_t v = soi_ln_clamp(soi_ln_requantize(sum + vp->input_offset * group_size, vp->multiplier, vp->shift) +
+                                      vp->output_offset);
+        const int8_t r = rsqrt_table[v + 128];
+        for (int32_t i = 0; i < group_size; i++) {
+            int8_t out = soi_ln_mul_one(&params->normalize, y[i], r);
+            if (gamma != NULL) {
+                out = soi_ln_mul_one(&params->gamma, out, gamma[gamma_count == 1 ? 0 : i]);
+            }
+            if (beta != NULL) {
+                out = soi_ln_add_one(&params->beta, out, soi_ln_add_input2(&params->beta, beta[beta_count == 1 ? 0 : i]));
+            }
+            y[i] = out;
+        }
+    }
+    return ARM_CMSIS_NN_SUCCESS;
+}
