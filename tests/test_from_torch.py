@@ -321,3 +321,22 @@ def test_channel_splits_become_slices() -> None:
                 return self.conv(x).chunk(2, dim=2)[0]
 
         from_torch(TimeSplit())
+
+
+def test_a_channel_layernorm_between_transposes_of_a_conv1d_model() -> None:
+    class Normed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(3, 6, 1)
+            self.norm = nn.LayerNorm(6)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.norm(self.conv(x).transpose(1, 2)).transpose(1, 2)
+
+    model = Normed()
+    with torch.no_grad():
+        model.norm.weight.uniform_(0.5, 1.5)
+        model.norm.bias.uniform_(-0.5, 0.5)
+    offline = from_torch(model)
+    assert [layer.kind for layer in offline.spec.layers] == ["conv", "layernorm"]
+    assert check_equivalence(offline, torch.randn(8, 1, 3)).ok

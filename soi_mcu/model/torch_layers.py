@@ -27,7 +27,7 @@ from soi_mcu.model.torch_recurrent import (
 )
 from soi_mcu.model.torch_split import channel_slice, is_channel_slice, is_piece, is_split, piece, split
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
-from soi_mcu.model.torch_values import FRAMES, Value
+from soi_mcu.model.torch_values import FRAMES, TIME_MAJOR, Value
 from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConv, TConvFreq, Upsample
 
 KIND_BY_NAME = {k.kind: k for k in KINDS}
@@ -131,6 +131,13 @@ class LayerBuilder:
         m = call.target
         if isinstance(m, RNNS):
             rnn_call(self, call, REGISTERED, SUPPORTED)
+            return
+        if isinstance(m, nn.LayerNorm) and isinstance(call.args[0], fx.Node) and \
+                self.values[call.args[0]].layout == TIME_MAJOR:
+            # a Conv1d model's channel norm: nn.LayerNorm(C) on x.transpose(1, 2), features last
+            self.source = self.values[call.args[0]].layer
+            REGISTERED[nn.LayerNorm](self, call.path, m)
+            self.values[call.node] = Value(self.source, layout=TIME_MAJOR)
             return
         if isinstance(m, PADS):
             self._pad(call, self._input(call, allow_pad=True), m)
