@@ -340,3 +340,24 @@ def test_a_channel_layernorm_between_transposes_of_a_conv1d_model() -> None:
     offline = from_torch(model)
     assert [layer.kind for layer in offline.spec.layers] == ["conv", "layernorm"]
     assert check_equivalence(offline, torch.randn(8, 1, 3)).ok
+
+
+def test_tcn_idioms_sums_from_zero_shared_decoders_and_unused_residuals() -> None:
+    from tests.models.graph_models import SkipSum
+
+    offline = from_torch(SkipSum(), name="skipsum")  # checks the same outputs as the module
+    kinds = [layer.kind for layer in offline.spec.layers]
+    assert kinds.count("add") == 2  # block 0's residual and the second skip sum (0 + skip is the skip)
+    names = [layer.name for layer in offline.spec.layers]
+    assert "model_dec" in names and "model_dec_2" in names  # the shared decoder: one layer per call
+    assert "model_res_1" not in names  # the last residual conv feeds nothing
+
+
+def test_a_subclass_of_a_known_layer_with_its_own_forward_says_what_to_write() -> None:
+    class ChanLN(nn.LayerNorm):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+    model = nn.Sequential(nn.Conv1d(4, 8, 1), ChanLN(8))
+    with pytest.raises(SoiError, match="subclass of LayerNorm with its own forward; hold an nn.LayerNorm"):
+        from_torch(model)

@@ -64,13 +64,20 @@ class LayerBuilder:
 
     # -- the contract of a registered kind's importer (soi_mcu/ops: torch_imports) ------------
     def layer_name(self, path: str) -> str:
-        return path.replace(".", "_")
+        """The layer's name from its module path; a module called more than once (one decoder shared by
+        every source) makes one layer per call: model_decoder_1, model_decoder_1_2, ..."""
+        name = path.replace(".", "_")
+        taken = {layer.name for layer in self.layers}
+        unique, k = name, 2
+        while unique in taken:
+            unique, k = f"{name}_{k}", k + 1
+        return unique
 
     def append(self, layer: LayerOp, load=None) -> None:
         self.layers.append(layer)
         self.source = layer.name
         if load is not None:
-            self.loaders.append(load)
+            self.loaders.append((layer.name, load))
 
     def channels(self, layer: str, call: Call) -> int:
         """Channels of a layer imported so far (the spec analysis of the layers up to it)."""
@@ -169,8 +176,21 @@ class LayerBuilder:
         elif isinstance(m, RepeatFrames):
             self._new(call, Duplicate(self.layer_name(call.path), src.layer, factor=m.factor))
         else:
+            self._registered_subclass(call, m)
+
+    def _registered_subclass(self, call: Call, m: nn.Module) -> None:
+        """A subclass of a layer type a kind imports: the type itself when it keeps the type's forward;
+        refused with what to write instead when it has its own (its calls cannot be seen into)."""
+        base = next((t for t in REGISTERED if isinstance(m, t)), None)
+        if base is None:
             raise SoiError(f"{call.path} ({call.label}){call.where} is not supported; supported layers: "
                            f"{', '.join(SUPPORTED)}")
+        if type(m).forward is not base.forward:
+            raise SoiError(f"{call.path} ({call.label}){call.where}: a subclass of {base.__name__} with its own "
+                           f"forward; hold an nn.{base.__name__} in a plain nn.Module and call it from that "
+                           "module's forward (the calls around it, such as transposes, are then traced)")
+        REGISTERED[base](self, call.path, m)
+        self.values[call.node] = Value(self.source)
 
     def _new(self, call: Call, layer: LayerOp, joinable: bool = False) -> None:
         self.append(layer)
@@ -331,6 +351,15 @@ class LayerBuilder:
 
     def _arithmetic(self, call: Call, kind: str) -> None:
         words = {"add": "adding", "sub": "subtracting", "mul": "multiplying by"}[kind]
+        args = [a for a in call.args if a is not None]
+        identity = {"add": (0, 0), "sub": (None, 0), "mul": (1, 1)}[kind]  # constant on the left, right
+        if len(args) == 2 and call.kwargs.get("alpha", 1) == 1 and any(
+                not isinstance(a, fx.Node) and a == identity[i] and isinstance(args[1 - i], fx.Node)
+                for i, a in enumerate(args)):
+            # `skips = 0` then `skips = skips + skip`: the first sum is its tensor
+            node = next(a for a in args if isinstance(a, fx.Node))
+            self.values[call.node] = self._input_value(call, node)
+            return
         ops = self._operands(call, words)
         if kind not in KIND_BY_NAME:
             raise SoiError(f"{call.path} ({call.label}){call.where}: element-wise '{kind}' is not supported yet")
