@@ -38,6 +38,12 @@ def test_example_runs_bitexact_over_three_receptive_fields(example: Path, board:
                  "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["bitexact"] and report["frames"] == frames
+    # what `analyze` predicts without building, against the built model library
+    assert main(["analyze", f"{example}:build", "--board", board, "--out", str(tmp_path / "a"), "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    for what in ("flash", "ram"):
+        built = report["model_library"][what]
+        assert abs(predicted[what] - built) <= 0.05 * built, (what, predicted[what], built)
 
 
 def test_conv_tasnet_frames_are_its_sample_domain_encoder_and_decoder() -> None:
