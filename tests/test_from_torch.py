@@ -236,7 +236,7 @@ def test_trained_user_model_runs_bitexact_on_cortex_m4(tmp_path: Path) -> None:
 @pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"), reason="needs the cross toolchain and QEMU")
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
 @pytest.mark.parametrize("factory, freq_bins", [("build_unetish", 8), ("build_tcn", 0), ("build_masked", 8),
-                                               ("build_conv_lstm", 0), ("build_gated", 8)])
+                                               ("build_conv_lstm", 0), ("build_gated", 8), ("build_skipsum", 0)])
 def test_graph_models_run_bitexact_in_qemu(factory: str, freq_bins: int, board: str, tmp_path: Path) -> None:
     from soi_mcu.pipeline import run
 
@@ -347,7 +347,7 @@ def test_tcn_idioms_sums_from_zero_shared_decoders_and_unused_residuals() -> Non
 
     offline = from_torch(SkipSum(), name="skipsum")  # checks the same outputs as the module
     kinds = [layer.kind for layer in offline.spec.layers]
-    assert kinds.count("add") == 2  # block 0's residual and the second skip sum (0 + skip is the skip)
+    assert kinds.count("add") == 4  # block 0's residual, the second skip sum (0 + skip is the skip), two in the mask
     names = [layer.name for layer in offline.spec.layers]
     assert "model_dec" in names and "model_dec_2" in names  # the shared decoder: one layer per call
     assert "model_res_1" not in names  # the last residual conv feeds nothing
@@ -361,3 +361,31 @@ def test_a_subclass_of_a_known_layer_with_its_own_forward_says_what_to_write() -
     model = nn.Sequential(nn.Conv1d(4, 8, 1), ChanLN(8))
     with pytest.raises(SoiError, match="subclass of LayerNorm with its own forward; hold an nn.LayerNorm"):
         from_torch(model)
+
+
+class _DecoderBlock(nn.Module):
+    """GTCRN's decoder convs: the past padded, then a stride-1 ConvTranspose2d that crops it back."""
+
+    def __init__(self, dilation: int, groups: int, cin: int = 4, cout: int = 4) -> None:
+        super().__init__()
+        self.pad = 2 * dilation
+        self.tconv = nn.ConvTranspose2d(cin, cout, (3, 3), padding=(2 * dilation, 1), dilation=(dilation, 1), groups=groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.tconv(nn.functional.pad(x, [0, 0, self.pad, 0])))
+
+
+@pytest.mark.parametrize("dilation, groups, cin, cout", [(1, 1, 4, 6), (2, 4, 4, 4), (5, 2, 4, 6)])
+def test_a_stride_1_transposed_conv_is_the_flipped_causal_conv(dilation: int, groups: int, cin: int, cout: int) -> None:
+    offline = from_torch(_DecoderBlock(dilation, groups, cin, cout), freq_bins=6)  # checks the same outputs
+    (conv,) = [layer for layer in offline.spec.layers if layer.kind == "conv"]
+    assert (conv.kt, conv.dilation, conv.cout) == (3, dilation, cout)
+
+
+def test_a_stride_1_transposed_conv1d_and_its_refusals() -> None:
+    model = nn.Sequential(nn.ConstantPad1d((2, 0), 0.0), nn.ConvTranspose1d(4, 5, 3, padding=2))
+    assert [layer.kind for layer in from_torch(model).spec.layers] == ["conv"]
+    with pytest.raises(SoiError, match="looks 2 frame"):  # no past padding: the crop reads the future
+        from_torch(nn.Sequential(nn.ConvTranspose1d(4, 5, 3, padding=2)))
+    with pytest.raises(SoiError, match="crops more than the kernel adds"):
+        from_torch(nn.Sequential(nn.ConvTranspose1d(4, 5, 3, padding=3)))

@@ -23,6 +23,7 @@ from soi_mcu.model.torch_layers import REGISTERED, SUPPORTED, LayerBuilder
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
 from soi_mcu.model.torch_trace import trace
 
+CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
 LEAVES = (TimeShift, RepeatFrames, *REGISTERED)
 __all__ = ["SUPPORTED", "RepeatFrames", "TimeShift", "from_torch"]
 
@@ -35,8 +36,8 @@ def from_torch(module: nn.Module, freq_bins: int = 0, name: str = "user", frame_
     traced = trace(module, LEAVES)
     if not traced.calls:
         raise SoiError("the model has no layers")
-    convs = [c.target for c in traced.calls if c.what == "module" and isinstance(c.target, nn.Conv1d | nn.Conv2d)]
-    one_d = bool(convs) and isinstance(convs[0], nn.Conv1d)
+    convs = [c.target for c in traced.calls if c.what == "module" and isinstance(c.target, CONVS)]
+    one_d = bool(convs) and isinstance(convs[0], nn.Conv1d | nn.ConvTranspose1d)
     if one_d and freq_bins not in (0, 1):
         raise SoiError(f"a Conv1d model's frames are its input channels over one frequency bin; --freq-bins "
                        f"{freq_bins} does not apply (leave it out)")

@@ -28,7 +28,7 @@ from soi_mcu.model.torch_recurrent import (
 from soi_mcu.model.torch_split import channel_slice, is_channel_slice, is_piece, is_split, piece, split
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
 from soi_mcu.model.torch_values import FRAMES, TIME_MAJOR, Value
-from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConv, TConvFreq, Upsample
+from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConvFreq, Upsample
 
 KIND_BY_NAME = {k.kind: k for k in KINDS}
 REGISTERED = {module_type: handler for kind in KINDS for module_type, handler in kind.torch_imports.items()}
@@ -37,7 +37,8 @@ PASS_THROUGH = (nn.Identity, nn.Dropout)
 SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; any groups, dilation and frequency padding)",
              "BatchNorm2d / BatchNorm1d (after a conv)", "ReLU", "ReLU6", "ELU (alpha 1; after a conv or its norm)",
              "ZeroPad2d / ConstantPad2d / ConstantPad1d / F.pad (zeros)",
-             "ConvTranspose2d (in time: kernel = stride, 1 in frequency; or in frequency: kernel (1, kf), stride (1, s))",
+             "ConvTranspose2d (in time: kernel = stride, 1 in frequency; or in frequency: kernel (1, kf), stride (1, s); "
+             "stride 1: the flipped conv, causal as a conv is)",
              "Upsample (nearest, in frequency)",
              "Identity", "Dropout", "+ (residual add) and torch.cat over channels",
              "x.mean(dim=3, keepdim=True) (the mean over frequency)", "chunk / split / x[:, a:b] over channels",
@@ -152,6 +153,11 @@ class LayerBuilder:
         if isinstance(m, nn.Conv2d | nn.Conv1d):
             self._conv(call, self._input(call, allow_pad=True), m)
             return
+        if isinstance(m, nn.ConvTranspose2d | nn.ConvTranspose1d) and all(s == 1 for s in m.stride):
+            from soi_mcu.model.torch_conv import conv_of_tconv
+
+            self._conv(call, self._input(call, allow_pad=True), conv_of_tconv(m, f"{call.path} ({call.label}){call.where}"))
+            return
         src = self._input(call)
         self.source = src.layer
         if isinstance(m, PASS_THROUGH):
@@ -262,25 +268,11 @@ class LayerBuilder:
         self.values[call.node] = src
 
     def _tconv(self, call: Call, src: Value, tconv: nn.ConvTranspose2d) -> None:
-        (kt, kf), (st, sf) = tconv.kernel_size, tconv.stride
-        name = self.layer_name(call.path)
-        plain = tconv.groups == 1 and tconv.dilation == (1, 1) and tconv.padding[0] == 0 and tconv.output_padding[0] == 0
-        if plain and kt == st and kf == 1 and sf == 1 and tconv.padding == (0, 0):  # S-CC extrapolation in time
-            self._new(call, TConv(name, src.layer, cout=tconv.out_channels, factor=kt))
-        elif plain and kt == 1 and st == 1:  # upsampling in frequency (a U-Net decoder's)
-            layer = TConvFreq(name, src.layer, cout=tconv.out_channels, kt=1, kf=kf, fstride=sf, act="none")
-            if (tconv.padding[1], tconv.output_padding[1]) != (layer.pad, layer.output_padding):
-                raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: frequency padding {tconv.padding[1]} and "
-                               f"output_padding {tconv.output_padding[1]}; with kernel {kf} and stride {sf} use "
-                               f"padding=(0, {layer.pad}), output_padding=(0, {layer.output_padding}) (the output "
-                               f"has {sf} x the input's bins)")
-            self._new(call, layer, joinable=True)
-        else:
-            raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: supported are the S-CC extrapolation in time "
-                           "(kernel (k, 1) = stride (k, 1), no padding) and upsampling in frequency (kernel (1, kf), "
-                           f"stride (1, s)), groups=1; got kernel {tconv.kernel_size}, stride {tconv.stride}, padding "
-                           f"{tconv.padding}, groups {tconv.groups}")
-        self.weights[name] = (tconv, None)
+        from soi_mcu.model.torch_conv import tconv_layer
+
+        layer = tconv_layer(call, src, tconv, self.layer_name(call.path))
+        self._new(call, layer, joinable=isinstance(layer, TConvFreq))
+        self.weights[layer.name] = (tconv, None)
 
     def _upsample(self, call: Call, src: Value, up: nn.Upsample) -> None:
         factor = up.scale_factor

@@ -134,6 +134,8 @@ def trace(module: nn.Module, leaves: tuple[type, ...]) -> Traced:
         elif n.op == "call_function" and n.target in _ACT_FUNCTIONS:
             act = _activation_module(n, _ACT_FUNCTIONS[n.target], n.args[1:], where)
             calls.append(Call(n, f"model.{n.name}", "module", act, n.args[:1], {}, where))
+        elif _is_square(n):  # x.pow(2), x ** 2, torch.square(x): the product of x with itself
+            calls.append(Call(n, f"model.{n.name}", "function", operator.mul, (n.args[0], n.args[0]), {}, where))
         elif n.op == "call_method" and n.target in _ACT_METHODS:
             act = _activation_module(n, _ACT_METHODS[n.target], n.args[1:], where)
             calls.append(Call(n, f"model.{n.name}", "module", act, n.args[:1], {}, where))
@@ -143,6 +145,13 @@ def trace(module: nn.Module, leaves: tuple[type, ...]) -> Traced:
     for c in calls:
         c.users = len(c.node.users)
     return Traced(calls, placeholders[0], output, {c.node: c.path for c in calls})
+
+
+def _is_square(n: fx.Node) -> bool:
+    if (n.op == "call_function" and n.target is torch.square) or (n.op == "call_method" and n.target == "square"):
+        return len(n.args) == 1 and not n.kwargs
+    powers = n.op == "call_function" and n.target in (torch.pow, operator.pow) or (n.op == "call_method" and n.target == "pow")
+    return powers and len(n.args) == 2 and isinstance(n.args[0], fx.Node) and n.args[1] == 2 and not n.kwargs
 
 
 def _parts(n: fx.Node) -> int | None:

@@ -123,11 +123,14 @@ def build_gated() -> nn.Module:
 
 class SkipSum(nn.Module):
     """TCN idioms: `skips = 0` summed over blocks, a block returning (residual, skip) whose last
-    residual is never used, a mask chunk iterated in a comprehension, one decoder shared by the parts."""
+    residual is never used, a mask chunk iterated in a comprehension, one decoder shared by the parts;
+    a stride-1 transposed conv after a past padding (a causal conv), squares written two ways (the
+    converter merges the two identical MULs)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.inp = nn.Sequential(nn.ConstantPad1d((1, 0), 0.0), nn.Conv1d(4, 8, 2))
+        self.inp = nn.Sequential(nn.ConstantPad1d((1, 0), 0.0), nn.Conv1d(4, 8, 2), nn.ConstantPad1d((2, 0), 0.0),
+                                 nn.ConvTranspose1d(8, 8, 3, padding=2))
         self.res = nn.ModuleList(nn.Conv1d(8, 8, 1) for _ in range(2))
         self.skip = nn.ModuleList(nn.Conv1d(8, 8, 1) for _ in range(2))
         self.mask = nn.Conv1d(8, 16, 1)
@@ -138,5 +141,10 @@ class SkipSum(nn.Module):
         h, skips = w, 0
         for res, skip in zip(self.res, self.skip, strict=True):
             h, skips = h + res(h), skips + skip(h)
-        masks = torch.sigmoid(self.mask(skips)).chunk(2, dim=1)
+        masks = torch.sigmoid(self.mask(skips.pow(2) + skips ** 2 + skips)).chunk(2, dim=1)
         return torch.cat([self.dec(w * m) for m in masks], dim=1)
+
+
+def build_skipsum() -> nn.Module:
+    torch.manual_seed(3)
+    return SkipSum().eval()
