@@ -236,7 +236,8 @@ def test_trained_user_model_runs_bitexact_on_cortex_m4(tmp_path: Path) -> None:
 @pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"), reason="needs the cross toolchain and QEMU")
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
 @pytest.mark.parametrize("factory, freq_bins", [("build_unetish", 8), ("build_tcn", 0), ("build_masked", 8),
-                                               ("build_conv_lstm", 0), ("build_gated", 8), ("build_skipsum", 0)])
+                                               ("build_conv_lstm", 0), ("build_gated", 8), ("build_skipsum", 0),
+                                               ("build_attention", 6)])
 def test_graph_models_run_bitexact_in_qemu(factory: str, freq_bins: int, board: str, tmp_path: Path) -> None:
     from soi_mcu.pipeline import run
 
@@ -389,3 +390,30 @@ def test_a_stride_1_transposed_conv1d_and_its_refusals() -> None:
         from_torch(nn.Sequential(nn.ConvTranspose1d(4, 5, 3, padding=2)))
     with pytest.raises(SoiError, match="crops more than the kernel adds"):
         from_torch(nn.Sequential(nn.ConvTranspose1d(4, 5, 3, padding=3)))
+
+
+def test_temporal_attention_squeezes_runs_an_rnn_and_gates_every_bin() -> None:
+    from tests.models.graph_models import TemporalAttention
+
+    offline = from_torch(TemporalAttention(), freq_bins=6)  # checks the same outputs as the module
+    kinds = [layer.kind for layer in offline.spec.layers]
+    assert kinds == ["conv", "mul", "pool", "lstm", "conv", "activation", "mul", "conv"]
+    gate = [layer for layer in offline.spec.layers if layer.kind == "mul"][-1]
+    assert {offline.schedule.width[s] for s in gate.inputs} == {1, 6}
+
+
+@pytest.mark.parametrize("forward, message", [
+    (lambda self, x: self.fc(x), "Linear.*applies to the last dimension, here frequency"),
+    (lambda self, x: x + x.mean(dim=-1), "combines a \\(batch, channels, time\\) value"),
+])
+def test_squeezed_values_and_linear_refusals(forward, message: str) -> None:
+    class Bad(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c, self.fc = nn.Conv2d(1, 2, 1), nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return forward(self, self.c(x))
+
+    with pytest.raises(SoiError, match=message):
+        from_torch(Bad(), freq_bins=4)

@@ -17,17 +17,11 @@ from torch import fx, nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
-from soi_mcu.model.torch_recurrent import (
-    RNNS,
-    change_layout,
-    is_layout_change,
-    is_rnn_output,
-    rnn_call,
-    rnn_output,
-)
+from soi_mcu.model.torch_recurrent import RNNS, change_layout, is_layout_change, is_rnn_output, rnn_call, rnn_output
 from soi_mcu.model.torch_split import channel_slice, is_channel_slice, is_piece, is_split, piece, split
+from soi_mcu.model.torch_squeeze import is_unsqueeze, linear, propagate, tensor_layouts, unsqueeze
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
-from soi_mcu.model.torch_values import FRAMES, TIME_MAJOR, Value
+from soi_mcu.model.torch_values import FRAMES, SQUEEZED, TIME_MAJOR, Value
 from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConvFreq, Upsample
 
 KIND_BY_NAME = {k.kind: k for k in KINDS}
@@ -104,10 +98,15 @@ class LayerBuilder:
         self.values[input_node] = Value("input")
 
     def add(self, call: Call) -> None:
+        layouts = tensor_layouts(self, call)
         if call.what == "module":
             self._module(call)
+        elif is_unsqueeze(self, call):
+            unsqueeze(self, call)
+            return
         else:
             self._function(call)
+        propagate(self, call, layouts)
 
     def output_layer(self, output: Any) -> str:
         if not isinstance(output, fx.Node):
@@ -139,6 +138,9 @@ class LayerBuilder:
         m = call.target
         if isinstance(m, RNNS):
             rnn_call(self, call, REGISTERED, SUPPORTED)
+            return
+        if isinstance(m, nn.Linear):
+            linear(self, call, m)
             return
         if isinstance(m, nn.LayerNorm) and isinstance(call.args[0], fx.Node) and \
                 self.values[call.args[0]].layout == TIME_MAJOR:
@@ -329,7 +331,7 @@ class LayerBuilder:
         return [self._input_value(call, a) for a in ops]
 
     def _framed(self, call: Call, value: Value) -> Value:
-        if value.layout != FRAMES:
+        if value.layout not in (FRAMES, SQUEEZED):
             raise SoiError(f"{call.path} ({call.label}){call.where}: reads an RNN's (batch, time, features) "
                            "tensor; transpose it back to (batch, channels, time) with .transpose(1, 2) first")
         return value
@@ -373,12 +375,14 @@ class LayerBuilder:
         dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim")
         keepdim = call.args[2] if len(call.args) > 2 else call.kwargs.get("keepdim", False)
         dims = tuple(dim) if isinstance(dim, list | tuple) else (dim,)
-        if self.one_d or dims not in ((3,), (-1,)) or not keepdim:
+        if self.one_d or dims not in ((3,), (-1,)):
             raise SoiError(f"{call.path} ({call.label}){call.where}: a mean over dims {dim} (keepdim={keepdim}); only "
                            "the mean over frequency of each frame, x.mean(dim=3, keepdim=True), is supported (a mean "
                            "over time is not causal per frame)")
         src = self._input(call)
         self._new(call, FreqPool(self.layer_name(call.path), src.layer))
+        if not keepdim:  # (batch, channels, time): a one-bin frame without its frequency dimension
+            self.values[call.node] = Value(self.values[call.node].layer, layout=SQUEEZED)
 
     def _functional_pad(self, call: Call) -> None:
         src = self._input(call, allow_pad=True)

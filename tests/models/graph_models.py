@@ -148,3 +148,29 @@ class SkipSum(nn.Module):
 def build_skipsum() -> nn.Module:
     torch.manual_seed(3)
     return SkipSum().eval()
+
+
+class TemporalAttention(nn.Module):
+    """GTCRN's TRA with an LSTM in place of its GRU: per-channel energies over frequency, an RNN over
+    time, a Linear and a sigmoid give a one-bin gate that multiplies every bin."""
+
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.ZeroPad2d((1, 1, 2, 0)), nn.Conv2d(2, channels, 3))
+        self.att_rnn = nn.LSTM(channels, channels * 2, batch_first=True)
+        self.att_fc = nn.Linear(channels * 2, channels)
+        self.att_act = nn.Sigmoid()
+        self.head = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        zt = torch.mean(x.pow(2), dim=-1)  # (B, C, T)
+        at = self.att_rnn(zt.transpose(1, 2))[0]
+        at = self.att_fc(at).transpose(1, 2)
+        at = self.att_act(at)
+        return self.head(x * at[..., None])
+
+
+def build_attention() -> nn.Module:
+    torch.manual_seed(4)
+    return TemporalAttention().eval()
