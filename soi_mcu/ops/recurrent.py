@@ -66,6 +66,14 @@ def keras_over_bins(keras: Any, name: str, fn: Any, hidden: int) -> Any:
 def match_over_bins(m: Any, layer: Any, kind: str, width: int) -> Any:
     """Claim the layout ops from the layer's input to its `kind` op, the op, and the layout ops after
     it back to (1, time, bins, hidden); sets m.acts[layer.name]. Returns the op."""
+    op = match_into_bins(m, layer, kind)
+    match_out_of_bins(m, layer, kind, op.outputs[0], width)
+    return op
+
+
+def match_into_bins(m: Any, layer: Any, kind: str) -> Any:
+    """Claim the layout ops from the layer's input to the first `kind` op that reads the sequences,
+    and that op. Returns the op."""
     tensor = m.acts[layer.input]
     for _ in range(3):
         op = next((o for o in m.readers(tensor) if o.kind == kind), None)
@@ -76,8 +84,12 @@ def match_over_bins(m: Any, layer: Any, kind: str, width: int) -> Any:
             break
         m.used.add(layout.index)
         tensor = layout.outputs[0]
-    op = m.consumer(tensor, kind, layer.name)
-    out = op.outputs[0]
+    return m.consumer(tensor, kind, layer.name)
+
+
+def match_out_of_bins(m: Any, layer: Any, kind: str, out: int, width: int) -> None:
+    """Claim the layout ops that bring tensor `out` (the `kind` op's sequences) back to frames
+    (1, time, bins, hidden); sets m.acts[layer.name]."""
     steps = 0
     while steps < 2 and not _is_frame_layout(m.graph.tensors[out].shape, width, steps):
         layout = next((o for o in m.readers(out) if o.kind in LAYOUT_OPS), None)
@@ -87,7 +99,6 @@ def match_over_bins(m: Any, layer: Any, kind: str, width: int) -> Any:
         out = layout.outputs[0]
         steps += 1
     m.acts[layer.name] = out
-    return op
 
 
 def _is_frame_layout(shape: tuple[int, ...], width: int, steps: int) -> bool:
