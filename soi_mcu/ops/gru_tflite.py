@@ -19,12 +19,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from soi_mcu.errors import SoiError
+from soi_mcu.ops.activation import ActivationNode
 from soi_mcu.ops.base import BufRef, LowerContext, Lowered
 from soi_mcu.ops.int8_ref import add_params
 from soi_mcu.ops.records import Tensor
 from soi_mcu.ops.recurrent import match_into_bins, match_out_of_bins
 from soi_mcu.ops.requant import quantize_multiplier
-from soi_mcu.ops.tables import check_output_quant, sigmoid_table, tanh_table
+from soi_mcu.ops.tables import ChainLink, chain_table, check_output_quant, sigmoid_table, tanh_table
 
 PRODUCTS = ("x_r", "x_z", "x_n", "h_r", "h_z", "h_n")  # the six FULLY_CONNECTEDs, in the firmware's order
 # role -> op kind, for the ops of one step besides the products
@@ -88,10 +89,13 @@ class GruNode:
 
 @dataclass(frozen=True)
 class MatchedGru:
-    """Step 0's ops by role (the others are checked equal to it), the initial state and the output."""
+    """Step 0's ops by role (the others are checked equal to it), the initial state, the packed steps,
+    the requantizations after them (where a reader needs another scale) and the output frame."""
 
     step: dict[str, OpRecord]
     h0: Tensor
+    packed: Tensor
+    requantize: tuple[ChainLink, ...]
     output: Tensor
 
 
@@ -113,11 +117,13 @@ def match_gru(layer: Any, m: Any) -> MatchedGru:
     if pack is None:
         raise SoiError(f"layer '{layer.name}': the GRU's steps in the .tflite are not packed into one sequence")
     m.used.add(pack.index)
-    match_out_of_bins(m, layer, "PACK", pack.outputs[0], m.graph.tensors[m.acts[layer.input]].shape[2])
+    width = m.graph.tensors[m.acts[layer.input]].shape[2]
+    quantizes = match_out_of_bins(m, layer, "PACK", pack.outputs[0], width, requantize=True)
     records = [{role: _record(t, op) for role, op in ops.items()} for ops in steps]
     for k, rec in enumerate(records[1:], start=1):
         _check_same_step(layer.name, k, records[0], rec)
-    return MatchedGru(records[0], records[0]["sub"][0][0], t[m.acts[layer.name]])
+    requant = tuple(("QUANTIZE", t[a], None, t[b], "none") for a, b in quantizes)
+    return MatchedGru(records[0], records[0]["sub"][0][0], t[pack.outputs[0]], requant, t[m.acts[layer.name]])
 
 
 def _record(tensors: list[Tensor], op: Any) -> OpRecord:
@@ -206,8 +212,8 @@ def _quant(t: Tensor | None) -> tuple:
 
 def _check_same_step(layer: str, k: int, first: dict[str, OpRecord], step: dict[str, OpRecord]) -> None:
     """Step k's quantization (every input and output of every op) and constants are step 0's."""
-    for role, (ins, out) in first.items():
-        other_ins, other_out = step[role]
+    for role in (*(f"fc_{p}" for p in PRODUCTS), *CELL_OPS):  # in the order the cell computes them
+        (ins, out), (other_ins, other_out) = first[role], step[role]
         for a, b in zip((*ins, out), (*other_ins, other_out), strict=True):
             same = _quant(a) == _quant(b) and (a is None or a.data is None) == (b is None or b.data is None)
             if same and a is not None and a.data is not None:
@@ -223,7 +229,7 @@ def lower_gru(layer: Any, ctx: LowerContext) -> Lowered:
     s, sched = mt.step, ctx.sched
     cin, n = sched.channels[layer.input], layer.hidden
     h = s["sub"][0][0]
-    if _quant(mt.h0) != _quant(h) or _quant(s["add_h"][1]) != _quant(h) or _quant(mt.output) != _quant(h):
+    if _quant(mt.h0) != _quant(h) or _quant(s["add_h"][1]) != _quant(h) or _quant(mt.packed) != _quant(h):
         raise SoiError(f"layer '{layer.name}': the GRU's state and output in the .tflite have different quantization")
     products = [_product(layer.name, s[f"fc_{p}"], cin if p[0] == "x" else n, n) for p in PRODUCTS]
     out = {role: rec[1] for role, rec in s.items()}
@@ -247,7 +253,14 @@ def lower_gru(layer: Any, ctx: LowerContext) -> Lowered:
                          tanh_table(out["add_n"], out["tanh"])], np.int8),
         state_zero_point=int(h.zero_point[0]), run_period=sched.period[layer.name], macs=layer.macs(sched),
     )
-    return Lowered((node,), node.target, mt.output)
+    if not mt.requantize:
+        return Lowered((node,), node.target, mt.output)
+    # the converter requantizes the state for a reader that needs another scale: that is one more table
+    size = node.batches * n
+    out = ActivationNode(name=f"{layer.name}_out", fn="requantize", ops=("QUANTIZE",) * len(mt.requantize),
+                         source=node.target, target=BufRef(f"soi_buf_{layer.name}"), size=size,
+                         table=np.asarray(chain_table(mt.requantize), np.int8), run_period=node.run_period)
+    return Lowered((node, out), out.target, mt.output, {out.target.buffer: size})
 
 
 def _product(layer: str, rec: OpRecord, cols: int, rows: int) -> tuple[np.ndarray, ...]:

@@ -1,5 +1,5 @@
 /* One GRU step as TFLite's int8 op sequence, bit-exact with LiteRT's reference kernels (see soi_gru.h):
- * reference_integer_ops::FullyConnectedPerChannel for the six products, arm_elementwise_add_s8 /
+ * LiteRT's per-channel FULLY_CONNECTED for the six products (its single rounding, below), arm_elementwise_add_s8 /
  * arm_elementwise_mul_s8 (TFLite's AddElementwise / MulElementwise, in either kernel library) for ADD,
  * SUB and MUL, and LOGISTIC / TANH as the 256-entry tables LiteRT's own kernels index. */
 #include "soi_gru.h"
@@ -7,13 +7,22 @@
 #include "arm_nnfunctions.h"
 #include "soi_q15.h"
 
+/* LiteRT's reference per-channel FULLY_CONNECTED requantizes with one rounding, not TFLite's usual two
+ * (rounding doubling high multiply, then rounding shift): acc x multiplier / 2^(31 - shift), rounded half
+ * up, in 64 bits. Measured: the two-rounding form misses about 0.2% of its outputs, this one none. */
+static inline int32_t product_requantize(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    const int32_t total = 31 - shift; /* 1..62: shift is -31..30 */
+    return (int32_t)(((int64_t)acc * multiplier + ((int64_t)1 << (total - 1))) >> total);
+}
+
 /* out[r] = clamp8(requantize(bias[r] + W[r] . x) + offset): a per-channel FULLY_CONNECTED. */
 static void product(const int8_t *x, int32_t cols, const int8_t *weights, const int32_t *bias,
                     const int32_t *multipliers, const int32_t *shifts, int32_t offset, int32_t rows, int8_t *out)
 {
     for (int32_t r = 0; r < rows; r++) {
         const int32_t acc = soi_dot_s8(x, weights + r * cols, cols, bias[r]);
-        const int32_t v = soi_q15_requantize(acc, multipliers[r], shifts[r]) + offset;
+        const int32_t v = product_requantize(acc, multipliers[r], shifts[r]) + offset;
         out[r] = (int8_t)(v > 127 ? 127 : v < -128 ? -128 : v);
     }
 }
