@@ -135,12 +135,15 @@ def _is_zeros(tensor: Tensor) -> bool:
 
 
 def _initial_state(layer: Any, m: Any, x0: int) -> int:
-    """Claim x_0 -> STRIDED_SLICE -> MUL by 0 -> ADD 0 (the zero state); returns that state's tensor."""
+    """Claim x_0 -> STRIDED_SLICE -> MUL by 0 [-> ADD 0] (the zero state; the converter drops the ADD
+    where it broadcasts nothing, hidden 1); returns that state's tensor."""
     t = m.graph.tensors
     tensor, chain = x0, []
     for kind in ("STRIDED_SLICE", "MUL", "ADD"):
         op = next((o for o in m.readers(tensor) if o.kind == kind and o.inputs[0] == tensor
                    and (kind == "STRIDED_SLICE" or _is_zeros(t[o.inputs[1]]))), None)
+        if op is None and kind == "ADD":
+            break
         if op is None:
             raise SoiError(f"layer '{layer.name}': no {kind} of the GRU's zero initial state in the .tflite")
         chain.append(op)
