@@ -78,7 +78,7 @@ class GruNode:
 
     @property
     def kernels(self) -> tuple[str, ...]:
-        return ("soi_gru_step_s8",)
+        return ("soi_gru_step_s8", "arm_elementwise_add_s8", "arm_elementwise_mul_s8")  # it calls both
 
     def reads(self, what: str) -> tuple[BufRef, ...]:
         return (self.source,)
