@@ -18,8 +18,8 @@ OFFSETS = f"{BENCH_INPUT_OFFSET}, {BENCH_OUTPUT_OFFSET}"
 @dataclass(frozen=True)
 class Shape:
     """One kernel call. kind: conv (wrapper), s16w (soi_conv_s16w_s8, same data as the conv named `twin`),
-    dw (depthwise wrapper), fc, add, mul (elementwise, cin values), lstm (one step of soi_lstm_step_s8: cin
-    inputs, cout hidden)."""
+    dw (depthwise wrapper), fc, add, mul (elementwise, cin values), lstm / gru (one step of soi_lstm_step_s8 /
+    soi_gru_step_s8: cin inputs, cout hidden)."""
 
     name: str
     kind: str
@@ -93,6 +93,7 @@ SHAPES = (
     Shape("mul 32", "mul", 1, 1, 32, 32),
     Shape("mul 1024", "mul", 1, 1, 1024, 1024),
     Shape("lstm step 64->64", "lstm", 1, 1, 64, 64),
+    Shape("gru step 64->64", "gru", 1, 1, 64, 64),
 )
 ELEMENTWISE = ("add", "mul")  # kinds whose MACs column counts elements (figures in cycles per element)
 
@@ -242,6 +243,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
 #include <stdint.h>
 #include "arm_nnfunctions.h"
 #include "soi_conv_s16w.h"
+#include "soi_gru.h"
 #include "soi_lstm.h"
 #include "soi_pw_s16w.h"
 #include "soi_profile.h"

@@ -209,9 +209,9 @@ def test_model_argument_forms(tmp_path: Path) -> None:
 
 
 def test_cli_unsupported_layer_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["generate", f"{MODELS}:build_lstm", "--freq-bins", "16", "--out", str(tmp_path)]) == 2
+    assert main(["generate", f"{MODELS}:build_rnn", "--freq-bins", "16", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "(GRU) is not supported" in err[0], err
+    assert len(err) == 1 and "(RNN) is not supported" in err[0], err
     assert main(["generate", f"{MODELS}:build_lookahead", "--freq-bins", "16", "--out", str(tmp_path)]) == 2
     assert "looks 1 frame(s) ahead" in capsys.readouterr().err
 
