@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.recurrent_rows import RECURRENT, recurrent_macs, recurrent_row
-from soi_mcu.ops.s16w_layout import pw16_stream, s16w_stream
+from soi_mcu.ops.s16w_layout import dw16_stream, pw16_stream, s16w_stream
 
 # Zero points of every conv call (as cmsis_nn_conv_params' input_offset and output_offset).
 BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET = 13, -5
@@ -18,8 +18,8 @@ OFFSETS = f"{BENCH_INPUT_OFFSET}, {BENCH_OUTPUT_OFFSET}"
 @dataclass(frozen=True)
 class Shape:
     """One kernel call. kind: conv (wrapper), s16w (soi_conv_s16w_s8, same data as the conv named `twin`),
-    dw (depthwise wrapper), fc, add, mul (elementwise, cin values), lstm / gru (one step of soi_lstm_step_s8 /
-    soi_gru_step_s8: cin inputs, cout hidden)."""
+    dw (depthwise wrapper), dw16 (soi_dw_s16w_s8, same data as its dw twin), fc, add, mul (elementwise, cin
+    values), lstm / gru (one step of soi_lstm_step_s8 / soi_gru_step_s8: cin inputs, cout hidden)."""
 
     name: str
     kind: str
@@ -48,7 +48,7 @@ class Shape:
     def macs(self) -> int:
         if self.kind in ("conv", "s16w", "pw16"):
             return self.out_h * self.out_w * self.cout * self.kh * self.kw * self.cin
-        if self.kind == "dw":
+        if self.kind in ("dw", "dw16"):
             return self.out_h * self.out_w * self.cin * self.kh * self.kw
         if self.kind == "fc":
             return self.cin * self.cout
@@ -86,6 +86,8 @@ SHAPES = (
     Shape("pw16 1x1 (1,16,32)->32", "pw16", 1, 16, 32, 32, 1, 1, twin="conv1x1 (1,16,32)->32"),
     Shape("dw3x1 1bin 64", "dw", 3, 1, 64, 64, 3, 1),
     Shape("dw3x1 1bin 128", "dw", 3, 1, 128, 128, 3, 1),
+    Shape("dw16 1bin 64", "dw16", 3, 1, 64, 64, 3, 1, twin="dw3x1 1bin 64"),
+    Shape("dw16 1bin 128", "dw16", 3, 1, 128, 128, 3, 1, twin="dw3x1 1bin 128"),
     Shape("fc 512->128", "fc", 1, 1, 512, 128),
     Shape("add 32", "add", 1, 1, 32, 32),
     Shape("add 512", "add", 1, 1, 512, 512),
@@ -113,15 +115,16 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         rng = np.random.default_rng([seed, *(s.twin or s.name).encode()])
         inp = rng.integers(-128, 128, size=s.h * s.w * s.cin if s.kind not in ELEMENTWISE else s.cin)
         data.append(_arr(f"in{i}", "int8_t", inp))
-        if s.kind in ("conv", "s16w", "pw16", "dw", "fc"):
+        if s.kind in ("conv", "s16w", "pw16", "dw", "dw16", "fc"):
             k = s.kh * s.kw * s.cin
             dense = s.kind in ("conv", "s16w", "pw16")
-            wshape = s.cout * k if dense else (s.kh * s.kw * s.cin if s.kind == "dw" else s.cin * s.cout)
-            nout = s.cout if s.kind != "dw" else s.cin
+            depthwise = s.kind in ("dw", "dw16")
+            wshape = s.cout * k if dense else (s.kh * s.kw * s.cin if depthwise else s.cin * s.cout)
+            nout = s.cout if not depthwise else s.cin
             w = rng.integers(-127, 128, size=wshape)
             bias = rng.integers(-5000, 5000, size=nout)
             mult = rng.integers(1 << 30, (1 << 31) - 1, size=nout)
-            macs_per_out = k if s.kind in ("conv", "s16w", "pw16") else (s.kh * s.kw if s.kind == "dw" else s.cin)
+            macs_per_out = k if dense else (s.kh * s.kw if depthwise else s.cin)
             shift = np.full(nout, -int(np.ceil(np.log2(np.sqrt(macs_per_out) * 64 * 64 / 50.0))))
             if s.kind == "s16w":
                 stream = s16w_stream(w.reshape(s.cout, s.kh, s.kw, s.cin).astype(np.int8), bias, mult, shift,
@@ -130,6 +133,11 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
                 data.append(_arr(f"w{i}", "int32_t", stream))
             elif s.kind == "pw16":
                 stream = pw16_stream(w.reshape(s.cout, 1, 1, s.cin).astype(np.int8), bias, mult, shift,
+                                     BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET)
+                assert stream is not None, s.name
+                data.append(_arr(f"w{i}", "int32_t", stream))
+            elif s.kind == "dw16":
+                stream = dw16_stream(w.reshape(1, s.kh, s.kw, s.cin).astype(np.int8), bias, mult, shift,
                                      BENCH_INPUT_OFFSET, BENCH_OUTPUT_OFFSET)
                 assert stream is not None, s.name
                 data.append(_arr(f"w{i}", "int32_t", stream))
@@ -198,6 +206,17 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
     }}
 """)
             max_buf = max(max_buf, nbytes)
+        elif s.kind == "dw16":
+            calls.append(f"""    {{
+        const cmsis_nn_dw_conv_params p = {{{OFFSETS}, 1, {{1, 1}}, {{0, 0}}, {{1, 1}}, {{-128, 127}}}};
+        const cmsis_nn_dims id = {{1, {s.h}, 1, {s.cin}}}, fd = {{1, {s.kh}, 1, {s.cin}}};
+        const cmsis_nn_dims od = {{1, 1, 1, {s.cin}}};
+        soi_mark_begin();
+        st = soi_dw_s16w_s8(&p, &id, in{i}, &fd, w{i}, &od, out);
+        soi_mark_end();
+        report({i}, st, {s.cin});
+    }}
+""")
         elif s.kind == "fc":
             calls.append(f"""    {{
         const cmsis_nn_fc_params p = {{13, 0, -5, {{-128, 127}}}};
@@ -243,6 +262,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
 #include <stdint.h>
 #include "arm_nnfunctions.h"
 #include "soi_conv_s16w.h"
+#include "soi_dw_s16w.h"
 #include "soi_gru.h"
 #include "soi_lstm.h"
 #include "soi_pw_s16w.h"

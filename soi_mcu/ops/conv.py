@@ -214,7 +214,8 @@ def lowered_conv(node: ConvNode, m: MatchedConv, ctx: LowerContext) -> Lowered:
     if m.elu is not None:
         node = replace(node, lut=elu_table(m.output, m.elu))
     if ctx.fast_kernels and node.name not in ctx.portable_layers:
-        node = node.on_fast_kernel(ctx.core_is_fast("soi_conv_s16w_s8"), ctx.core_is_fast("soi_pw_s16w_s8"))
+        node = node.on_fast_kernel(ctx.core_is_fast("soi_conv_s16w_s8"), ctx.core_is_fast("soi_pw_s16w_s8"),
+                                   ctx.core_is_fast("soi_dw_s16w_s8"))
     return Lowered((node,), node.target, m.elu if m.elu is not None else m.output, {node.target.buffer: node.out_size})
 
 

@@ -11,7 +11,15 @@ from typing import ClassVar
 import numpy as np
 
 from soi_mcu.ops.base import BufRef, ring_window
-from soi_mcu.ops.s16w_layout import pw16_applies, pw16_stream, s16w_applies, s16w_lanes, s16w_stream
+from soi_mcu.ops.s16w_layout import (
+    dw16_applies,
+    dw16_stream,
+    pw16_applies,
+    pw16_stream,
+    s16w_applies,
+    s16w_lanes,
+    s16w_stream,
+)
 
 _BUFFER_SIZE_FN = {
     "arm_convolve_wrapper_s8": "arm_convolve_wrapper_s8_get_buffer_size",
@@ -19,7 +27,8 @@ _BUFFER_SIZE_FN = {
     "arm_fully_connected_s8": "arm_fully_connected_s8_get_buffer_size",
     "soi_conv_s16w_s8": "soi_conv_s16w_s8_get_buffer_size",
 }
-FAST_KERNELS = ("soi_conv_s16w_s8", "soi_pw_s16w_s8")  # the project's kernels with a generation-time stream
+# the project's kernels with a generation-time stream
+FAST_KERNELS = ("soi_conv_s16w_s8", "soi_pw_s16w_s8", "soi_dw_s16w_s8")
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,9 @@ class ConvNode:
     groups: int = 1
     # Runs as the project's soi_pw_s16w_s8 (a 1x1 conv on the DSP cores) from its stream (pw16_stream).
     pw16: bool = False
+    # Runs as the project's soi_dw_s16w_s8 (a one-bin depthwise conv of 3 taps in time on the DSP cores) from
+    # its stream (dw16_stream).
+    dw16: bool = False
 
     @cached_property
     def s16w_words(self) -> np.ndarray | None:
@@ -97,10 +109,23 @@ class ConvNode:
         return pw16_stream(self.weights, self.bias, self.multipliers, self.shifts, self.input_offset,
                            self.output_offset)
 
+    @cached_property
+    def dw16_words(self) -> np.ndarray | None:
+        """soi_dw_s16w_s8's stream for this layer (None: its requantization is not exact here)."""
+        return dw16_stream(self.weights, self.bias, self.multipliers, self.shifts, self.input_offset,
+                           self.output_offset)
+
     @property
     def stream_words(self) -> np.ndarray | None:
         """The stream of whichever project kernel runs it (None: a CMSIS-NN call with int8 filters)."""
+        if self.dw16:
+            return self.dw16_words
         return self.s16w_words if self.s16w else (self.pw16_words if self.pw16 else None)
+
+    @property
+    def streamed(self) -> bool:
+        """Its constants are one stream of words (soi_conv_s16w_s8, soi_dw_s16w_s8), not the CMSIS-NN arrays."""
+        return self.s16w or self.dw16
 
     @property
     def constant_bytes(self) -> int:
@@ -113,7 +138,7 @@ class ConvNode:
 
     def portable(self) -> ConvNode:
         """This node on the CMSIS-NN API (int8 filters), as without the project's fast kernels."""
-        return replace(self, s16w=False, pw16=False)
+        return replace(self, s16w=False, pw16=False, dw16=False)
 
     @property
     def fc_sums(self) -> tuple[int, ...]:
@@ -171,6 +196,8 @@ class ConvNode:
             return "arm_fully_connected_s8"
         if self.s16w:
             return "soi_conv_s16w_s8"
+        if self.dw16:
+            return "soi_dw_s16w_s8"
         return "arm_depthwise_conv_wrapper_s8" if self.depthwise else "arm_convolve_wrapper_s8"
 
     @property
@@ -185,6 +212,8 @@ class ConvNode:
     @property
     def headers(self) -> tuple[str, ...]:
         """Headers beyond CMSIS-NN's arm_nnfunctions.h that its kernel needs."""
+        if self.dw16:
+            return ("soi_dw_s16w.h",)
         return ("soi_conv_s16w.h",) if self.s16w else (("soi_pw_s16w.h",) if self.pw16 else ())
 
     @property
@@ -243,7 +272,7 @@ class ConvNode:
         The generated init() checks each layer's *_get_buffer_size() against this at run time, so a
         kernel library that needs more fails loudly instead of overrunning the buffer."""
         col = self.cin * self.kt * self.kf
-        if self.pw16:  # reads the input in place
+        if self.pw16 or self.dw16:  # read the input in place
             return 0
         if self.s16w:  # soi_conv_s16w_s8_get_buffer_size
             return s16w_lanes(self.kt, self.cin) * 8 * 4 + 4
@@ -268,13 +297,20 @@ class ConvNode:
     def writes(self, what: str) -> tuple[BufRef, ...]:
         return () if what == "push" else (self.target,)
 
-    def on_fast_kernel(self, core_is_fast: bool, pw_is_fast: bool = False) -> ConvNode:
+    def on_fast_kernel(self, core_is_fast: bool, pw_is_fast: bool = False, dw_is_fast: bool = False) -> ConvNode:
         """This node on the project's faster kernel where the core has one that takes it: soi_pw_s16w_s8 for
         a 1x1 conv (any pixel count; an int16 stream of 2 bytes per weight), soi_conv_s16w_s8 for a 3-wide
         filter. soi_conv_s16w_s8 would run a 1-wide filter as 3 taps (3x the MACs, 6 bytes of flash per
         weight), so a 1-wide filter keeps the CMSIS-NN call, except for a head of fewer than 4 output
         channels over several bins (a mask), where the widened stream is a few hundred bytes and still the
-        fastest (soi_pw_s16w_s8's blocks of 4 channels would be mostly padding there)."""
+        fastest (soi_pw_s16w_s8's blocks of 4 channels would be mostly padding there). A one-bin depthwise
+        conv of 3 taps in time runs as soi_dw_s16w_s8 (19 words per 4 channels)."""
+        if dw_is_fast and self.ch_mult == 1 and dw16_applies(
+                kt=self.kt, kf=self.kf, cin=self.cin, cout=self.cout, in_width=self.in_width,
+                out_width=self.out_width, fstride=self.fstride, depthwise=self.depthwise and not self.src_width,
+                pad_w=self.pad_w):
+            fast = replace(self, dw16=True)
+            return fast if fast.dw16_words is not None else self
         if pw_is_fast and self.cout >= 4 and pw16_applies(kt=self.kt, kf=self.kf, fstride=self.fstride, cin=self.cin,
                                        depthwise=self.depthwise, transposed=self.src_width > 0,
                                        same_padding=self.same_padding and self.pad_w == 0, groups=self.groups,

@@ -145,3 +145,50 @@ def pw16_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int
     body = np.concatenate([start.reshape(blocks, 4), taps.astype(np.int64), rq.reshape(blocks, 12)], axis=1)
     header = np.array([PW16_MAGIC, cout, cin, input_offset, output_offset], dtype=np.int64)
     return np.concatenate([header, body.reshape(-1)]).astype(np.int32)
+
+
+DW16_MAGIC = 0x36315744  # "DW16" (firmware/kernels/soi/soi_dw_s16w.h)
+
+
+def dw16_applies(*, kt: int, kf: int, cin: int, cout: int, in_width: int, out_width: int, fstride: int,
+                 depthwise: bool, pad_w: int) -> bool:
+    """The shapes soi_dw_s16w_s8 takes: a depthwise conv of 3 taps in time (any dilation) over one bin,
+    channel multiplier 1, channels a multiple of 4 (its blocks of 4 read one input word per frame)."""
+    return (depthwise and cout == cin and cin % 4 == 0 and kt == 3 and kf == 1 and in_width == 1
+            and out_width == 1 and fstride == 1 and pad_w == 0)
+
+
+def dw16_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int], shifts: Sequence[int],
+                input_offset: int, output_offset: int) -> np.ndarray | None:
+    """The int32 words soi_dw_s16w_s8 reads (layout in soi_dw_s16w.h) for a depthwise filter [1, 3, 1, c]:
+    a header, then per block of 4 channels their start values, tap pairs and requantization constants.
+    None where the fast requantization would not be exact (s16w_stream's rule)."""
+    w = np.asarray(weights).astype(np.int64)
+    if w.ndim != 4 or w.shape[:3] != (1, 3, 1) or w.shape[3] % 4:
+        return None
+    c = w.shape[3]
+    taps = w[0, :, 0, :]  # [tap, channel]
+    b = np.asarray(bias, dtype=np.int64)
+    right = -np.asarray(shifts, dtype=np.int64)
+    mult = np.asarray(multipliers, dtype=np.int64)
+    if (right < 1).any() or (right > S16W_MAX_RIGHT_SHIFT).any() or (mult < 0).any():
+        return None
+    if (np.abs(b) + 3 * 255 * 128 >= S16W_ACC_LIMIT).any():
+        return None
+
+    def pair(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return ((2 * lo) & 0xFFFF) | (((2 * hi) & 0xFFFF) << 16)
+
+    start = (2 * (b + input_offset * taps.sum(axis=0))).reshape(-1, 4)
+    p = pair(taps[0], taps[1]).reshape(-1, 4)
+    w2 = taps[2].reshape(-1, 4)
+    q02, q13 = pair(w2[:, 0], w2[:, 2]), pair(w2[:, 1], w2[:, 3])
+    m = mult.reshape(-1, 4)
+    k = ((1 << (right - 1)) + output_offset * (1 << right)).reshape(-1, 4)
+    r = right.reshape(-1, 4)
+    packed = r[:, 0] | (r[:, 1] << 8) | (r[:, 2] << 16) | (r[:, 3] << 24)
+    cols = [start[:, 0], start[:, 1], p[:, 0], p[:, 1], start[:, 2], start[:, 3], p[:, 2], p[:, 3], q02, q13,
+            m[:, 0], k[:, 0], m[:, 1], k[:, 1], packed, m[:, 2], k[:, 2], m[:, 3], k[:, 3]]
+    body = np.stack(cols, axis=1).astype(np.int64) & 0xFFFFFFFF
+    header = np.array([DW16_MAGIC, c, 3, input_offset & 0xFFFFFFFF, output_offset & 0xFFFFFFFF], dtype=np.int64)
+    return np.concatenate([header, body.reshape(-1)]).astype(np.uint32).view(np.int32)
