@@ -51,10 +51,12 @@ def _cmd_complexity(args: argparse.Namespace) -> int:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from soi_mcu.model.config import load_config
     from soi_mcu.model.unet import variant_config
-    from soi_mcu.profile import compare, format_profile, profile, write_outputs
+    from soi_mcu.profile import compare, format_profile, load_baseline, profile, write_outputs
     from soi_mcu.report.quality import load_quality
 
     base = load_config(Path(args.config))
+    # read before anything is built or written: --compare may be the profile.json this run replaces
+    baseline = load_baseline(Path(args.compare)) if args.compare else None
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for v in variants:
         variant_config(base, v)  # fail before any build on a typo or a bad position
@@ -80,8 +82,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     print(format_profile(rows, args.board))
     for path in write_outputs(rows, args.board, Path(args.out)):
         print(f"wrote {path}")
-    if args.compare:
-        print(compare(rows, Path(args.compare)))
+    if baseline is not None:
+        print(compare(rows, baseline))
     return 0 if all(r.bitexact for r in rows) else 1
 
 
