@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from soi_mcu import __version__
-from soi_mcu.errors import SoiError
+from soi_mcu.errors import EXIT_INTERRUPTED, SoiError
 from soi_mcu.train.args import evaluate_arguments, sweep_arguments, train_arguments
 
 
@@ -52,6 +52,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from soi_mcu.model.config import load_config
     from soi_mcu.model.unet import variant_config
     from soi_mcu.profile import compare, format_profile, load_baseline, profile, write_outputs
+    from soi_mcu.report.outputs import claimed
     from soi_mcu.report.quality import load_quality
 
     base = load_config(Path(args.config))
@@ -78,10 +79,12 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             source = DnsFolder(Path(args.data), base.sample_rate)
         quality = checkpoint_quality(base, found, args.eval_count, args.eval_seconds, calibration_count=args.calibration,
                                      source=source)
-    rows = profile(base, args.board, variants, args.frames, Path(args.out), quality)
-    print(format_profile(rows, args.board))
-    for path in write_outputs(rows, args.board, Path(args.out)):
-        print(f"wrote {path}")
+    # from here on profile.json says "running" (then "failed" or the new figures); its CSV and plot go with it
+    with claimed(Path(args.out), "profile.json", derived=("profile.csv", "profile.png")):
+        rows = profile(base, args.board, variants, args.frames, Path(args.out), quality)
+        print(format_profile(rows, args.board))
+        for path in write_outputs(rows, args.board, Path(args.out)):
+            print(f"wrote {path}")
     if baseline is not None:
         print(compare(rows, baseline))
     return 0 if all(r.bitexact for r in rows) else 1
@@ -252,14 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except SoiError as exc:
+    except SoiError as exc:  # 2: bad input, 3: toolchain or simulator (soi_mcu/errors.py)
         print(f"soi-mcu: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
     except KeyboardInterrupt:
         print("soi-mcu: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

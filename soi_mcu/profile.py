@@ -157,7 +157,7 @@ def format_profile(rows: list[VariantCost], board: str) -> str:
 
 def write_outputs(rows: list[VariantCost], board: str, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = {"board": board, "units": UNITS, "variants": [asdict(r) for r in rows]}
+    data = {"status": "complete", "board": board, "units": UNITS, "variants": [asdict(r) for r in rows]}
     written = [_atomic(out_dir / "profile.json", json.dumps(data, indent=2) + "\n")]
     tmp = out_dir / "profile.csv.tmp"
     with open(tmp, "w", newline="") as fh:

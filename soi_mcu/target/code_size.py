@@ -21,7 +21,7 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
-from soi_mcu.errors import SoiError
+from soi_mcu.errors import SoiError, ToolError, raise_if_interrupted
 from soi_mcu.paths import FIRMWARE_DIR, cache_dir, kernel_include_dirs, kernel_sources
 from soi_mcu.target.boards import Board
 
@@ -87,9 +87,10 @@ def _compile(gcc: str, src: Path, includes: list[Path], board: Board) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     tmp = obj.with_name(f".{obj.name}.{os.getpid()}.tmp")
     proc = subprocess.run([gcc, *flags, "-c", str(src), "-o", str(tmp)], capture_output=True, text=True)
+    raise_if_interrupted(proc.returncode)
     if proc.returncode != 0:
         first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:300])
-        raise SoiError(f"compiling {src.name} for the code-size estimate failed: {first}")
+        raise ToolError(f"compiling {src.name} for the code-size estimate failed: {first}")
     tmp.replace(obj)
     return obj
 
