@@ -155,6 +155,20 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return doctor_main()
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from soi_mcu.cache import cache_report, clear_cache, format_cache
+
+    removed = clear_cache() if args.clear else []
+    report = cache_report() | ({"removed": [str(p) for p in removed]} if args.clear else {})
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for path in removed:
+        print(f"removed {path}")
+    print(format_cache(report))
+    return 0
+
+
 def _data(args: argparse.Namespace) -> Path | None:
     return Path(args.calibration) if args.calibration else None
 
@@ -246,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="train and evaluate SOI variants over seeds: a table like the paper's Table 1")
     sweep_arguments(p)
     p.set_defaults(func=_cmd_sweep)
+    p = sub.add_parser("cache", help="where the cache is ($SOI_MCU_CACHE, else ~/.cache/soi-mcu) and what it holds")
+    p.add_argument("--clear", action="store_true", help="remove every stage's cached entries first (they are rebuilt "
+                   "on next use)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_cache)
     p = sub.add_parser("doctor", help="check the toolchain, simulators and Python packages; say how to fix what is missing")
     p.set_defaults(func=_cmd_doctor)
     return parser

@@ -16,6 +16,8 @@ import pytest
 from soi_mcu.cli import main
 from soi_mcu.errors import SoiError, ToolError
 
+from .conftest import have
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "unet-mcu-s.toml"
 
@@ -217,3 +219,144 @@ def test_ctrl_c_during_the_build_is_an_interruption(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("PATH", str(bin_dir))
     with pytest.raises(KeyboardInterrupt):
         build_firmware(SimpleNamespace(out_dir=tmp_path / "gen"), load_board("mps2-an386"), tmp_path / "build")
+
+
+# --- the cache: entries stored with their hash, a damaged one removed (with a line) and rebuilt once ---
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("SOI_MCU_CACHE", str(root))
+    return root
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 2], "empty": b"", "garbage": b"garbage\n" * 10}[how])
+
+
+@pytest.mark.parametrize("how", ["truncate", "empty", "garbage"])
+def test_a_damaged_tflite_entry_is_evicted_and_rebuilt(own_cache: Path, capsys, monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path, how: str) -> None:
+    import numpy as np
+
+    from soi_mcu.model import OfflineModel, demo_spec
+    from soi_mcu.quantize import export as export_mod
+
+    conversions = []
+
+    def convert(offline, calibration, frames):  # stands in for TensorFlow's converter (seconds)
+        conversions.append(frames)
+        return b"\x1c\x00\x00\x00TFL3" + bytes(range(256)) * 4
+
+    monkeypatch.setattr(export_mod, "_convert", convert)
+    offline = OfflineModel(demo_spec(), seed=0)
+    calib = np.zeros((1, 8, offline.spec.freq_bins, offline.spec.in_channels), np.float32)
+    first = export_mod.export_tflite(offline, calib, 8, tmp_path / "a.tflite")
+    assert not first.from_cache and conversions == [8]
+    again = export_mod.export_tflite(offline, calib, 8, tmp_path / "b.tflite")
+    assert again.from_cache and conversions == [8]  # intact: reused
+    entry = next((own_cache / "tflite").glob("*.tflite"))
+    _damage(entry, how)
+    capsys.readouterr()
+    rebuilt = export_mod.export_tflite(offline, calib, 8, tmp_path / "c.tflite")
+    err = capsys.readouterr().err
+    assert f"cache entry {entry} is damaged" in err and "removed it, rebuilding it" in err
+    assert not rebuilt.from_cache and conversions == [8, 8]  # converted once more
+    assert (tmp_path / "c.tflite").read_bytes() == (tmp_path / "a.tflite").read_bytes() == entry.read_bytes()
+    export_mod.export_tflite(offline, calib, 8, tmp_path / "d.tflite")
+    assert conversions == [8, 8] and "damaged" not in capsys.readouterr().err  # and trusted again
+
+
+def test_an_entry_without_its_hash_is_rebuilt_quietly(own_cache: Path, capsys) -> None:
+    from soi_mcu import cache
+
+    entry = own_cache / "tflite" / "x.tflite"
+    cache.store(entry, b"data")
+    assert cache.load(entry) == b"data"
+    (entry.parent / "x.tflite.sha256").unlink()  # an older soi-mcu's entry, or a crash between the renames
+    assert cache.load(entry) is None and not entry.exists()
+    assert "damaged" not in capsys.readouterr().err
+    cache.store(entry, b"header")
+    (entry.parent / "x.tflite.sha256").unlink()
+    assert cache.load(entry, adopt=lambda data: data == b"header") == b"header"  # vouched for: kept, hash recorded
+    assert (entry.parent / "x.tflite.sha256").is_file()
+
+
+@pytest.mark.skipif(not have("arm-none-eabi-gcc"), reason="needs arm-none-eabi-gcc")
+def test_a_truncated_code_size_object_is_evicted_and_rebuilt(own_cache: Path, capsys) -> None:
+    from soi_mcu.paths import FIRMWARE_DIR, kernel_include_dirs
+    from soi_mcu.target import code_size
+    from soi_mcu.target.boards import load_board
+
+    board = load_board("mps2-an386")
+    src = FIRMWARE_DIR / "runtime" / "soi_ring.c"
+    includes = [*kernel_include_dirs(), FIRMWARE_DIR / "runtime"]
+    obj = code_size._compile("arm-none-eabi-gcc", src, includes, board)
+    functions = code_size._functions(obj)
+    _damage(obj, "truncate")
+    capsys.readouterr()
+    again = code_size._compile("arm-none-eabi-gcc", src, includes, board)
+    assert f"cache entry {obj} is damaged" in capsys.readouterr().err
+    assert again == obj and code_size._functions(again) == functions  # no ELFParseError: a fresh object
+
+
+def _plugin_header() -> Path | None:
+    for path in (Path.home() / ".cache" / "soi-mcu" / "qemu-plugin" / "qemu-plugin.h",
+                 ROOT / "build" / "test-cache" / "qemu-plugin" / "qemu-plugin.h"):
+        if path.is_file():
+            return path
+    return None
+
+
+@pytest.mark.skipif(_plugin_header() is None or not have("cc"), reason="needs a cached qemu-plugin.h and a C compiler")
+def test_an_empty_plugin_and_a_garbage_header_are_evicted_and_rebuilt(own_cache: Path, capsys,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from soi_mcu.target import qemu_plugin
+
+    good = _plugin_header().read_bytes()
+    fetched = []
+
+    def fetch() -> bytes:  # stands in for apt-get source qemu (network)
+        fetched.append(1)
+        return good
+
+    monkeypatch.delenv("QEMU_PLUGIN_H", raising=False)
+    monkeypatch.setattr(qemu_plugin, "_fetch_header_from_debian", fetch)
+    lib = qemu_plugin.ensure_plugin()
+    built = lib.read_bytes()
+    assert fetched == [1] and built[:4] == b"\x7fELF"
+    _damage(lib, "empty")
+    capsys.readouterr()
+    assert qemu_plugin.ensure_plugin() == lib and lib.read_bytes()[:4] == b"\x7fELF"
+    assert f"cache entry {lib} is damaged" in capsys.readouterr().err
+    header = own_cache / "qemu-plugin" / "qemu-plugin.h"
+    _damage(header, "garbage")
+    qemu_plugin.ensure_plugin()
+    assert f"cache entry {header} is damaged" in capsys.readouterr().err
+    assert fetched == [1, 1] and header.read_bytes() == good
+    # a header cached by an older soi-mcu (no hash): kept when it reads as the whole header
+    (header.parent / "qemu-plugin.h.sha256").unlink()
+    qemu_plugin.ensure_plugin()
+    assert fetched == [1, 1]
+
+
+def test_cache_command_shows_and_clears(own_cache: Path, capsys) -> None:
+    from soi_mcu import cache
+
+    cache.store(own_cache / "tflite" / "a.tflite", b"x" * 100)
+    cache.store(own_cache / "code-size" / "b.o", b"y" * 10)
+    (own_cache / "code-size" / "b.o").write_bytes(b"z")  # damaged
+    assert main(["cache", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    stages = {s["name"]: s for s in data["stages"]}
+    assert data["root"] == str(own_cache) and data["set_by"] == "SOI_MCU_CACHE"
+    assert stages["tflite"]["entries"] == 1 and stages["tflite"]["bytes"] == 100
+    assert stages["code-size"]["damaged"] == [str(own_cache / "code-size" / "b.o")]
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert str(own_cache) in out and "1 damaged" in out
+    (own_cache / "mine").mkdir()  # not soi-mcu's: listed, never removed
+    assert main(["cache", "--clear"]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert not (own_cache / "tflite").exists() and not (own_cache / "code-size").exists() and (own_cache / "mine").is_dir()

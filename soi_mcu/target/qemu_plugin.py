@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from soi_mcu import cache as soi_cache
 from soi_mcu.errors import SoiError, ToolError, raise_if_interrupted
 from soi_mcu.paths import QEMU_PLUGIN_DIR, cache_dir
 from soi_mcu.target.cores import CORES as SUPPORTED
@@ -46,7 +47,7 @@ def ensure_plugin(cache_dir: Path | None = None) -> Path:
     sources = plugin_sources()
     header = _plugin_header(cache).read_bytes()
     lib = plugin_library(cache, sources, header)
-    if not lib.is_file():
+    if not soi_cache.valid(lib):  # absent, or not the bytes that were built (then removed, with a line)
         _compile(sources, header, lib)
     return lib
 
@@ -78,10 +79,21 @@ def _plugin_header(cache: Path) -> Path:
             raise SoiError(f"QEMU_PLUGIN_H={env} is not a file; point it at QEMU 7.2's include/qemu/qemu-plugin.h")
         return path
     cached = cache / HEADER_NAME
-    if not cached.is_file():
+    # A header cached by an older soi-mcu (no hash) is kept when it looks whole: fetching it again
+    # needs the network.
+    if soi_cache.load(cached, adopt=_whole_header) is None:
         data = _fetch_header_from_debian()
-        _atomic_write(cached, data)
+        if not _whole_header(data):
+            raise ToolError(f"the {HEADER_NAME} fetched from Debian is not QEMU's plugin header; {HEADER_HINT}")
+        soi_cache.store(cached, data)
     return cached
+
+
+def _whole_header(data: bytes) -> bool:
+    """Whether `data` reads as QEMU's plugin header, through to its end (a truncated one has no #endif)."""
+    lines = data.rstrip().splitlines()
+    return b"QEMU_PLUGIN_VERSION" in data and b"qemu_plugin_install" in data and bool(lines) and \
+        lines[-1].startswith(b"#endif")
 
 
 def _fetch_header_from_debian() -> bytes:
@@ -163,7 +175,7 @@ def _compile(sources: dict[str, bytes], header: bytes, lib: Path) -> None:
         if proc.returncode != 0:
             first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip())
             raise ToolError(f"compiling the QEMU plugin failed: {first}")
-        os.replace(out, lib)  # atomic: concurrent builders never see a half-written .so
+        soi_cache.store_file(out, lib)  # atomic, with its hash: concurrent builders never see a half-written .so
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
