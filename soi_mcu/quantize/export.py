@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soi_mcu import paths
+from soi_mcu import cache, paths
 from soi_mcu.errors import SoiError
 from soi_mcu.model.offline import OfflineModel
 from soi_mcu.ops.base import KerasActs
@@ -74,12 +74,12 @@ def export_tflite(
         raise SoiError(f"export length {frames} must be a multiple of the model's {phases}-step pattern")
     key = _export_key(offline, calibration, frames)
     cached = cache_dir() / f"{key}.tflite"
-    from_cache = cached.is_file()
-    if from_cache:  # same spec, weights, calibration and converter: reuse the conversion
-        data = cached.read_bytes()
-    else:
+    # same spec, weights, calibration and converter: reuse the conversion, if its bytes are the ones stored
+    data = cache.load(cached)
+    from_cache = data is not None
+    if data is None:
         data = _convert(offline, calibration, frames)
-        _atomic_write(cached, data)
+        cache.store(cached, data)
     _atomic_write(out_path, data)
     return TfliteArtifact(out_path, hashlib.sha256(data).hexdigest(), frames, _tf_version(), from_cache)
 
