@@ -30,7 +30,7 @@ from soi_mcu.target.boards import Board, load_board
 from soi_mcu.target.build import APT_HINT, build_firmware, cmsis_nn_path
 from soi_mcu.target.code_size import code_functions, estimate_code_bytes, model_data_bytes, reachable, roots
 from soi_mcu.target.link_map import library_footprint
-from soi_mcu.target.qemu import QEMU_HINT, simulate_qemu
+from soi_mcu.target.qemu import QEMU_HINT, check_qemu_machine, simulate_qemu
 from soi_mcu.target.renode import RENODE_MISSING, renode_available, simulate_renode
 
 STAGES = 8
@@ -116,6 +116,7 @@ def preflight(board: Board, backend: str = "qemu") -> None:
         if not board.qemu_machine:
             raise SoiError(f"board {board.name} cannot run in QEMU (no [simulators.qemu] in its board file); "
                            f"its simulators: {', '.join(board.simulators) or 'none'}")
+        check_qemu_machine(board)
     elif backend == "renode":
         if not renode_available():
             raise ToolMissingError(RENODE_MISSING)

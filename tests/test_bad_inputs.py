@@ -360,3 +360,90 @@ def test_cache_command_shows_and_clears(own_cache: Path, capsys) -> None:
     assert main(["cache", "--clear"]) == 0
     assert "removed" in capsys.readouterr().out
     assert not (own_cache / "tflite").exists() and not (own_cache / "code-size").exists() and (own_cache / "mine").is_dir()
+
+
+# --- config and board files: one schema each, one line naming the file, the key and what is expected ---
+
+@pytest.mark.parametrize("text, words", [
+    ("[model]\nchannels = 8\n", "[model] channels = 8: expected a list of positive integers"),
+    ('[model]\nkernel = [3, "3"]\n', '[model] kernel = [3, "3"]: expected a list of 2 positive integers'),
+    ("[model]\nkernel = [2.5, 3]\n", "[model] kernel = [2.5, 3]: expected a list of 2 positive integers"),
+    ("[model]\nkernel = [3]\n", "[model] kernel = [3]: expected a list of 2 positive integers"),
+    ("[model]\nname = 5\n", "[model] name = 5: expected a non-empty string"),
+    ("[model]\nhop = -64\n", "[model] hop = -64: expected a positive integer"),
+    ("[model]\nsample_rate = true\n", "[model] sample_rate = true: expected a positive integer"),
+    ("[model]\nfstride = [2, 3, 2, 1, 2, 1, 1]\n", "expected a list of values 1 or 2"),
+    ("[soi]\nscc = 2\n", "[soi] scc = 2: expected a list of positive integers (encoder positions, 1-based), e.g. [2]"),
+    ('[soi]\nextrapolation = 1\n', '[soi] extrapolation = 1: expected one of "duplicate", "transposed"'),
+    ("model = 3\n", "model = 3: expected a [model] table"),
+])
+def test_config_type_errors_are_one_line(tmp_path: Path, capsys, text: str, words: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    for argv in (["complexity", str(path)], ["profile", str(path), "--out", str(tmp_path / "p")]):
+        line = refused(argv, capsys)
+        assert f"{path}: " in line and words in line, line
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_folder_or_binary_given_as_the_config(tmp_path: Path, capsys) -> None:
+    line = refused(["complexity", str(tmp_path)], capsys)
+    assert f"config {tmp_path} is a folder" in line and "configs/unet-mcu-s.toml" in line
+    (tmp_path / "x.toml").write_bytes(b"\xff\xfe\x00")
+    assert "cannot be read" in refused(["complexity", str(tmp_path / "x.toml")], capsys)
+
+
+def test_a_checkpoint_config_goes_through_the_same_schema() -> None:
+    from soi_mcu.model.config import config_from_dict
+
+    with pytest.raises(SoiError, match=r"ckpt.pt: \[config\] kernel = \[2.5, 3\]: expected"):
+        config_from_dict({"name": "x", "kernel": [2.5, 3]}, "ckpt.pt")
+    assert config_from_dict({"name": "x", "kernel": (3, 3)}, "ckpt.pt").kernel == (3, 3)
+
+
+BOARD = (ROOT / "boards" / "mps2-an386.toml").read_text()
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("stack_size = 16384", 'stack_size = "16k"', 'stack_size = "16k": expected a positive multiple of 8'),
+    ("stack_size = 16384", "stack_size = -4096", "stack_size = -4096: expected a positive multiple of 8"),
+    ("stack_size = 16384", "stack_size = 1001", "stack_size = 1001: expected a positive multiple of 8"),
+    ("[ram]\norigin = 0x20000000\nsize = 0x400000", "[ram]\norigin = 0x20000000\nsize = 0x100000000000",
+     "[ram] origin 0x20000000 + size 0x100000000000 ends beyond the 32-bit address space"),
+    ("origin = 0x20000000", "origin = 0x200000000", "[ram] origin = 8589934592: expected an address in 0x0..0xffffffff"),
+    ('cpu_flags = ["-mcpu=cortex-m4"', 'cpu_flags = [4, "-mcpu=cortex-m4"', "cpu_flags = [4, "),
+    ('core = "cortex-m4"', "core = 4", "core = 4: expected a non-empty string"),
+    ('machine = "mps2-an386"', "machine = 5", "[simulators.qemu] machine = 5: expected a non-empty string"),
+    ("[flash]", "scc = 2\n[flash]", "unknown key 'scc'"),
+    ("clock_hz = 25_000_000", "clock_hz = 2.5e7", "clock_hz = 25000000.0: expected a positive integer (Hz)"),
+])
+def test_board_file_errors_are_one_line(tmp_path: Path, capsys, old: str, new: str, words: str) -> None:
+    path = tmp_path / "mps2-an386.toml"
+    assert old in BOARD
+    path.write_text(BOARD.replace(old, new, 1))
+    for argv in (["demo", "--board", str(path), "--out", str(tmp_path / "out")],
+                 ["analyze", "demo", "--board", str(path), "--out", str(tmp_path / "out")]):
+        line = refused(argv, capsys)
+        assert f"board file {path}: " in line and words in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_board_file_of_your_own_is_used_by_its_path(tmp_path: Path) -> None:
+    from soi_mcu.target.boards import load_board
+
+    path = tmp_path / "my-board.toml"
+    path.write_text(BOARD.replace('name = "mps2-an386"', 'name = "my-board"'))
+    board = load_board(str(path))
+    assert board.name == "my-board" and board.file == str(path) and board.qemu_machine == "mps2-an386"
+    with pytest.raises(SoiError, match="does not exist"):
+        load_board(str(tmp_path / "nope.toml"))
+
+
+@pytest.mark.skipif(not have("qemu-system-arm", "cmake", "arm-none-eabi-gcc"), reason="needs the toolchain and QEMU")
+def test_an_unknown_qemu_machine_is_named_before_any_build(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "mps2-an386.toml"
+    path.write_text(BOARD.replace('machine = "mps2-an386"', 'machine = "mps2-an368"'))
+    line = refused(["demo", "--board", str(path), "--out", str(tmp_path / "out")], capsys)
+    assert f"board file {path}: [simulators.qemu] machine = \"mps2-an368\" is not a machine" in line
+    assert "did you mean 'mps2-an386'" in line
+    assert not (tmp_path / "out").exists()  # refused before the output folder was touched
