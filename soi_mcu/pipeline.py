@@ -93,12 +93,26 @@ def plan_for_board(spec: ModelSpec, graph, board: Board, quiet: bool = False) ->
     return plan
 
 
-def check_fits(plan, board: Board, code_bytes: int = 0) -> None:
-    """Refuse a model whose estimated flash or RAM exceeds the board's, before compiling."""
+def check_frames(frames: int, spec: ModelSpec, board: Board) -> None:
+    """--frames: at least one, and no more than the firmware can hold. The harness keeps every input frame
+    as const data in flash, so the board's flash bounds them, before a large count allocates gigabytes."""
+    if frames < 1:
+        raise SoiError("--frames must be at least 1")
+    frame_bytes = spec.freq_bins * spec.in_channels  # int8
+    if frames * frame_bytes > board.flash_size:
+        raise SoiError(f"--frames {frames}: the firmware holds every input frame in flash ({frames:,} x {frame_bytes} B "
+                       f"= {frames * frame_bytes:,} B), more than the {board.flash_size:,} B of {board.name}; give at most "
+                       f"{board.flash_size // frame_bytes:,} frames (fewer with the model's weights)")
+
+
+def check_fits(plan, board: Board, code_bytes: int = 0, input_bytes: int = 0) -> None:
+    """Refuse a model whose estimated flash or RAM exceeds the board's, before compiling; `input_bytes`: the
+    harness's input frames, which a run keeps in flash too."""
     ram = plan.state_bytes + plan.memory.total() + plan.scratch_bytes + board.stack_size
-    if plan.weight_bytes + code_bytes > board.flash_size:
+    if plan.weight_bytes + code_bytes + input_bytes > board.flash_size:
         code = f" and {code_bytes} bytes of code" if code_bytes else ""
-        raise SoiError(f"model weights need {plan.weight_bytes} bytes of flash{code}, board {board.name} has "
+        frames = f" and {input_bytes} bytes of input frames (fewer --frames)" if input_bytes else ""
+        raise SoiError(f"model weights need {plan.weight_bytes} bytes of flash{code}{frames}, board {board.name} has "
                        f"{board.flash_size}; use a smaller model or a larger board")
     if ram > board.ram_size:
         raise SoiError(f"model needs about {ram} bytes of RAM (state {plan.state_bytes}, buffers "
@@ -211,8 +225,7 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
     model = c_safe(model)  # user-supplied names become valid, unique C identifiers
     spec = model.spec if isinstance(model, OfflineModel) else model
     board = load_board(board_name)
-    if frames < 1:
-        raise SoiError("--frames must be at least 1")
+    check_frames(frames, spec, board)
     preflight(board, backend)
     check_writable(out_dir)
     sched = analyze(spec)
@@ -244,7 +257,7 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
         est = memory_estimate(plan, code)
         if not quiet:
             print("      estimate: " + ", ".join(f"{k.replace('_', ' ')} {v:,} B" for k, v in est.items()), file=sys.stderr)
-        check_fits(plan, board, code or 0)
+        check_fits(plan, board, code or 0, inputs_q.size)
 
         progress(f"building firmware for {board.name} ({board.core})")
         build = build_firmware(sources, board, out_dir / "build", io="uart" if backend == "renode" else "semihosting")

@@ -447,3 +447,51 @@ def test_an_unknown_qemu_machine_is_named_before_any_build(tmp_path: Path, capsy
     assert f"board file {path}: [simulators.qemu] machine = \"mps2-an368\" is not a machine" in line
     assert "did you mean 'mps2-an386'" in line
     assert not (tmp_path / "out").exists()  # refused before the output folder was touched
+
+
+# --- options that do not apply to the command, --frames bounded, --variants the same everywhere ---
+
+@pytest.mark.parametrize("argv, words", [
+    (["generate", "demo", "--variant", "banana"], "--variant banana applies to a U-Net config (CONFIG.toml) only"),
+    (["analyze", "demo", "--variant", "scc:2"], "--variant scc:2 applies to a U-Net config"),
+    (["generate", str(CONFIG), "--freq-bins", "7"], f"--freq-bins 7 applies to a PyTorch model (FILE.py:FUNCTION) only; "
+                                                    f"{CONFIG} sets them"),
+    (["run", "demo", "--freq-bins", "7"], "--freq-bins 7 applies to a PyTorch model"),
+    (["generate", "demo", "--freq-bins", "-3"], "--freq-bins -3: give the frequency bins"),
+    (["profile", str(CONFIG), "--eval-count", "3"], "--eval-count only apply with --checkpoints"),
+    (["profile", str(CONFIG), "--data", "dns"], "--data only apply with --checkpoints"),
+    (["run", "demo", "--frames", "10000000"], "--frames 10000000: the firmware holds every input frame in flash"),
+    (["demo", "--frames", "10000000"], "give at most 262,144 frames"),
+    (["profile", str(CONFIG), "--frames", "10000000"], "--frames 10000000: the firmware holds every input frame"),
+    (["complexity", str(CONFIG), "--variants", ","], "--variants ',' names no variant"),
+    (["profile", str(CONFIG), "--variants", " , "], "--variants ' , ' names no variant"),
+    (["complexity", str(CONFIG), "--variants", "stmc,banana"], "unknown variant 'banana'"),
+])
+def test_options_that_do_not_apply_are_refused(tmp_path: Path, capsys, no_builds, argv: list[str], words: str) -> None:
+    out = tmp_path / "out"
+    if argv[0] != "complexity":
+        argv = [*argv, "--out", str(out)]
+    line = refused(argv, capsys)
+    assert words in line, line
+    assert not out.exists()
+
+
+def test_empty_variant_entries_are_skipped_alike(capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from soi_mcu import profile as profile_mod
+
+    assert main(["complexity", str(CONFIG), "--variants", "stmc,,scc:2,", "--json"]) == 0
+    assert [r["variant"] for r in json.loads(capsys.readouterr().out)] == ["stmc", "scc:2"]
+    seen = {}
+    monkeypatch.setattr(profile_mod, "profile", lambda base, board, variants, *a, **k: seen.setdefault("v", variants)
+                        and [_row("stmc", 1000.0)])
+    assert main(["profile", str(CONFIG), "--variants", "stmc,,scc:2,", "--out", str(tmp_path / "p")]) == 0
+    assert seen["v"] == ["stmc", "scc:2"]
+
+
+def test_a_model_file_that_calls_sys_exit(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.py"
+    model.write_text("import sys\n\ndef build():\n    sys.exit(3)\n")
+    line = refused(["generate", f"{model}:build", "--out", str(tmp_path / "out")], capsys)
+    assert "called sys.exit(3); it must return an nn.Module" in line
+    model.write_text("import sys\nsys.exit(0)\n")
+    assert "called sys.exit(0) while loading" in refused(["generate", f"{model}:build", "--out", str(tmp_path / "o")], capsys)
