@@ -495,3 +495,49 @@ def test_a_model_file_that_calls_sys_exit(tmp_path: Path, capsys) -> None:
     assert "called sys.exit(3); it must return an nn.Module" in line
     model.write_text("import sys\nsys.exit(0)\n")
     assert "called sys.exit(0) while loading" in refused(["generate", f"{model}:build", "--out", str(tmp_path / "o")], capsys)
+
+
+# --- the fit check before the export (weights from the float model), and the plan's before the LiteRT reference ---
+
+def _small_board(tmp_path: Path, flash: int, ram: int, stack: int = 1024) -> Path:
+    path = tmp_path / "tiny.toml"
+    text = (BOARD.replace('name = "mps2-an386"', 'name = "tiny"').replace("stack_size = 16384", f"stack_size = {stack}")
+            .replace("[flash]\norigin = 0x00000000\nsize = 0x400000", f"[flash]\norigin = 0x00000000\nsize = {flash}")
+            .replace("[ram]\norigin = 0x20000000\nsize = 0x400000", f"[ram]\norigin = 0x20000000\nsize = {ram}"))
+    assert text.count(str(flash)) and text.count(str(ram))
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("command", ["run", "generate"])
+def test_weights_that_cannot_fit_are_refused_before_the_export(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch,
+                                                               no_tools_needed, command: str) -> None:
+    from soi_mcu import pipeline
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("the float check or the export ran before the fit check")
+
+    monkeypatch.setattr(pipeline, "float_model", too_late)
+    monkeypatch.setattr(pipeline, "export", too_late)
+    board = _small_board(tmp_path, flash=4096, ram=0x10000)  # the demo has 7,568 weights
+    extra = ["--frames", "4"] if command == "run" else []
+    line = refused([command, "demo", "--board", str(board), "--out", str(tmp_path / "out"), *extra], capsys)
+    assert "model weights need at least 7,568 bytes of flash (one int8 per weight)" in line
+    assert "board tiny has 4,096" in line and "before the int8 export" in line
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_ram_that_cannot_fit_is_refused_before_the_litert_reference(tmp_path: Path, capsys,
+                                                                    monkeypatch: pytest.MonkeyPatch, no_tools_needed) -> None:
+    """Exports the demo (seconds; cached after the first run), then stops at the plan's RAM check."""
+    from soi_mcu import pipeline
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("the LiteRT reference ran before the fit check")
+
+    monkeypatch.setattr(pipeline, "reference_outputs", too_late)
+    board = _small_board(tmp_path, flash=0x40000, ram=1024 + 256)  # room for the stack, not for the model's buffers
+    report = _old_report(tmp_path / "out")
+    line = refused(["run", "demo", "--board", str(board), "--frames", "4", "--out", str(tmp_path / "out")], capsys)
+    assert "bytes of RAM" in line and "board tiny has 1280" in line
+    assert json.loads(report.read_text())["status"] == "failed"  # the run had started: the old report is marked
