@@ -541,3 +541,53 @@ def test_ram_that_cannot_fit_is_refused_before_the_litert_reference(tmp_path: Pa
     line = refused(["run", "demo", "--board", str(board), "--frames", "4", "--out", str(tmp_path / "out")], capsys)
     assert "bytes of RAM" in line and "board tiny has 1280" in line
     assert json.loads(report.read_text())["status"] == "failed"  # the run had started: the old report is marked
+
+
+# --- firmware faults named for what they are (the harness's lines; test_faults.py runs real firmware) ---
+
+LIMIT, TOP = 0x20001000, 0x20005000  # a 16 KiB stack
+
+
+def _check(lines: list[str], rc: int = 3) -> str:
+    from soi_mcu.target.boards import load_board
+    from soi_mcu.target.harness_output import RunLog, check_finished
+
+    symbols = {"soi_model_step": (0x100, 0x80), "build_block_8": (0x200, 0x80), "__stack_limit__": (LIMIT, 0),
+               "__stack_top__": (TOP, 0)}
+    with pytest.raises(ToolError) as err:
+        check_finished(rc, lines, symbols, RunLog("QEMU", Path("out.txt"), Path("qemu.log")),
+                       board=load_board("mps2-an386"))
+    assert err.value.exit_code == 3
+    return str(err.value)
+
+
+def test_a_fault_after_the_stack_ran_past_its_end_is_a_stack_overflow() -> None:
+    msg = _check([f"SOI_FAULT pc={0x210} cfsr=256 hfsr=1073741824 sp={LIMIT - 1000} guard=0"])
+    assert msg.startswith("stack overflow: at least 17384 bytes needed, stack_size is 16384")
+    assert "faulted at pc=0x00000210 (build_block_8)" in msg and "raise stack_size in" in msg
+    msg = _check([f"SOI_FAULT pc={0x210} cfsr=256 hfsr=1073741824 sp={TOP - 200} guard=0"])  # SP came back up
+    assert msg.startswith("stack overflow: more than 16384 bytes needed, stack_size is 16384")
+    msg = _check([f"SOI_FAULT pc={0x110} cfsr=256 hfsr=1073741824 sp={TOP - 200} guard=1"])  # a real fault
+    assert msg.startswith("firmware HardFault at pc=0x00000110 (soi_model_step)")
+
+
+def test_the_stack_guard_checked_after_every_step() -> None:
+    msg = _check(["SOI_OUT 0 00", "SOI_STACK_OVERFLOW 3"])
+    assert msg.startswith("stack overflow: more than 16384 bytes needed, stack_size is 16384 (step 3 ran past the end")
+
+
+def test_a_stack_in_its_guard_margin_says_how_much_was_needed() -> None:
+    from soi_mcu.target.boards import load_board
+    from soi_mcu.target.harness_output import stack_peak
+
+    with pytest.raises(ToolError, match=r"stack overflow: 16352 bytes needed, stack_size is 16384"):
+        stack_peak(["SOI_STACK 16352"], load_board("mps2-an386"))
+    assert stack_peak(["SOI_STACK 1000"], load_board("mps2-an386")) == 1000
+
+
+def test_a_lockup_and_a_machine_that_cannot_start_are_named() -> None:
+    msg = _check(["qemu: fatal: Lockup: can't escalate 3 to HardFault (current priority -1)"], rc=-6)
+    assert msg.startswith("the core locked up (qemu: fatal: Lockup") and "stack" in msg
+    msg = _check(["qemu-system-arm: rom check and register reset failed"], rc=1)
+    assert "could not run the firmware on this machine: qemu-system-arm: rom check" in msg
+    assert "[flash]/[ram] regions of" in msg

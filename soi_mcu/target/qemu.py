@@ -90,7 +90,7 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
     lines = log.splitlines()
     exhausted = (f"the firmware ran past its budget of {insn_budget} instructions without finishing"
                  if proc.returncode == 124 else None)
-    check_finished(proc.returncode, lines, build.symbols, RunLog("QEMU", log_path, log_path), exhausted)
+    check_finished(proc.returncode, lines, build.symbols, RunLog("QEMU", log_path, log_path), exhausted, board)
     outputs = parse_outputs(lines, frames, out_bytes)
     stack = stack_peak(lines, board)
     trace = parse_plugin_output(trace_path)
