@@ -10,6 +10,7 @@ stack overflow instead of returning outputs or a HardFault inside a kernel.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,38 @@ def test_stack_that_runs_past_its_end_is_a_stack_overflow(demo_export: Exported,
     with pytest.raises(SoiError, match="stack overflow: " + words) as err:
         _run_with("    if (soi_step_count == 3u) { soi_test_overflow(); }\n", demo_export, tmp_path, prelude=prelude)
     assert err.value.exit_code == 3 and "HardFault at" not in str(err.value)
+
+
+def test_ctrl_c_during_the_build_exits_130_and_marks_the_report(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the firmware builds: exit
+    130 with "interrupted", not "firmware build failed" (exit 2), and the old report marked failed."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text(json.dumps({"status": "complete", "bitexact": True, "frames": 64}))
+    env = {**os.environ, "SOI_MCU_CACHE": os.environ.get("SOI_MCU_CACHE", str(tmp_path / "cache"))}
+    # a shell's background job inherits SIGINT ignored: give the child the terminal's default back
+    proc = subprocess.Popen([sys.executable, "-m", "soi_mcu.cli", "demo", "--frames", "8", "--out", str(out)], env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "building firmware" in line:
+            time.sleep(1.0)  # CMake and the compiler are running
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    seen += proc.stderr.readlines()
+    proc.wait(timeout=120)
+    assert proc.returncode == 130, "".join(seen)
+    assert seen[-1].strip() == "soi-mcu: interrupted" and "Traceback" not in "".join(seen), "".join(seen)
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "failed" and report["error"] == "interrupted" and "bitexact" not in report
+    assert report["previous"]["bitexact"] is True
+    assert not (out / ".soi-mcu.lock").exists()
