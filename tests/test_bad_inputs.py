@@ -591,3 +591,22 @@ def test_a_lockup_and_a_machine_that_cannot_start_are_named() -> None:
     msg = _check(["qemu-system-arm: rom check and register reset failed"], rc=1)
     assert "could not run the firmware on this machine: qemu-system-arm: rom check" in msg
     assert "[flash]/[ram] regions of" in msg
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", str(CONFIG), "--steps", "0"], "--steps 0: give at least 1"),
+    (["train", "scenes", "--clips", "0"], "--clips 0: give at least 1"),
+    (["train", str(CONFIG), "--seconds", "-1"], "--seconds -1.0: give a positive length"),
+    (["sweep", str(CONFIG), "--batch", "0"], "--batch 0: give at least 1"),
+])
+def test_training_numbers_are_refused_before_any_data(capsys, monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                      words: str) -> None:
+    from soi_mcu.train import scene_classifier, speech, sweep
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("training data was prepared before the bad number was refused")
+
+    for module in (speech, scene_classifier):
+        monkeypatch.setattr(module, "run_from_args" if module is speech else "run_train_from_args", too_late)
+    monkeypatch.setattr(sweep, "sweep", too_late)
+    assert words in refused(argv, capsys)
