@@ -38,11 +38,11 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
 def _cmd_complexity(args: argparse.Namespace) -> int:
     from soi_mcu.model.config import load_config
-    from soi_mcu.model.unet import all_variants
+    from soi_mcu.model.unet import all_variants, variant_list
     from soi_mcu.report.complexity import complexity, complexity_json, format_complexity
 
     base = load_config(Path(args.config))
-    variants = args.variants.split(",") if args.variants else all_variants(len(base.channels))
+    variants = variant_list(args.variants) if args.variants else all_variants(len(base.channels))
     rows = complexity(base, variants)
     print(complexity_json(rows) if args.json else format_complexity(rows, base.frame_rate_hz), end="" if args.json else "\n")
     return 0
@@ -50,19 +50,23 @@ def _cmd_complexity(args: argparse.Namespace) -> int:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from soi_mcu.model.config import load_config
-    from soi_mcu.model.unet import variant_config
+    from soi_mcu.model.unet import unet_spec, variant_config, variant_list
+    from soi_mcu.pipeline import check_frames
     from soi_mcu.profile import compare, format_profile, load_baseline, profile, write_outputs
     from soi_mcu.report.outputs import claimed
     from soi_mcu.report.quality import load_quality
+    from soi_mcu.target.boards import load_board
 
     base = load_config(Path(args.config))
     # read before anything is built or written: --compare may be the profile.json this run replaces
     baseline = load_baseline(Path(args.compare)) if args.compare else None
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = variant_list(args.variants)
     for v in variants:
         variant_config(base, v)  # fail before any build on a typo or a bad position
+    check_frames(args.frames, unet_spec(base), load_board(args.board))
     if args.quality and args.checkpoints:
         raise SoiError("give --quality (a sweep.json) or --checkpoints (a folder of checkpoints), not both")
+    _checkpoint_options(args)
     quality = load_quality(Path(args.quality) if args.quality else None)
     if args.checkpoints:
         # training-side evaluation; profile itself only takes the resulting Quality records
@@ -88,6 +92,23 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     if baseline is not None:
         print(compare(rows, baseline))
     return 0 if all(r.bitexact for r in rows) else 1
+
+
+# profile's options that only --checkpoints uses, and their defaults (None in the parser: given or not)
+CHECKPOINT_OPTIONS = {"eval_count": 64, "eval_seconds": 2.0, "calibration": 16, "data": ""}
+
+
+def _checkpoint_options(args: argparse.Namespace) -> None:
+    """Refuse --eval-count, --eval-seconds, --calibration and --data without --checkpoints (they would be
+    dropped without a word), then fill in their defaults."""
+    given = [k for k in CHECKPOINT_OPTIONS if getattr(args, k) is not None]
+    if given and not args.checkpoints:
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise SoiError(f"{names} only apply with --checkpoints (they measure quality on held-out mixtures); "
+                       "add --checkpoints DIR or drop them")
+    for k, default in CHECKPOINT_OPTIONS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, default)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -241,11 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", default="", help="a folder of checkpoints of this config (`soi-mcu sweep --checkpoints` "
                    "OUT, or `soi-mcu train --out` files): each variant's float and int8 SI-SNRi on one held-out set, "
                    "averaged over its checkpoints, plotted against measured cycles")
-    p.add_argument("--eval-count", type=int, default=64, help="held-out mixtures for --checkpoints")
-    p.add_argument("--eval-seconds", type=float, default=2.0, help="length of each held-out mixture for --checkpoints")
-    p.add_argument("--calibration", type=int, default=16, help="training-split mixtures that calibrate the int8 "
-                   "export for --checkpoints")
-    p.add_argument("--data", default="", help="DNS-style folder (clean/, noise/) for --checkpoints' held-out and "
+    p.add_argument("--eval-count", type=int, default=None, help="held-out mixtures for --checkpoints (default 64)")
+    p.add_argument("--eval-seconds", type=float, default=None, help="seconds per held-out mixture, --checkpoints (default 2)")
+    p.add_argument("--calibration", type=int, default=None, help="training-split mixtures that calibrate the int8 "
+                   "export for --checkpoints (default 16)")
+    p.add_argument("--data", default=None, help="DNS-style folder (clean/, noise/) for --checkpoints' held-out and "
                    "calibration mixtures (default: synthetic speech in noise)")
     p.set_defaults(func=_cmd_profile)
     p = sub.add_parser("train", help="train a U-Net variant on synthetic speech in noise (or a DNS-style folder); "

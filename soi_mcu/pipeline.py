@@ -19,18 +19,17 @@ from soi_mcu.errors import SoiError, ToolMissingError, require_tool
 from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
 from soi_mcu.model.c_names import c_safe
 from soi_mcu.model.streaming import check_equivalence, torch_threads
-from soi_mcu.ops.conv_node import FAST_KERNELS
-from soi_mcu.plan.lower import CPlan, lower
 from soi_mcu.quantize import export_tflite, reference_outputs
 from soi_mcu.quantize.graph import load_graph
 from soi_mcu.report.analysis import Analysis, layer_costs
+from soi_mcu.report.fit import check_fits, check_fits_early, check_frames, memory_estimate, plan_for_board
 from soi_mcu.report.outputs import claimed, lock_only
 from soi_mcu.report.run_report import Report, format_layers, format_table, make_report, write_json
 from soi_mcu.target.boards import Board, load_board
 from soi_mcu.target.build import APT_HINT, build_firmware, cmsis_nn_path
 from soi_mcu.target.code_size import code_functions, estimate_code_bytes, model_data_bytes, reachable, roots
 from soi_mcu.target.link_map import library_footprint
-from soi_mcu.target.qemu import QEMU_HINT, simulate_qemu
+from soi_mcu.target.qemu import QEMU_HINT, check_qemu_machine, simulate_qemu
 from soi_mcu.target.renode import RENODE_MISSING, renode_available, simulate_renode
 
 STAGES = 8
@@ -57,55 +56,6 @@ def quantize_frames(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.clip(q, -128, 127).astype(np.int8)
 
 
-def memory_estimate(plan, code_bytes: int | None = None) -> dict[str, int]:
-    """What the model will take, from the plan (bytes), before the firmware is built; code when a cross
-    compiler could estimate it (soi_mcu/target/code_size.py)."""
-    est = {"weights_flash": plan.weight_bytes, "state": plan.state_bytes, "arena": plan.memory.arena_bytes,
-           "persistent_activations": sum(plan.memory.persistent.values()), "scratch": plan.scratch_bytes}
-    return est | ({"code": code_bytes} if code_bytes is not None else {})
-
-
-def plan_for_board(spec: ModelSpec, graph, board: Board, quiet: bool = False) -> CPlan:
-    """The C plan for the board's core: with the project's DSP kernels where they apply. Their int16 streams
-    take more flash than the int8 filters (2x the filter, 3x for soi_conv_s16w_s8's folded rows), so where
-    the model does not fit the board's flash, layers go back to the CMSIS-NN call one at a time, the
-    largest saving first, until it fits (the smaller layers keep their fast kernel)."""
-    plan = lower(spec, graph, board.core)
-    fast = [n for n in plan.nodes if set(getattr(n, "kernels", ())) & set(FAST_KERNELS)]
-    if fast and plan.weight_bytes > board.flash_size:
-        excess, dropped = plan.weight_bytes - board.flash_size, []
-        for node in sorted(fast, key=lambda n: n.constant_bytes - n.portable().constant_bytes, reverse=True):
-            saving = node.constant_bytes - node.portable().constant_bytes
-            if excess <= 0 or saving <= 0:
-                break
-            dropped.append(node.name)
-            excess -= saving
-        if excess <= 0:
-            portable = lower(spec, graph, board.core, portable_layers=frozenset(dropped))
-            if not quiet:
-                print(f"      the int16 streams of the DSP kernels ({plan.weight_bytes:,} B of constants) do not fit the "
-                      f"flash of {board.name}; {len(dropped)} of {len(fast)} layer(s) keep the CMSIS-NN call with int8 "
-                      f"filters ({', '.join(dropped)}): {portable.weight_bytes:,} B", file=sys.stderr)
-            return portable
-    if fast and not quiet:
-        print(f"      {len(fast)} conv layer(s) run on the project's DSP kernels (soi_conv_s16w_s8, soi_pw_s16w_s8, "
-              "soi_dw_s16w_s8: int16 filter streams)", file=sys.stderr)
-    return plan
-
-
-def check_fits(plan, board: Board, code_bytes: int = 0) -> None:
-    """Refuse a model whose estimated flash or RAM exceeds the board's, before compiling."""
-    ram = plan.state_bytes + plan.memory.total() + plan.scratch_bytes + board.stack_size
-    if plan.weight_bytes + code_bytes > board.flash_size:
-        code = f" and {code_bytes} bytes of code" if code_bytes else ""
-        raise SoiError(f"model weights need {plan.weight_bytes} bytes of flash{code}, board {board.name} has "
-                       f"{board.flash_size}; use a smaller model or a larger board")
-    if ram > board.ram_size:
-        raise SoiError(f"model needs about {ram} bytes of RAM (state {plan.state_bytes}, buffers "
-                       f"{plan.memory.total()}, scratch {plan.scratch_bytes}, stack {board.stack_size}), "
-                       f"board {board.name} has {board.ram_size}")
-
-
 def preflight(board: Board, backend: str = "qemu") -> None:
     """Fail in the first second, not after the export, when a tool or setting is missing."""
     require_tool("cmake", "apt-get install cmake")
@@ -116,6 +66,7 @@ def preflight(board: Board, backend: str = "qemu") -> None:
         if not board.qemu_machine:
             raise SoiError(f"board {board.name} cannot run in QEMU (no [simulators.qemu] in its board file); "
                            f"its simulators: {', '.join(board.simulators) or 'none'}")
+        check_qemu_machine(board)
     elif backend == "renode":
         if not renode_available():
             raise ToolMissingError(RENODE_MISSING)
@@ -210,13 +161,14 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
     model = c_safe(model)  # user-supplied names become valid, unique C identifiers
     spec = model.spec if isinstance(model, OfflineModel) else model
     board = load_board(board_name)
-    if frames < 1:
-        raise SoiError("--frames must be at least 1")
+    check_frames(frames, spec, board)
     preflight(board, backend)
     check_writable(out_dir)
     sched = analyze(spec)
     length = -(-frames // sched.phases) * sched.phases
     frames_in = load_user_frames(data, spec, length)
+    model = _seeded(model, seed)
+    check_fits_early(model, board, frames * spec.freq_bins * spec.in_channels)  # before the float check and export
     # Inputs checked: from here on this run owns out_dir, and its old report is marked until the new one is written.
     with claimed(out_dir, "report.json"):
         progress = Progress(quiet)
@@ -229,21 +181,23 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
             print(f"      reused the cached conversion {artifact.sha256[:12]} (same model, calibration and converter)",
                   file=sys.stderr)
 
-        progress("computing the int8 reference with LiteRT's reference kernels")
+        # The plan, the fit and the code estimate come before the LiteRT reference: a model that does not
+        # fit is refused without waiting for the reference of every frame.
+        progress("generating C from templates")
         graph = load_graph(artifact.path)
         inp = graph.tensors[graph.inputs[0]]
         inputs_q = quantize_frames(x[:frames], float(inp.scale[0]), int(inp.zero_point[0]))
-        reference = reference_outputs(artifact, inputs_q)
-
-        progress("generating C from templates")
         plan = plan_for_board(spec, graph, board, quiet)
-        check_fits(plan, board)  # weights and RAM: before spending time on anything else
+        check_fits(plan, board, input_bytes=inputs_q.size)  # weights and RAM: before spending time on anything else
         sources = generate(plan, board, inputs_q, out_dir / "generated")
         code = estimate_code_bytes(sources.model_sources[0], board)
         est = memory_estimate(plan, code)
         if not quiet:
             print("      estimate: " + ", ".join(f"{k.replace('_', ' ')} {v:,} B" for k, v in est.items()), file=sys.stderr)
-        check_fits(plan, board, code or 0)
+        check_fits(plan, board, code or 0, inputs_q.size)
+
+        progress("computing the int8 reference with LiteRT's reference kernels")
+        reference = reference_outputs(artifact, inputs_q)
 
         progress(f"building firmware for {board.name} ({board.core})")
         build = build_firmware(sources, board, out_dir / "build", io="uart" if backend == "renode" else "semihosting")
@@ -282,6 +236,11 @@ def check_api_name(api: str) -> None:
         raise SoiError(f"--name '{api}': names starting with {', '.join(_TAKEN)} are the runtime's and kernels'")
 
 
+def _seeded(model: ModelSpec | OfflineModel, seed: int) -> OfflineModel:
+    """The float model with its weights (a spec's seeded as float_model() would), for the early fit check."""
+    return model if isinstance(model, OfflineModel) else OfflineModel(model, seed=seed)
+
+
 def _library_footprint(map_file: Path) -> dict | None:
     if not map_file.is_file():
         return None
@@ -310,6 +269,8 @@ def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_d
     sched = analyze(spec)
     length = 8 * sched.phases
     frames_in = load_user_frames(data, spec, length)
+    model = _seeded(model, seed)
+    check_fits_early(model, board)  # before the float check and the export
     with lock_only(out_dir):  # one run at a time writes into out_dir
         return _generate_library(model, spec, board, out_dir, seed, data, api, sched, length, frames_in)
 

@@ -360,3 +360,253 @@ def test_cache_command_shows_and_clears(own_cache: Path, capsys) -> None:
     assert main(["cache", "--clear"]) == 0
     assert "removed" in capsys.readouterr().out
     assert not (own_cache / "tflite").exists() and not (own_cache / "code-size").exists() and (own_cache / "mine").is_dir()
+
+
+# --- config and board files: one schema each, one line naming the file, the key and what is expected ---
+
+@pytest.mark.parametrize("text, words", [
+    ("[model]\nchannels = 8\n", "[model] channels = 8: expected a list of positive integers"),
+    ('[model]\nkernel = [3, "3"]\n', '[model] kernel = [3, "3"]: expected a list of 2 positive integers'),
+    ("[model]\nkernel = [2.5, 3]\n", "[model] kernel = [2.5, 3]: expected a list of 2 positive integers"),
+    ("[model]\nkernel = [3]\n", "[model] kernel = [3]: expected a list of 2 positive integers"),
+    ("[model]\nname = 5\n", "[model] name = 5: expected a non-empty string"),
+    ("[model]\nhop = -64\n", "[model] hop = -64: expected a positive integer"),
+    ("[model]\nsample_rate = true\n", "[model] sample_rate = true: expected a positive integer"),
+    ("[model]\nfstride = [2, 3, 2, 1, 2, 1, 1]\n", "expected a list of values 1 or 2"),
+    ("[soi]\nscc = 2\n", "[soi] scc = 2: expected a list of positive integers (encoder positions, 1-based), e.g. [2]"),
+    ('[soi]\nextrapolation = 1\n', '[soi] extrapolation = 1: expected one of "duplicate", "transposed"'),
+    ("model = 3\n", "model = 3: expected a [model] table"),
+])
+def test_config_type_errors_are_one_line(tmp_path: Path, capsys, text: str, words: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    for argv in (["complexity", str(path)], ["profile", str(path), "--out", str(tmp_path / "p")]):
+        line = refused(argv, capsys)
+        assert f"{path}: " in line and words in line, line
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_folder_or_binary_given_as_the_config(tmp_path: Path, capsys) -> None:
+    line = refused(["complexity", str(tmp_path)], capsys)
+    assert f"config {tmp_path} is a folder" in line and "configs/unet-mcu-s.toml" in line
+    (tmp_path / "x.toml").write_bytes(b"\xff\xfe\x00")
+    assert "cannot be read" in refused(["complexity", str(tmp_path / "x.toml")], capsys)
+
+
+def test_a_checkpoint_config_goes_through_the_same_schema() -> None:
+    from soi_mcu.model.config import config_from_dict
+
+    with pytest.raises(SoiError, match=r"ckpt.pt: \[config\] kernel = \[2.5, 3\]: expected"):
+        config_from_dict({"name": "x", "kernel": [2.5, 3]}, "ckpt.pt")
+    assert config_from_dict({"name": "x", "kernel": (3, 3)}, "ckpt.pt").kernel == (3, 3)
+
+
+BOARD = (ROOT / "boards" / "mps2-an386.toml").read_text()
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("stack_size = 16384", 'stack_size = "16k"', 'stack_size = "16k": expected a positive multiple of 8'),
+    ("stack_size = 16384", "stack_size = -4096", "stack_size = -4096: expected a positive multiple of 8"),
+    ("stack_size = 16384", "stack_size = 1001", "stack_size = 1001: expected a positive multiple of 8"),
+    ("[ram]\norigin = 0x20000000\nsize = 0x400000", "[ram]\norigin = 0x20000000\nsize = 0x100000000000",
+     "[ram] origin 0x20000000 + size 0x100000000000 ends beyond the 32-bit address space"),
+    ("origin = 0x20000000", "origin = 0x200000000", "[ram] origin = 8589934592: expected an address in 0x0..0xffffffff"),
+    ('cpu_flags = ["-mcpu=cortex-m4"', 'cpu_flags = [4, "-mcpu=cortex-m4"', "cpu_flags = [4, "),
+    ('core = "cortex-m4"', "core = 4", "core = 4: expected a non-empty string"),
+    ('machine = "mps2-an386"', "machine = 5", "[simulators.qemu] machine = 5: expected a non-empty string"),
+    ("[flash]", "scc = 2\n[flash]", "unknown key 'scc'"),
+    ("clock_hz = 25_000_000", "clock_hz = 2.5e7", "clock_hz = 25000000.0: expected a positive integer (Hz)"),
+])
+def test_board_file_errors_are_one_line(tmp_path: Path, capsys, old: str, new: str, words: str) -> None:
+    path = tmp_path / "mps2-an386.toml"
+    assert old in BOARD
+    path.write_text(BOARD.replace(old, new, 1))
+    for argv in (["demo", "--board", str(path), "--out", str(tmp_path / "out")],
+                 ["analyze", "demo", "--board", str(path), "--out", str(tmp_path / "out")]):
+        line = refused(argv, capsys)
+        assert f"board file {path}: " in line and words in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_board_file_of_your_own_is_used_by_its_path(tmp_path: Path) -> None:
+    from soi_mcu.target.boards import load_board
+
+    path = tmp_path / "my-board.toml"
+    path.write_text(BOARD.replace('name = "mps2-an386"', 'name = "my-board"'))
+    board = load_board(str(path))
+    assert board.name == "my-board" and board.file == str(path) and board.qemu_machine == "mps2-an386"
+    with pytest.raises(SoiError, match="does not exist"):
+        load_board(str(tmp_path / "nope.toml"))
+
+
+@pytest.mark.skipif(not have("qemu-system-arm", "cmake", "arm-none-eabi-gcc"), reason="needs the toolchain and QEMU")
+def test_an_unknown_qemu_machine_is_named_before_any_build(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "mps2-an386.toml"
+    path.write_text(BOARD.replace('machine = "mps2-an386"', 'machine = "mps2-an368"'))
+    line = refused(["demo", "--board", str(path), "--out", str(tmp_path / "out")], capsys)
+    assert f"board file {path}: [simulators.qemu] machine = \"mps2-an368\" is not a machine" in line
+    assert "did you mean 'mps2-an386'" in line
+    assert not (tmp_path / "out").exists()  # refused before the output folder was touched
+
+
+# --- options that do not apply to the command, --frames bounded, --variants the same everywhere ---
+
+@pytest.mark.parametrize("argv, words", [
+    (["generate", "demo", "--variant", "banana"], "--variant banana applies to a U-Net config (CONFIG.toml) only"),
+    (["analyze", "demo", "--variant", "scc:2"], "--variant scc:2 applies to a U-Net config"),
+    (["generate", str(CONFIG), "--freq-bins", "7"], f"--freq-bins 7 applies to a PyTorch model (FILE.py:FUNCTION) only; "
+                                                    f"{CONFIG} sets them"),
+    (["run", "demo", "--freq-bins", "7"], "--freq-bins 7 applies to a PyTorch model"),
+    (["generate", "demo", "--freq-bins", "-3"], "--freq-bins -3: give the frequency bins"),
+    (["profile", str(CONFIG), "--eval-count", "3"], "--eval-count only apply with --checkpoints"),
+    (["profile", str(CONFIG), "--data", "dns"], "--data only apply with --checkpoints"),
+    (["run", "demo", "--frames", "10000000"], "--frames 10000000: the firmware holds every input frame in flash"),
+    (["demo", "--frames", "10000000"], "give at most 262,144 frames"),
+    (["profile", str(CONFIG), "--frames", "10000000"], "--frames 10000000: the firmware holds every input frame"),
+    (["complexity", str(CONFIG), "--variants", ","], "--variants ',' names no variant"),
+    (["profile", str(CONFIG), "--variants", " , "], "--variants ' , ' names no variant"),
+    (["complexity", str(CONFIG), "--variants", "stmc,banana"], "unknown variant 'banana'"),
+])
+def test_options_that_do_not_apply_are_refused(tmp_path: Path, capsys, no_builds, argv: list[str], words: str) -> None:
+    out = tmp_path / "out"
+    if argv[0] != "complexity":
+        argv = [*argv, "--out", str(out)]
+    line = refused(argv, capsys)
+    assert words in line, line
+    assert not out.exists()
+
+
+def test_empty_variant_entries_are_skipped_alike(capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from soi_mcu import profile as profile_mod
+
+    assert main(["complexity", str(CONFIG), "--variants", "stmc,,scc:2,", "--json"]) == 0
+    assert [r["variant"] for r in json.loads(capsys.readouterr().out)] == ["stmc", "scc:2"]
+    seen = {}
+    monkeypatch.setattr(profile_mod, "profile", lambda base, board, variants, *a, **k: seen.setdefault("v", variants)
+                        and [_row("stmc", 1000.0)])
+    assert main(["profile", str(CONFIG), "--variants", "stmc,,scc:2,", "--out", str(tmp_path / "p")]) == 0
+    assert seen["v"] == ["stmc", "scc:2"]
+
+
+def test_a_model_file_that_calls_sys_exit(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.py"
+    model.write_text("import sys\n\ndef build():\n    sys.exit(3)\n")
+    line = refused(["generate", f"{model}:build", "--out", str(tmp_path / "out")], capsys)
+    assert "called sys.exit(3); it must return an nn.Module" in line
+    model.write_text("import sys\nsys.exit(0)\n")
+    assert "called sys.exit(0) while loading" in refused(["generate", f"{model}:build", "--out", str(tmp_path / "o")], capsys)
+
+
+# --- the fit check before the export (weights from the float model), and the plan's before the LiteRT reference ---
+
+def _small_board(tmp_path: Path, flash: int, ram: int, stack: int = 1024) -> Path:
+    path = tmp_path / "tiny.toml"
+    text = (BOARD.replace('name = "mps2-an386"', 'name = "tiny"').replace("stack_size = 16384", f"stack_size = {stack}")
+            .replace("[flash]\norigin = 0x00000000\nsize = 0x400000", f"[flash]\norigin = 0x00000000\nsize = {flash}")
+            .replace("[ram]\norigin = 0x20000000\nsize = 0x400000", f"[ram]\norigin = 0x20000000\nsize = {ram}"))
+    assert text.count(str(flash)) and text.count(str(ram))
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("command", ["run", "generate"])
+def test_weights_that_cannot_fit_are_refused_before_the_export(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch,
+                                                               no_tools_needed, command: str) -> None:
+    from soi_mcu import pipeline
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("the float check or the export ran before the fit check")
+
+    monkeypatch.setattr(pipeline, "float_model", too_late)
+    monkeypatch.setattr(pipeline, "export", too_late)
+    board = _small_board(tmp_path, flash=4096, ram=0x10000)  # the demo has 7,568 weights
+    extra = ["--frames", "4"] if command == "run" else []
+    line = refused([command, "demo", "--board", str(board), "--out", str(tmp_path / "out"), *extra], capsys)
+    assert "model weights need at least 7,568 bytes of flash (one int8 per weight)" in line
+    assert "board tiny has 4,096" in line and "before the int8 export" in line
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_ram_that_cannot_fit_is_refused_before_the_litert_reference(tmp_path: Path, capsys,
+                                                                    monkeypatch: pytest.MonkeyPatch, no_tools_needed) -> None:
+    """Exports the demo (seconds; cached after the first run), then stops at the plan's RAM check."""
+    from soi_mcu import pipeline
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("the LiteRT reference ran before the fit check")
+
+    monkeypatch.setattr(pipeline, "reference_outputs", too_late)
+    board = _small_board(tmp_path, flash=0x40000, ram=1024 + 256)  # room for the stack, not for the model's buffers
+    report = _old_report(tmp_path / "out")
+    line = refused(["run", "demo", "--board", str(board), "--frames", "4", "--out", str(tmp_path / "out")], capsys)
+    assert "bytes of RAM" in line and "board tiny has 1280" in line
+    assert json.loads(report.read_text())["status"] == "failed"  # the run had started: the old report is marked
+
+
+# --- firmware faults named for what they are (the harness's lines; test_faults.py runs real firmware) ---
+
+LIMIT, TOP = 0x20001000, 0x20005000  # a 16 KiB stack
+
+
+def _check(lines: list[str], rc: int = 3) -> str:
+    from soi_mcu.target.boards import load_board
+    from soi_mcu.target.harness_output import RunLog, check_finished
+
+    symbols = {"soi_model_step": (0x100, 0x80), "build_block_8": (0x200, 0x80), "__stack_limit__": (LIMIT, 0),
+               "__stack_top__": (TOP, 0)}
+    with pytest.raises(ToolError) as err:
+        check_finished(rc, lines, symbols, RunLog("QEMU", Path("out.txt"), Path("qemu.log")),
+                       board=load_board("mps2-an386"))
+    assert err.value.exit_code == 3
+    return str(err.value)
+
+
+def test_a_fault_after_the_stack_ran_past_its_end_is_a_stack_overflow() -> None:
+    msg = _check([f"SOI_FAULT pc={0x210} cfsr=256 hfsr=1073741824 sp={LIMIT - 1000} guard=0"])
+    assert msg.startswith("stack overflow: at least 17384 bytes needed, stack_size is 16384")
+    assert "faulted at pc=0x00000210 (build_block_8)" in msg and "raise stack_size in" in msg
+    msg = _check([f"SOI_FAULT pc={0x210} cfsr=256 hfsr=1073741824 sp={TOP - 200} guard=0"])  # SP came back up
+    assert msg.startswith("stack overflow: more than 16384 bytes needed, stack_size is 16384")
+    msg = _check([f"SOI_FAULT pc={0x110} cfsr=256 hfsr=1073741824 sp={TOP - 200} guard=1"])  # a real fault
+    assert msg.startswith("firmware HardFault at pc=0x00000110 (soi_model_step)")
+
+
+def test_the_stack_guard_checked_after_every_step() -> None:
+    msg = _check(["SOI_OUT 0 00", "SOI_STACK_OVERFLOW 3"])
+    assert msg.startswith("stack overflow: more than 16384 bytes needed, stack_size is 16384 (step 3 ran past the end")
+
+
+def test_a_stack_in_its_guard_margin_says_how_much_was_needed() -> None:
+    from soi_mcu.target.boards import load_board
+    from soi_mcu.target.harness_output import stack_peak
+
+    with pytest.raises(ToolError, match=r"stack overflow: 16352 bytes needed, stack_size is 16384"):
+        stack_peak(["SOI_STACK 16352"], load_board("mps2-an386"))
+    assert stack_peak(["SOI_STACK 1000"], load_board("mps2-an386")) == 1000
+
+
+def test_a_lockup_and_a_machine_that_cannot_start_are_named() -> None:
+    msg = _check(["qemu: fatal: Lockup: can't escalate 3 to HardFault (current priority -1)"], rc=-6)
+    assert msg.startswith("the core locked up (qemu: fatal: Lockup") and "stack" in msg
+    msg = _check(["qemu-system-arm: rom check and register reset failed"], rc=1)
+    assert "could not run the firmware on this machine: qemu-system-arm: rom check" in msg
+    assert "[flash]/[ram] regions of" in msg
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", str(CONFIG), "--steps", "0"], "--steps 0: give at least 1"),
+    (["train", "scenes", "--clips", "0"], "--clips 0: give at least 1"),
+    (["train", str(CONFIG), "--seconds", "-1"], "--seconds -1.0: give a positive length"),
+    (["sweep", str(CONFIG), "--batch", "0"], "--batch 0: give at least 1"),
+])
+def test_training_numbers_are_refused_before_any_data(capsys, monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                      words: str) -> None:
+    from soi_mcu.train import scene_classifier, speech, sweep
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("training data was prepared before the bad number was refused")
+
+    for module in (speech, scene_classifier):
+        monkeypatch.setattr(module, "run_from_args" if module is speech else "run_train_from_args", too_late)
+    monkeypatch.setattr(sweep, "sweep", too_late)
+    assert words in refused(argv, capsys)

@@ -54,9 +54,10 @@ cpu = "cortex-m4"
         ('"-mcpu=cortex-m4",', '"-mcpu=cortex-m7",', r"cpu_flags must hold one -mcpu=cortex-m4 .*found -mcpu=cortex-m7"),
         ('cpu = "cortex-m4"', 'cpu = "cortex-m33"', r"cpu 'cortex-m33' contradicts core 'cortex-m4'"),
         ("origin = 0x20000000", "origin = 0x800", r"flash 0x00000000-0x00001000 and RAM 0x00000800-0x00010800 overlap"),
-        ("size = 0x10000", "size = 0x1000\nstack_size = 8192", r"stack_size 8192 exceeds ram.size 4096"),
-        ('clock_hz = 1', 'clock_hz = "fast"', r"field 'clock_hz' must be int"),
-        ('clock_hz = 1', 'clock_hz = 0', r"clock_hz, flash.size and ram.size must be positive"),
+        ("size = 0x10000", "size = 0x1000", r"stack_size 8192 exceeds ram.size 4096"),  # the default stack
+        ("size = 0x10000", "size = 0x10000\nstack_size = 8192", r"unknown key 'stack_size' in \[ram\]"),
+        ('clock_hz = 1', 'clock_hz = "fast"', r'clock_hz = "fast": expected a positive integer \(Hz\)'),
+        ('clock_hz = 1', 'clock_hz = 0', r"clock_hz = 0: expected a positive integer"),
     ],
 )
 def test_board_file_with_contradictory_fields(tmp_path: Path, old: str, new: str, message: str) -> None:

@@ -137,8 +137,8 @@ def test_complexity_command_prints_json(capsys: pytest.CaptureFixture[str]) -> N
         ("[soi]\nscc = [9]\n", "outside the encoder layers 1..7"),
         ("[model]\nfstride = [2, 2]\n", "fstride has 2 entries"),
         ("[model]\nkernel = [3, 2]\n", "odd frequency size"),
-        ("[model]\nbatch_norm = 1\n", "batch_norm must be true or false"),
-        ("[model]\nupsampling = \"bilinear\"\n", "upsampling 'bilinear' is not one of"),
+        ("[model]\nbatch_norm = 1\n", "\\[model\\] batch_norm = 1: expected true or false"),
+        ("[model]\nupsampling = \"bilinear\"\n", "upsampling = \"bilinear\": expected one of \"nearest\""),
     ],
 )
 def test_bad_configs_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:

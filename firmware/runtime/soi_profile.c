@@ -20,3 +20,19 @@ unsigned soi_stack_peak_bytes(void)
     }
     return (unsigned)((uintptr_t)&__stack_top__ - (uintptr_t)p);
 }
+
+/* The lowest 64 bytes of the stack are its guard (STACK_GUARD_BYTES in soi_mcu/target/harness_output.py):
+ * painted at reset and never used by a stack that fits. */
+#define SOI_STACK_GUARD_WORDS 16u
+
+int soi_stack_guard_intact(void)
+{
+    /* through an integer: the guard is memory after the linker symbol, not an array the compiler knows */
+    const volatile uint32_t *p = (const volatile uint32_t *)(uintptr_t)&__stack_limit__;
+    for (unsigned i = 0; i < SOI_STACK_GUARD_WORDS; i++) {
+        if (p[i] != SOI_STACK_PAINT) {
+            return 0;
+        }
+    }
+    return 1;
+}

@@ -11,5 +11,8 @@ void soi_mark_pre_end(void);
 
 /* Stack high-water mark in bytes, from the pattern painted by the reset handler. */
 unsigned soi_stack_peak_bytes(void);
+/* Whether the guard words at the bottom of the stack still hold the paint: 0 once the stack has reached
+ * its end (and so overwritten the data below it). Checked by the harness after every step. */
+int soi_stack_guard_intact(void);
 
 #endif

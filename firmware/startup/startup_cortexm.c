@@ -14,6 +14,8 @@ void Reset_Handler(void);
 void Fault_Handler(void);
 
 #define SOI_STACK_PAINT 0xA5C3A5C3u
+/* The lowest 64 bytes of the stack are its guard (STACK_GUARD_BYTES in soi_mcu/target/harness_output.py). */
+#define SOI_STACK_GUARD_WORDS 16u
 
 __attribute__((naked, noreturn)) void Reset_Handler(void)
 {
@@ -73,7 +75,7 @@ __attribute__((used, noreturn)) void soi_fault_report(const uint32_t *frame)
 {
     /* Report the stacked PC (word 6 of the basic and of the extended frame) and the fault status
      * registers; the toolkit maps PC to a symbol. */
-    static char line[96];
+    static char line[128];
     char *p = line;
     const char *tag = "SOI_FAULT pc=";
     while (*tag) *p++ = *tag++;
@@ -84,6 +86,22 @@ __attribute__((used, noreturn)) void soi_fault_report(const uint32_t *frame)
     const char *tag3 = " hfsr=";
     while (*tag3) *p++ = *tag3++;
     p = soi_fmt_u32(p, *(volatile uint32_t *)0xE000ED2Cu);
+    /* Where the stack was, and whether it ran past its end: the stack sits above .bss, so an overflow
+     * first corrupts the model's data and the fault shows up inside a kernel. The exception frame's
+     * address is the SP at the fault; guard=0 means the painted guard words at the bottom of the stack
+     * were overwritten (the stack reached its end, even if SP has come back up since). */
+    const char *tag4 = " sp=";
+    while (*tag4) *p++ = *tag4++;
+    p = soi_fmt_u32(p, (uint32_t)(uintptr_t)frame);
+    const char *tag5 = " guard=";
+    while (*tag5) *p++ = *tag5++;
+    uint32_t intact = 1u;
+    /* through an integer: the guard is memory after the linker symbol, not an array the compiler knows */
+    const volatile uint32_t *guard = (const volatile uint32_t *)(uintptr_t)&__stack_limit__;
+    for (unsigned i = 0; i < SOI_STACK_GUARD_WORDS; i++) {
+        intact &= (guard[i] == SOI_STACK_PAINT);
+    }
+    *p++ = intact ? '1' : '0';
     *p++ = '\n';
     *p = '\0';
     soi_io_write(line);

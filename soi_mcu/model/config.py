@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from soi_mcu.errors import SoiError
+from soi_mcu.schema import BOOLEAN, check_table, int_list, integer, string, suggest
 
 
 @dataclass(frozen=True)
@@ -38,39 +38,59 @@ class UNetConfig:
         return self.sample_rate / self.hop
 
 
-_SECTIONS = {"model": {"name", "kind", "sample_rate", "n_fft", "hop", "channels", "kernel", "fstride", "activation", "batch_norm",
-                       "upsampling"},
-             "soi": {"scc", "sscc", "sc", "extrapolation"}}
+# The config file's schema: every key's type and range, checked before anything is built from it.
+_POSITIONS = {"what": "encoder positions, 1-based", "example": "[2]"}
+_SCHEMA = {
+    "model": {
+        "name": string(what="the model's name"),
+        "kind": string(("unet",)),
+        "sample_rate": integer(1, what="Hz"),
+        "n_fft": integer(2, what="STFT size: n_fft // 2 frequency bins"),
+        "hop": integer(1, what="samples per frame"),
+        "channels": int_list(min_length=1, what="output channels of each encoder layer", example="[8, 8, 16, 16, 16, 32, 32]"),
+        "kernel": int_list(2, what="[time, frequency]", example="[3, 3]"),
+        "fstride": int_list(allowed=(1, 2), what="frequency stride of each encoder layer", example="[2, 1, 2, 1, 2, 1, 1]"),
+        "activation": string(("relu", "elu", "none")),
+        "batch_norm": BOOLEAN,
+        "upsampling": string(("nearest", "transposed")),
+    },
+    "soi": {
+        "scc": int_list(**_POSITIONS),
+        "sscc": int_list(**_POSITIONS),
+        "sc": int_list(**_POSITIONS),
+        "extrapolation": string(("duplicate", "transposed")),
+    },
+}
 
 
 def load_config(path: Path) -> UNetConfig:
-    """Read a model config; unknown keys and sections are errors that suggest the close match."""
+    """Read a model config; unknown keys and sections are errors that suggest the close match, and every
+    value is checked against its type and range (soi_mcu/schema.py) before it is used."""
+    path = Path(path)
+    if path.is_dir():
+        raise SoiError(f"config {path} is a folder; give a model config file (TOML), e.g. configs/unet-mcu-s.toml")
     try:
-        data = tomllib.loads(Path(path).read_text())
+        data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise SoiError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SoiError(f"config file {path} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SoiError(f"{path}: malformed TOML: {exc}") from None
     values: dict = {}
     for section, content in data.items():
-        if section not in _SECTIONS:
-            raise SoiError(f"{path}: unknown section [{section}]{_suggest(section, _SECTIONS)}")
-        if not isinstance(content, dict):
-            raise SoiError(f"{path}: '{section}' must be a [section]")
-        for key, value in content.items():
-            if key not in _SECTIONS[section]:
-                raise SoiError(f"{path}: unknown key '{key}' in [{section}]{_suggest(key, _SECTIONS[section])}")
-            values[key] = value
-    if values.pop("kind", "unet") != "unet":
-        raise SoiError(f"{path}: [model] kind must be \"unet\"")
-    if "name" not in values:
-        values["name"] = Path(path).stem
-    return validate(UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}), str(path))
+        if section not in _SCHEMA:
+            raise SoiError(f"{path}: unknown section [{section}]{suggest(section, _SCHEMA)}")
+        values |= check_table(str(path), content, _SCHEMA[section], section)
+    values.pop("kind", None)
+    values.setdefault("name", path.stem)
+    return validate(UNetConfig(**values), str(path))
 
 
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, sorted(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+def config_from_dict(values: dict, where: str) -> UNetConfig:
+    """A config stored as one flat dict (a checkpoint's), checked against the same schema as a file."""
+    schema = _SCHEMA["model"] | _SCHEMA["soi"]
+    return validate(UNetConfig(**check_table(where, dict(values), schema, "config")), where)
 
 
 def validate(cfg: UNetConfig, where: str = "config") -> UNetConfig:

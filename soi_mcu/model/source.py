@@ -39,19 +39,40 @@ def with_frame_rate(model: ModelSpec | OfflineModel, frame_rate_hz: float) -> Mo
 
 
 def _load(text: str, variant: str, freq_bins: int) -> ModelSpec | OfflineModel:
-    if text == "demo":
+    python = ":" in text and text.rsplit(":", 1)[0].endswith(".py")
+    kind = "demo" if text == "demo" else "python" if python else "config" if text.endswith(".toml") else ""
+    _check_options(kind, text, variant, freq_bins)
+    if kind == "demo":
         from soi_mcu.model import demo_spec
 
         return demo_spec()
-    if ":" in text and text.rsplit(":", 1)[0].endswith(".py"):
+    if kind == "python":
         return _load_python(text, freq_bins)
-    if text.endswith(".toml"):
+    if kind == "config":
         from soi_mcu.model.config import load_config
         from soi_mcu.model.unet import unet_spec, variant_config
 
         base = load_config(Path(text))
         return unet_spec(variant_config(base, variant) if variant else base)
     raise SoiError(f"cannot tell what model '{text}' is; give {MODEL_HELP}")
+
+
+def _check_options(kind: str, text: str, variant: str, freq_bins: int) -> None:
+    """Options that do not apply to this kind of model are refused, not dropped without a word."""
+    if freq_bins < 0:
+        raise SoiError(f"--freq-bins {freq_bins}: give the frequency bins of an input frame (a positive number)")
+    if variant and kind != "config":
+        what = "the demo model has its own S-CC placement" if kind == "demo" else "a PyTorch model is streamed as it is"
+        raise SoiError(f"--variant {variant} applies to a U-Net config (CONFIG.toml) only; {what}: drop --variant")
+    if freq_bins and kind in ("demo", "config"):
+        if kind == "demo":
+            from soi_mcu.model import demo_spec
+
+            where = f"the demo model has {demo_spec().freq_bins}"
+        else:
+            where = f"{text} sets them (n_fft // 2)"
+        raise SoiError(f"--freq-bins {freq_bins} applies to a PyTorch model (FILE.py:FUNCTION) only; {where}: "
+                       "drop --freq-bins")
 
 
 def _load_python(text: str, freq_bins: int) -> OfflineModel:
@@ -71,6 +92,8 @@ def _load_python(text: str, freq_bins: int) -> OfflineModel:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # the user's code called sys.exit(): that would end soi-mcu without a word
+        raise SoiError(f"{path} called sys.exit({exc.code}) while loading; a model file must not exit") from None
     except Exception as exc:  # the user's code: report it in one line, whatever it raised
         raise SoiError(f"{path} raised {type(exc).__name__} while loading: {exc}") from None
     factory = getattr(module, func_name, None)
@@ -79,6 +102,8 @@ def _load_python(text: str, freq_bins: int) -> OfflineModel:
         raise SoiError(f"{path} has no function '{func_name}' (it defines: {', '.join(names) or 'nothing callable'})")
     try:
         model = factory()
+    except SystemExit as exc:
+        raise SoiError(f"{text}() called sys.exit({exc.code}); it must return an nn.Module") from None
     except Exception as exc:
         raise SoiError(f"{text}() raised {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):

@@ -81,6 +81,17 @@ def parse_variant(text: str) -> dict[str, tuple[int, ...]]:
     raise SoiError(f"unknown variant '{text}'; use one of: {VARIANT_HELP}")
 
 
+def variant_list(text: str, option: str = "--variants") -> list[str]:
+    """A comma-separated list of variants, the same way for every command (complexity, profile, sweep):
+    empty entries (a trailing comma, ",,") are skipped, repeats dropped; nothing left is refused."""
+    variants = list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    if not variants:
+        raise SoiError(f"{option} '{text}' names no variant; give comma-separated variants: {VARIANT_HELP}")
+    for v in variants:
+        parse_variant(v)  # a typo is refused here, before any work
+    return variants
+
+
 def variant_config(base: UNetConfig, variant: str) -> UNetConfig:
     """The base config with the variant's SOI placement (the base's own placement is replaced)."""
     cfg = dataclasses.replace(base, name=f"{base.name}_{_slug(variant)}", **parse_variant(variant))

@@ -35,6 +35,9 @@ class BuildResult:
         return self.data + self.bss
 
 
+STACK_SYMBOLS = ("__stack_limit__", "__stack_top__")
+
+
 def cmsis_nn_path() -> Path | None:
     """The CMSIS-NN tree the build links (CMSIS_NN_PATH, else an opted-in pack: SOI_CMSIS_NN=pack), after the
     tree and API checks; None for soi-mcu's own kernels. Raises SoiError naming the setting and what to do."""
@@ -113,7 +116,8 @@ def _read_elf(elf: Path, board: Board, kernels: str) -> BuildResult:
                 text += size
         symtab = f.get_section_by_name(".symtab")
         for sym in symtab.iter_symbols() if symtab else []:
-            if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT"):
+            # the stack's bounds too (linker symbols, no type): a fault's SP is read against them
+            if sym.name and (sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT") or sym.name in STACK_SYMBOLS):
                 symbols[sym.name] = (sym["st_value"], sym["st_size"])
     if text + data > board.flash_size:
         raise SoiError(f"firmware needs {text + data} bytes of flash, board {board.name} has {board.flash_size}")

@@ -8,8 +8,9 @@ UART in Renode:
     SOI_DONE                     the run finished
 
 and on failure `SOI_ERROR <what>` (a kernel status, scratch too small) or, from the startup code's
-HardFault handler, `SOI_FAULT pc=<n> cfsr=<n> hfsr=<n>`. A run passes only with SOI_DONE, one
-SOI_OUT per frame and a stack that stayed clear of its guard margin.
+HardFault handler, `SOI_FAULT pc=<n> cfsr=<n> hfsr=<n> sp=<n> guard=<0|1>`, or, when the guard words at
+the bottom of the stack were overwritten in a step, `SOI_STACK_OVERFLOW <step>`. A run passes only with
+SOI_DONE, one SOI_OUT per frame and a stack that stayed clear of its guard margin.
 """
 
 from __future__ import annotations
@@ -36,23 +37,64 @@ class RunLog:
 
 
 def check_finished(rc: int, lines: list[str], symbols: dict[str, tuple[int, int]], where: RunLog,
-                   exhausted: str | None = None) -> None:
+                   exhausted: str | None = None, board: Board | None = None) -> None:
     """Raise ToolError naming the failure unless the harness printed SOI_DONE and the simulator exited 0;
-    `exhausted`: the message for a run the simulator stopped at its instruction budget."""
+    `exhausted`: the message for a run the simulator stopped at its instruction budget; `board`: for the
+    stack's size and file in a stack overflow's message."""
     fault = next((ln for ln in lines if ln.startswith("SOI_FAULT")), None)
     if fault:
         fields = dict(f.split("=") for f in fault.split()[1:])
         pc = int(fields["pc"])
-        raise ToolError(f"firmware HardFault at pc=0x{pc:08x} ({symbol_at(symbols, pc)}), "
-                       f"CFSR=0x{int(fields['cfsr']):08x} HFSR=0x{int(fields['hfsr']):08x}; see {where.output}")
+        where_pc = f"pc=0x{pc:08x} ({symbol_at(symbols, pc)})"
+        overflow = _overflow_at_fault(fields, symbols, board)
+        if overflow:
+            raise ToolError(f"{overflow}; it then faulted at {where_pc}; {_raise_stack(board)}")
+        raise ToolError(f"firmware HardFault at {where_pc}, "
+                        f"CFSR=0x{int(fields['cfsr']):08x} HFSR=0x{int(fields['hfsr']):08x}; see {where.output}")
     if exhausted:
         raise ToolError(exhausted)
+    overflow_step = next((ln.split()[1] for ln in lines if ln.startswith("SOI_STACK_OVERFLOW ")), None)
+    if overflow_step is not None:
+        size = f"{board.stack_size}" if board else "the stack's size"
+        raise ToolError(f"stack overflow: more than {size} bytes needed, stack_size is {size} (step {overflow_step} ran "
+                        f"past the end of the stack, into the data below it); {_raise_stack(board)}")
     error = next((ln for ln in lines if ln.startswith("SOI_ERROR")), None)
     if error:
         raise ToolError(f"firmware reported: {error[len('SOI_ERROR '):]}")
+    lockup = next((ln for ln in lines if "Lockup" in ln), None)
+    if lockup:  # QEMU aborts when the core cannot take a fault (a fault while taking one)
+        raise ToolError(f"the core locked up ({lockup.strip()}): a fault while entering the fault handler, most often "
+                        f"a stack that ran past the start of RAM; {_raise_stack(board)}, and see {where.log}")
+    if rc != 0 and not any(ln.startswith("SOI_") for ln in lines):
+        qemu = next((ln.strip() for ln in lines if ln.startswith("qemu-system-arm:")), None)
+        if qemu:  # it never ran the firmware: the machine, its memory map or the ELF
+            raise ToolError(f"{where.simulator} could not run the firmware on this machine: {qemu}; check "
+                            f"[simulators.qemu] and the [flash]/[ram] regions of {_board_file(board)}")
     if rc != 0 or "SOI_DONE" not in lines:
         raise ToolError(f"{where.simulator} exited with code {rc} before the firmware printed SOI_DONE; "
-                       f"see {where.log}")
+                        f"see {where.log}")
+
+
+def _board_file(board: Board | None) -> str:
+    return (board.file or f"boards/{board.name}.toml") if board else "the board file"
+
+
+def _raise_stack(board: Board | None) -> str:
+    return f"raise stack_size in {_board_file(board)} (outputs of this run are not trusted)"
+
+
+def _overflow_at_fault(fields: dict[str, str], symbols: dict[str, tuple[int, int]], board: Board | None) -> str:
+    """"stack overflow: ..." when the fault came with the stack past its end (SP below its guard, or the
+    guard words overwritten), else ""."""
+    limit = symbols.get("__stack_limit__", (None,))[0]
+    top = symbols.get("__stack_top__", (None,))[0]
+    if "sp" not in fields or limit is None or top is None:
+        return "" if fields.get("guard", "1") == "1" else "stack overflow: the stack ran past its end"
+    sp, size = int(fields["sp"]), top - limit
+    if sp >= limit + STACK_GUARD_BYTES and fields.get("guard", "1") == "1":
+        return ""
+    need = f"at least {top - sp}" if sp < limit else f"more than {size}"
+    return f"stack overflow: {need} bytes needed, stack_size is {size} (the stack ran into the data below it)"
 
 
 def symbol_at(symbols: dict[str, tuple[int, int]], pc: int) -> str:
@@ -89,6 +131,6 @@ def stack_peak(lines: list[str], board: Board) -> int:
     if stack is None:
         raise ToolError("the firmware printed no SOI_STACK line")
     if stack >= board.stack_size - STACK_GUARD_BYTES:
-        raise ToolError(f"stack overflow: the firmware used {stack} of its {board.stack_size}-byte stack; "
-                       f"raise stack_size in boards/{board.name}.toml (outputs of this run are not trusted)")
+        raise ToolError(f"stack overflow: {stack} bytes needed, stack_size is {board.stack_size} (the firmware ran into "
+                        f"the last {STACK_GUARD_BYTES} bytes, the stack's guard); {_raise_stack(board)}")
     return stack

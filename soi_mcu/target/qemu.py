@@ -6,10 +6,12 @@ the plugin tests and the kernel bench all start QEMU through it.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 
 from soi_mcu.errors import SoiError, ToolError, raise_if_interrupted, require_tool
+from soi_mcu.schema import suggest
 from soi_mcu.target.boards import Board
 from soi_mcu.target.build import BuildResult
 from soi_mcu.target.harness_output import RunLog, check_finished, parse_outputs, stack_peak
@@ -30,6 +32,29 @@ def qemu_command(machine: str, cpu: str, elf: Path, plugin: str | None = None,
     if plugin is not None:
         cmd += ["-plugin", plugin, "-d", "plugin"]
     return cmd
+
+
+@functools.lru_cache(maxsize=1)
+def qemu_machines() -> frozenset[str]:
+    """The machines this qemu-system-arm models (`-machine help`); empty when it cannot say."""
+    try:
+        proc = subprocess.run([QEMU, "-machine", "help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    raise_if_interrupted(proc.returncode)
+    lines = proc.stdout.splitlines()[1:] if proc.returncode == 0 else []  # after "Supported machines are:"
+    return frozenset(line.split()[0] for line in lines if line.strip())
+
+
+def check_qemu_machine(board: Board) -> None:
+    """Refuse, before any build, a board whose QEMU machine this QEMU does not model (it would show as
+    "QEMU exited with code 1" after the export and the build)."""
+    machines = qemu_machines()
+    if board.qemu_machine and machines and board.qemu_machine not in machines:
+        arm = sorted(m for m in machines if m.startswith(("mps2", "mps3", "netduino", "stm32", "microbit", "lm3s")))
+        raise SoiError(f"board file {board.file or board.name}: [simulators.qemu] machine = \"{board.qemu_machine}\" is "
+                       f"not a machine {QEMU} models{suggest(board.qemu_machine, machines)}; Cortex-M ones: "
+                       f"{', '.join(arm)} (`{QEMU} -machine help` lists all)")
 
 
 def board_qemu_command(board: Board, elf: Path, plugin: str | None = None) -> list[str]:
@@ -65,7 +90,7 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
     lines = log.splitlines()
     exhausted = (f"the firmware ran past its budget of {insn_budget} instructions without finishing"
                  if proc.returncode == 124 else None)
-    check_finished(proc.returncode, lines, build.symbols, RunLog("QEMU", log_path, log_path), exhausted)
+    check_finished(proc.returncode, lines, build.symbols, RunLog("QEMU", log_path, log_path), exhausted, board)
     outputs = parse_outputs(lines, frames, out_bytes)
     stack = stack_peak(lines, board)
     trace = parse_plugin_output(trace_path)

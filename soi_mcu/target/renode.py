@@ -107,7 +107,7 @@ def simulate_renode(build: BuildResult, board: Board, frames: int, out_bytes: in
     uart = work_dir / UART_LOG
     lines = uart.read_text(errors="replace").splitlines() if uart.is_file() else []
     check_finished(proc.returncode, lines, build.symbols,
-                   RunLog("renode-test", work_dir / UART_LOG, work_dir / "renode-test.log"))
+                   RunLog("renode-test", work_dir / UART_LOG, work_dir / "renode-test.log"), board=board)
     total = (work_dir / INSNS_FILE).read_text().strip() if (work_dir / INSNS_FILE).is_file() else ""
     return parse_renode_run(lines, (work_dir / MARKS_LOG).read_text(), build, board, frames, out_bytes,
                             int(total, 0) if total else None)

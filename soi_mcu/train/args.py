@@ -54,3 +54,16 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch's default)")
     p.add_argument("--checkpoints", action="store_true", help="keep each run's checkpoint under OUT/checkpoints")
     p.add_argument("--out", default="out/sweep", help="output folder")
+
+
+def check_training_numbers(args: argparse.Namespace) -> None:
+    """--steps, --batch, --seconds (and --clips) of train and sweep, refused before any data is synthesized."""
+    from soi_mcu.errors import SoiError
+
+    for name in ("steps", "batch", "clips"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise SoiError(f"--{name} {value}: give at least 1")
+    seconds = getattr(args, "seconds", None)
+    if seconds is not None and not 0 < seconds < float("inf"):
+        raise SoiError(f"--seconds {seconds}: give a positive length in seconds, e.g. 1.0")

@@ -13,6 +13,9 @@ from pathlib import Path
 
 def train_from_args(args: argparse.Namespace) -> int:
     """`train scenes ...`: the scene classifier; `train CONFIG.toml ...`: a U-Net variant."""
+    from soi_mcu.train.args import check_training_numbers
+
+    check_training_numbers(args)  # before any utterance is synthesized
     if args.config == "scenes":
         from soi_mcu.train.scene_classifier import run_train_from_args
 

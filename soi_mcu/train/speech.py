@@ -23,7 +23,7 @@ import torch
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model import OfflineModel
-from soi_mcu.model.config import UNetConfig, validate
+from soi_mcu.model.config import UNetConfig, config_from_dict
 from soi_mcu.model.unet import unet_spec, variant_config
 from soi_mcu.train.args import train_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
 from soi_mcu.train.audio import istft, stft
@@ -122,7 +122,7 @@ def load_checkpoint(path: Path, device: str | None = None) -> tuple[OfflineModel
     ckpt = read_checkpoint(path)
     if ckpt.get("kind", "unet") != "unet":
         raise SoiError(f"{path}: a {ckpt['kind']} classifier checkpoint, not a U-Net one")
-    base = validate(UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["config"].items()}), str(path))
+    base = config_from_dict(ckpt["config"], str(path))
     model = OfflineModel(unet_spec(variant_config(base, ckpt["variant"])))
     model.load_state_dict(ckpt["state_dict"])
     return to_device(model, pick_device(device)).eval(), base, ckpt["variant"], ckpt

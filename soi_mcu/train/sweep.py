@@ -17,8 +17,9 @@ from pathlib import Path
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model.config import UNetConfig, load_config
-from soi_mcu.model.unet import parse_variant, variant_config
+from soi_mcu.model.unet import parse_variant, variant_config, variant_list
 from soi_mcu.report.complexity import complexity
+from soi_mcu.train.args import check_training_numbers
 from soi_mcu.train.args import sweep_arguments as add_arguments  # noqa: F401  (python -m entry points, tests)
 from soi_mcu.train.evaluate import EVAL_SEED, calibration_set, eval_set, evaluate_model, summary
 from soi_mcu.train.speech_data import SyntheticSpeechNoise
@@ -201,9 +202,10 @@ def _say(text: str) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    check_training_numbers(args)  # before any utterance is synthesized
     st = Settings(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, eval_count=args.eval_count,
                   int8=args.int8)
-    state = sweep(Path(args.config), [v.strip() for v in args.variants.split(",") if v.strip()],
+    state = sweep(Path(args.config), variant_list(args.variants),
                   [int(s) for s in args.seeds.split(",")], args.steps, Path(args.out), jobs=args.jobs,
                   threads=args.threads, settings=st, checkpoints=args.checkpoints)
     print(format_table(state["rows"]), end="")
