@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from bench.recurrent_rows import RECURRENT, recurrent_macs, recurrent_row
+from bench.unary_rows import UNARY, unary_row
 from soi_mcu.ops.add_table import add_tables
 from soi_mcu.ops.s16w_layout import dw16_stream, pw16_stream, s16w_stream
 
@@ -21,7 +22,8 @@ OFFSETS = f"{BENCH_INPUT_OFFSET}, {BENCH_OUTPUT_OFFSET}"
 class Shape:
     """One kernel call. kind: conv (wrapper), s16w (soi_conv_s16w_s8, same data as the conv named `twin`),
     dw (depthwise wrapper), dw16 (soi_dw_s16w_s8, same data as its dw twin), fc, add, mul (elementwise, cin
-    values; addt: soi_add_table_s8 with the add rows' parameters), lstm (one step of soi_lstm_step_s8: cin inputs, cout hidden)."""
+    values; addt: soi_add_table_s8 with the add rows' parameters), sigmoid, tanh, ln_ch, ln_frame (w bins of
+    cin values: unary_rows.py), lstm (one step of soi_lstm_step_s8: cin inputs, cout hidden)."""
 
     name: str
     kind: str
@@ -56,6 +58,8 @@ class Shape:
             return self.cin * self.cout
         if self.kind in RECURRENT:
             return recurrent_macs(self.kind, self.cin, self.cout)
+        if self.kind in UNARY:
+            return self.w * self.cin  # elements
         return self.cin  # add, mul: elements
 
 
@@ -98,13 +102,19 @@ SHAPES = (
     Shape("addt 1024", "addt", 1, 1, 1024, 1024, twin="add 1024"),
     Shape("mul 32", "mul", 1, 1, 32, 32),
     Shape("mul 1024", "mul", 1, 1, 1024, 1024),
+    Shape("sigmoid 64", "sigmoid", 1, 1, 64),
+    Shape("tanh 64", "tanh", 1, 1, 64),
+    Shape("layernorm ch (1,64)", "ln_ch", 1, 1, 64),
+    Shape("layernorm ch (32,16)", "ln_ch", 1, 32, 16),
+    Shape("layernorm frame (32,16)", "ln_frame", 1, 32, 16),
     Shape("lstm step 64->64", "lstm", 1, 1, 64, 64),
 )
 # The add rows' TFLite parameters (arm_elementwise_add_s8's arguments in the C below), as an AddNode has them.
 BENCH_ADD = SimpleNamespace(input_offsets=(3, -7), input_multipliers=(1 << 30, 1518500250), input_shifts=(0, -1),
                             left_shift=20, output_offset=-2, output_multiplier=1395864371, output_shift=-19,
                             act_min=-128, act_max=127)
-ELEMENTWISE = ("add", "addt", "mul")  # kinds whose MACs column counts elements (figures in cycles per element)
+# kinds whose MACs column counts elements (figures in cycles per element)
+ELEMENTWISE = ("add", "addt", "mul", *UNARY)
 
 
 def _arr(name: str, ctype: str, values: np.ndarray, const: bool = True) -> str:
@@ -120,7 +130,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
     for i, s in enumerate(shapes):
         # One generator per shape (seeded by its name), so a subset gets the same data as the full run.
         rng = np.random.default_rng([seed, *(s.twin or s.name).encode()])
-        inp = rng.integers(-128, 128, size=s.h * s.w * s.cin if s.kind not in ELEMENTWISE else s.cin)
+        inp = rng.integers(-128, 128, size=s.h * s.w * s.cin if s.kind not in ("add", "addt", "mul") else s.cin)
         data.append(_arr(f"in{i}", "int8_t", inp))
         if s.kind in ("conv", "s16w", "pw16", "dw", "dw16", "fc"):
             k = s.kh * s.kw * s.cin
@@ -251,6 +261,10 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         report({i}, st, {s.cin});
     }}
 """)
+        elif s.kind in UNARY:
+            decls, call = unary_row(i, s.kind, s.w, s.cin, rng, _arr)
+            data += decls
+            calls.append(call)
         elif s.kind in RECURRENT:
             decls, call = recurrent_row(i, s.kind, s.cin, s.cout, rng, _arr)
             data += decls
@@ -284,9 +298,11 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
 #include "soi_add_table.h"
 #include "soi_conv_s16w.h"
 #include "soi_dw_s16w.h"
+#include "soi_layernorm.h"
 #include "soi_lstm.h"
 #include "soi_pw_s16w.h"
 #include "soi_profile.h"
+#include "soi_ring.h"
 #include "soi_semihost.h"
 
 {''.join(data)}
