@@ -23,7 +23,8 @@ class Shape:
     """One kernel call. kind: conv (wrapper), s16w (soi_conv_s16w_s8, same data as the conv named `twin`),
     dw (depthwise wrapper), dw16 (soi_dw_s16w_s8, same data as its dw twin), fc, add, mul (elementwise, cin
     values; addt: soi_add_table_s8 with the add rows' parameters), sigmoid, tanh, ln_ch, ln_frame (w bins of
-    cin values: unary_rows.py), lstm (one step of soi_lstm_step_s8: cin inputs, cout hidden)."""
+    cin values: unary_rows.py), lstm / gru (one step of soi_lstm_step_s8 / soi_gru_step_s8: cin inputs, cout
+    hidden)."""
 
     name: str
     kind: str
@@ -108,6 +109,7 @@ SHAPES = (
     Shape("layernorm ch (32,16)", "ln_ch", 1, 32, 16),
     Shape("layernorm frame (32,16)", "ln_frame", 1, 32, 16),
     Shape("lstm step 64->64", "lstm", 1, 1, 64, 64),
+    Shape("gru step 64->64", "gru", 1, 1, 64, 64),
 )
 # The add rows' TFLite parameters (arm_elementwise_add_s8's arguments in the C below), as an AddNode has them.
 BENCH_ADD = SimpleNamespace(input_offsets=(3, -7), input_multipliers=(1 << 30, 1518500250), input_shifts=(0, -1),
@@ -298,6 +300,7 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
 #include "soi_add_table.h"
 #include "soi_conv_s16w.h"
 #include "soi_dw_s16w.h"
+#include "soi_gru.h"
 #include "soi_layernorm.h"
 #include "soi_lstm.h"
 #include "soi_pw_s16w.h"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from soi_mcu import __version__
-from soi_mcu.errors import SoiError
+from soi_mcu.errors import EXIT_INTERRUPTED, SoiError
 from soi_mcu.train.args import evaluate_arguments, sweep_arguments, train_arguments
 
 
@@ -51,10 +51,13 @@ def _cmd_complexity(args: argparse.Namespace) -> int:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from soi_mcu.model.config import load_config
     from soi_mcu.model.unet import variant_config
-    from soi_mcu.profile import compare, format_profile, profile, write_outputs
+    from soi_mcu.profile import compare, format_profile, load_baseline, profile, write_outputs
+    from soi_mcu.report.outputs import claimed
     from soi_mcu.report.quality import load_quality
 
     base = load_config(Path(args.config))
+    # read before anything is built or written: --compare may be the profile.json this run replaces
+    baseline = load_baseline(Path(args.compare)) if args.compare else None
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for v in variants:
         variant_config(base, v)  # fail before any build on a typo or a bad position
@@ -76,12 +79,14 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             source = DnsFolder(Path(args.data), base.sample_rate)
         quality = checkpoint_quality(base, found, args.eval_count, args.eval_seconds, calibration_count=args.calibration,
                                      source=source)
-    rows = profile(base, args.board, variants, args.frames, Path(args.out), quality)
-    print(format_profile(rows, args.board))
-    for path in write_outputs(rows, args.board, Path(args.out)):
-        print(f"wrote {path}")
-    if args.compare:
-        print(compare(rows, Path(args.compare)))
+    # from here on profile.json says "running" (then "failed" or the new figures); its CSV and plot go with it
+    with claimed(Path(args.out), "profile.json", derived=("profile.csv", "profile.png")):
+        rows = profile(base, args.board, variants, args.frames, Path(args.out), quality)
+        print(format_profile(rows, args.board))
+        for path in write_outputs(rows, args.board, Path(args.out)):
+            print(f"wrote {path}")
+    if baseline is not None:
+        print(compare(rows, baseline))
     return 0 if all(r.bitexact for r in rows) else 1
 
 
@@ -148,6 +153,20 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from soi_mcu.target.doctor import doctor_main
 
     return doctor_main()
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from soi_mcu.cache import cache_report, clear_cache, format_cache
+
+    removed = clear_cache() if args.clear else []
+    report = cache_report() | ({"removed": [str(p) for p in removed]} if args.clear else {})
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for path in removed:
+        print(f"removed {path}")
+    print(format_cache(report))
+    return 0
 
 
 def _data(args: argparse.Namespace) -> Path | None:
@@ -241,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="train and evaluate SOI variants over seeds: a table like the paper's Table 1")
     sweep_arguments(p)
     p.set_defaults(func=_cmd_sweep)
+    p = sub.add_parser("cache", help="where the cache is ($SOI_MCU_CACHE, else ~/.cache/soi-mcu) and what it holds")
+    p.add_argument("--clear", action="store_true", help="remove every stage's cached entries first (they are rebuilt "
+                   "on next use)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_cache)
     p = sub.add_parser("doctor", help="check the toolchain, simulators and Python packages; say how to fix what is missing")
     p.set_defaults(func=_cmd_doctor)
     return parser
@@ -250,14 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except SoiError as exc:
+    except SoiError as exc:  # 2: bad input, 3: toolchain or simulator (soi_mcu/errors.py)
         print(f"soi-mcu: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
     except KeyboardInterrupt:
         print("soi-mcu: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

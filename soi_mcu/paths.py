@@ -62,7 +62,12 @@ def missing_data() -> list[str]:
     return [name for name in (*DATA_DIRS, *DATA_FILES) if not (PROJECT_ROOT / name).exists()]
 
 
+def cache_root() -> Path:
+    """The cache's root: $SOI_MCU_CACHE, else ~/.cache/soi-mcu (soi_mcu/cache.py reads and writes it)."""
+    root = os.environ.get("SOI_MCU_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "soi-mcu"
+
+
 def cache_dir(name: str) -> Path:
     """Where a stage caches its results: $SOI_MCU_CACHE/<name>, else ~/.cache/soi-mcu/<name>."""
-    root = os.environ.get("SOI_MCU_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "soi-mcu") / name
+    return cache_root() / name

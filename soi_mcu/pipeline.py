@@ -15,7 +15,7 @@ import torch
 from soi_mcu.codegen import generate, generate_library
 from soi_mcu.codegen.render import DEFAULT_API
 from soi_mcu.data import load_frames, synthetic_frames
-from soi_mcu.errors import SoiError, require_tool
+from soi_mcu.errors import SoiError, ToolMissingError, require_tool
 from soi_mcu.model import ModelSpec, OfflineModel, analyze, demo_spec
 from soi_mcu.model.c_names import c_safe
 from soi_mcu.model.streaming import check_equivalence, torch_threads
@@ -24,6 +24,7 @@ from soi_mcu.plan.lower import CPlan, lower
 from soi_mcu.quantize import export_tflite, reference_outputs
 from soi_mcu.quantize.graph import load_graph
 from soi_mcu.report.analysis import Analysis, layer_costs
+from soi_mcu.report.outputs import claimed, lock_only
 from soi_mcu.report.run_report import Report, format_layers, format_table, make_report, write_json
 from soi_mcu.target.boards import Board, load_board
 from soi_mcu.target.build import APT_HINT, build_firmware, cmsis_nn_path
@@ -117,7 +118,7 @@ def preflight(board: Board, backend: str = "qemu") -> None:
                            f"its simulators: {', '.join(board.simulators) or 'none'}")
     elif backend == "renode":
         if not renode_available():
-            raise SoiError(RENODE_MISSING)
+            raise ToolMissingError(RENODE_MISSING)
         if not board.renode_platform:
             raise SoiError(f"board {board.name} cannot run in Renode (no [simulators.renode] in its board file)")
     else:
@@ -216,50 +217,52 @@ def run(model: ModelSpec | OfflineModel, board_name: str, frames: int, out_dir: 
     sched = analyze(spec)
     length = -(-frames // sched.phases) * sched.phases
     frames_in = load_user_frames(data, spec, length)
-    progress = Progress(quiet)
-    progress(f"model '{spec.name}': building and checking streaming == offline (float)")
-    offline, x, eq = float_model(model, seed, max(frames, 3 * sched.receptive_field + 1), frames_in, quiet)
-    progress("exporting full-int8 .tflite with TensorFlow's converter"
-             + (f", calibrated on {data}" if data is not None else ""))
-    artifact = export(offline, length, seed, out_dir, frames_in)
-    if artifact.from_cache and not quiet:
-        print(f"      reused the cached conversion {artifact.sha256[:12]} (same model, calibration and converter)",
-              file=sys.stderr)
+    # Inputs checked: from here on this run owns out_dir, and its old report is marked until the new one is written.
+    with claimed(out_dir, "report.json"):
+        progress = Progress(quiet)
+        progress(f"model '{spec.name}': building and checking streaming == offline (float)")
+        offline, x, eq = float_model(model, seed, max(frames, 3 * sched.receptive_field + 1), frames_in, quiet)
+        progress("exporting full-int8 .tflite with TensorFlow's converter"
+                 + (f", calibrated on {data}" if data is not None else ""))
+        artifact = export(offline, length, seed, out_dir, frames_in)
+        if artifact.from_cache and not quiet:
+            print(f"      reused the cached conversion {artifact.sha256[:12]} (same model, calibration and converter)",
+                  file=sys.stderr)
 
-    progress("computing the int8 reference with LiteRT's reference kernels")
-    graph = load_graph(artifact.path)
-    inp = graph.tensors[graph.inputs[0]]
-    inputs_q = quantize_frames(x[:frames], float(inp.scale[0]), int(inp.zero_point[0]))
-    reference = reference_outputs(artifact, inputs_q)
+        progress("computing the int8 reference with LiteRT's reference kernels")
+        graph = load_graph(artifact.path)
+        inp = graph.tensors[graph.inputs[0]]
+        inputs_q = quantize_frames(x[:frames], float(inp.scale[0]), int(inp.zero_point[0]))
+        reference = reference_outputs(artifact, inputs_q)
 
-    progress("generating C from templates")
-    plan = plan_for_board(spec, graph, board, quiet)
-    check_fits(plan, board)  # weights and RAM: before spending time on anything else
-    sources = generate(plan, board, inputs_q, out_dir / "generated")
-    code = estimate_code_bytes(sources.model_sources[0], board)
-    est = memory_estimate(plan, code)
-    if not quiet:
-        print("      estimate: " + ", ".join(f"{k.replace('_', ' ')} {v:,} B" for k, v in est.items()), file=sys.stderr)
-    check_fits(plan, board, code or 0)
+        progress("generating C from templates")
+        plan = plan_for_board(spec, graph, board, quiet)
+        check_fits(plan, board)  # weights and RAM: before spending time on anything else
+        sources = generate(plan, board, inputs_q, out_dir / "generated")
+        code = estimate_code_bytes(sources.model_sources[0], board)
+        est = memory_estimate(plan, code)
+        if not quiet:
+            print("      estimate: " + ", ".join(f"{k.replace('_', ' ')} {v:,} B" for k, v in est.items()), file=sys.stderr)
+        check_fits(plan, board, code or 0)
 
-    progress(f"building firmware for {board.name} ({board.core})")
-    build = build_firmware(sources, board, out_dir / "build", io="uart" if backend == "renode" else "semihosting")
+        progress(f"building firmware for {board.name} ({board.core})")
+        build = build_firmware(sources, board, out_dir / "build", io="uart" if backend == "renode" else "semihosting")
 
-    if backend == "renode":
-        progress(f"simulating {frames} frames in Renode ({board.renode_platform}), counting instructions")
-        sim = simulate_renode(build, board, frames, plan.output_size, out_dir / "sim")
-    else:
-        progress(f"simulating {frames} frames in QEMU ({board.qemu_machine}) with the cycle plugin")
-        sim = simulate_qemu(build, board, frames, plan.output_size, out_dir / "sim")
+        if backend == "renode":
+            progress(f"simulating {frames} frames in Renode ({board.renode_platform}), counting instructions")
+            sim = simulate_renode(build, board, frames, plan.output_size, out_dir / "sim")
+        else:
+            progress(f"simulating {frames} frames in QEMU ({board.qemu_machine}) with the cycle plugin")
+            sim = simulate_qemu(build, board, frames, plan.output_size, out_dir / "sim")
 
-    progress("comparing every frame with LiteRT")
-    report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff, est,
-                         input_frames=str(data) if data is not None else "synthetic",
-                         int8_snr_db=int8_snr_db(offline, x, reference, graph),
-                         model_library=_library_footprint(out_dir / "build" / "soi_firmware.map"))
-    progress(f"writing {out_dir / 'report.json'}")
-    write_json(report, out_dir / "report.json")
-    return report
+        progress("comparing every frame with LiteRT")
+        report = make_report(plan, board, build, sim, reference, spec.frame_rate_hz, eq.max_abs_diff, est,
+                             input_frames=str(data) if data is not None else "synthetic",
+                             int8_snr_db=int8_snr_db(offline, x, reference, graph),
+                             model_library=_library_footprint(out_dir / "build" / "soi_firmware.map"))
+        progress(f"writing {out_dir / 'report.json'}")
+        write_json(report, out_dir / "report.json")
+        return report
 
 
 _C_RESERVED = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
@@ -307,6 +310,12 @@ def generate_library_for(model: ModelSpec | OfflineModel, board_name: str, out_d
     sched = analyze(spec)
     length = 8 * sched.phases
     frames_in = load_user_frames(data, spec, length)
+    with lock_only(out_dir):  # one run at a time writes into out_dir
+        return _generate_library(model, spec, board, out_dir, seed, data, api, sched, length, frames_in)
+
+
+def _generate_library(model, spec: ModelSpec, board: Board, out_dir: Path, seed: int, data: Path | None, api: str,
+                      sched, length: int, frames_in: np.ndarray | None) -> list[Path]:
     progress = Progress(total=4)
     progress(f"model '{spec.name}': checking streaming == offline (float)")
     offline, _, _ = float_model(model, seed, 3 * sched.receptive_field + 1, frames_in)
@@ -336,6 +345,12 @@ def analyze_model(model: ModelSpec | OfflineModel, board_name: str, out_dir: Pat
     sched = analyze(spec)
     length = 8 * sched.phases
     frames_in = load_user_frames(data, spec, length)
+    with lock_only(out_dir):  # one run at a time writes into out_dir
+        return _analyze(model, spec, board, out_dir, seed, data, quiet, sched, length, frames_in)
+
+
+def _analyze(model, spec: ModelSpec, board: Board, out_dir: Path, seed: int, data: Path | None, quiet: bool,
+             sched, length: int, frames_in: np.ndarray | None) -> Analysis:
     progress = Progress(quiet, total=4)
     progress(f"model '{spec.name}': checking streaming == offline (float)")
     offline, _, _ = float_model(model, seed, 3 * sched.receptive_field + 1, frames_in, quiet)

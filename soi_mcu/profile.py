@@ -157,7 +157,7 @@ def format_profile(rows: list[VariantCost], board: str) -> str:
 
 def write_outputs(rows: list[VariantCost], board: str, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = {"board": board, "units": UNITS, "variants": [asdict(r) for r in rows]}
+    data = {"status": "complete", "board": board, "units": UNITS, "variants": [asdict(r) for r in rows]}
     written = [_atomic(out_dir / "profile.json", json.dumps(data, indent=2) + "\n")]
     tmp = out_dir / "profile.csv.tmp"
     with open(tmp, "w", newline="") as fh:
@@ -228,12 +228,44 @@ def _plot(rows: list[VariantCost], board: str, path: Path) -> Path | None:
     return path
 
 
-def compare(rows: list[VariantCost], old_path: Path) -> str:
-    """Deltas against an earlier profile.json, for tracking regressions in CI."""
+# The fields of an earlier profile.json that compare() reads, per variant row.
+COMPARED_FIELDS = ("avg_cycles", "peak_cycles", "ram_static", "ram_stack_peak", "flash")
+
+
+def load_baseline(path: Path) -> dict[str, dict]:
+    """An earlier profile.json, read and checked before anything is built: variant -> its row.
+
+    Read once, up front, so that `--compare` may name the very profile.json this run overwrites (the
+    deltas are against what was there before), and so that a bad file is refused in the first second
+    rather than after every variant was built and simulated."""
+    what = f"--compare {path}"
     try:
-        old = {r["variant"]: r for r in json.loads(Path(old_path).read_text())["variants"]}
-    except (OSError, ValueError, KeyError) as exc:
-        raise SoiError(f"--compare {old_path}: not a profile.json from soi-mcu profile ({exc})") from None
+        data = json.loads(Path(path).read_text())
+    except IsADirectoryError:
+        raise SoiError(f"{what}: a folder; give the profile.json of an earlier `soi-mcu profile` run") from None
+    except OSError as exc:
+        raise SoiError(f"{what}: cannot be read ({exc.strerror}); give an earlier profile.json") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SoiError(f"{what}: not JSON ({exc}); give the profile.json of an earlier `soi-mcu profile` run") from None
+    if not isinstance(data, dict) or not isinstance(data.get("variants"), list):
+        raise SoiError(f"{what}: not a profile.json from `soi-mcu profile` (expected a JSON object with a "
+                       "'variants' list)")
+    rows: dict[str, dict] = {}
+    for i, row in enumerate(data["variants"]):
+        if not isinstance(row, dict) or not isinstance(row.get("variant"), str):
+            raise SoiError(f"{what}: variants[{i}] is not an object with a 'variant' name")
+        for field in COMPARED_FIELDS:
+            value = row.get(field)
+            # bool is an int subclass; true/false is not a cycle count
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+                raise SoiError(f"{what}: variants[{i}] ({row['variant']}) has no number '{field}' "
+                               f"(found {json.dumps(value)}); give a profile.json from `soi-mcu profile`")
+        rows[row["variant"]] = row
+    return rows
+
+
+def compare(rows: list[VariantCost], old: dict[str, dict]) -> str:
+    """Deltas against an earlier profile.json (as load_baseline read it), for tracking regressions in CI."""
     lines = [f"{'variant':10s} {'avg cycles':>18s} {'peak cycles':>18s} {'RAM':>14s} {'flash':>14s}"]
     for r in rows:
         o = old.get(r.variant)

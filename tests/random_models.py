@@ -18,6 +18,7 @@ from soi_mcu.model import ModelSpec
 from soi_mcu.model.spec import layer_facts
 from soi_mcu.ops import (
     ACTIVATIONS,
+    GRU,
     KINDS,
     LSTM,
     Activation,
@@ -199,7 +200,7 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
     def maybe_recurrent(src: str) -> str:
         if rng.random() < 0.2:  # a recurrent layer over every bin (its state carried from frame to frame)
             name = f"rnn{next(count)}"
-            layers.append(LSTM(name, src, hidden=rng.randint(2, 6)))
+            layers.append(rng.choice((LSTM, GRU))(name, src, hidden=rng.randint(2, 6)))
             return name
         return src
 
@@ -260,7 +261,7 @@ def channels_of(layers: list, name: str, in_channels: int) -> int:
     layer = next(x for x in layers if x.name == name)
     if isinstance(layer, Conv | TConv | TConvFreq):
         return layer.cout
-    if isinstance(layer, LSTM):
+    if isinstance(layer, LSTM | GRU):
         return layer.hidden
     if isinstance(layer, Slice):
         return layer.stop - layer.start

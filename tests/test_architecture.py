@@ -177,11 +177,12 @@ def test_deployment_path_never_imports_training() -> None:
 
 
 # The deployment path, in order: a module may import its own stage and earlier ones, never a later one.
-# Shared ground below every stage: the package itself (its version), errors and paths, and the chip
+# Shared ground below every stage: the package itself (its version), errors, paths and the cache, and the chip
 # description a user picks (the core table and the board files), which every stage reads.
 STAGES = ("soi_mcu.ops", "soi_mcu.model", "soi_mcu.quantize", "soi_mcu.plan", "soi_mcu.codegen", "soi_mcu.target",
           "soi_mcu.report", "soi_mcu.data", "soi_mcu.pipeline", "soi_mcu.profile", "soi_mcu.cli")
-SHARED = ("soi_mcu", "soi_mcu.errors", "soi_mcu.paths", "soi_mcu.target.cores", "soi_mcu.target.boards")
+SHARED = ("soi_mcu", "soi_mcu.errors", "soi_mcu.paths", "soi_mcu.cache", "soi_mcu.target.cores",
+          "soi_mcu.target.boards")
 
 
 def stage_of(module: str) -> int | None:

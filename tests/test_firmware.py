@@ -143,7 +143,8 @@ def test_killed_run_resumes_with_identical_outputs(tmp_path: Path) -> None:
             break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "".join(seen)
-    assert not (out / "report.json").exists()
+    killed = json.loads((out / "report.json").read_text())  # the killed run's marker: never a current-looking report
+    assert killed["status"] == "running" and "bitexact" not in killed
 
     rerun = subprocess.run([*cmd, str(out)], env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]

@@ -209,9 +209,9 @@ def test_model_argument_forms(tmp_path: Path) -> None:
 
 
 def test_cli_unsupported_layer_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["generate", f"{MODELS}:build_lstm", "--freq-bins", "16", "--out", str(tmp_path)]) == 2
+    assert main(["generate", f"{MODELS}:build_rnn", "--freq-bins", "16", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "(GRU) is not supported" in err[0], err
+    assert len(err) == 1 and "(RNN) is not supported" in err[0], err
     assert main(["generate", f"{MODELS}:build_lookahead", "--freq-bins", "16", "--out", str(tmp_path)]) == 2
     assert "looks 1 frame(s) ahead" in capsys.readouterr().err
 
@@ -236,7 +236,8 @@ def test_trained_user_model_runs_bitexact_on_cortex_m4(tmp_path: Path) -> None:
 @pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"), reason="needs the cross toolchain and QEMU")
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
 @pytest.mark.parametrize("factory, freq_bins", [("build_unetish", 8), ("build_tcn", 0), ("build_masked", 8),
-                                               ("build_conv_lstm", 0), ("build_gated", 8)])
+                                               ("build_conv_lstm", 0), ("build_gated", 8), ("build_skipsum", 0),
+                                               ("build_attention", 6)])
 def test_graph_models_run_bitexact_in_qemu(factory: str, freq_bins: int, board: str, tmp_path: Path) -> None:
     from soi_mcu.pipeline import run
 
@@ -340,3 +341,79 @@ def test_a_channel_layernorm_between_transposes_of_a_conv1d_model() -> None:
     offline = from_torch(model)
     assert [layer.kind for layer in offline.spec.layers] == ["conv", "layernorm"]
     assert check_equivalence(offline, torch.randn(8, 1, 3)).ok
+
+
+def test_tcn_idioms_sums_from_zero_shared_decoders_and_unused_residuals() -> None:
+    from tests.models.graph_models import SkipSum
+
+    offline = from_torch(SkipSum(), name="skipsum")  # checks the same outputs as the module
+    kinds = [layer.kind for layer in offline.spec.layers]
+    assert kinds.count("add") == 4  # block 0's residual, the second skip sum (0 + skip is the skip), two in the mask
+    names = [layer.name for layer in offline.spec.layers]
+    assert "model_dec" in names and "model_dec_2" in names  # the shared decoder: one layer per call
+    assert "model_res_1" not in names  # the last residual conv feeds nothing
+
+
+def test_a_subclass_of_a_known_layer_with_its_own_forward_says_what_to_write() -> None:
+    class ChanLN(nn.LayerNorm):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+    model = nn.Sequential(nn.Conv1d(4, 8, 1), ChanLN(8))
+    with pytest.raises(SoiError, match="subclass of LayerNorm with its own forward; hold an nn.LayerNorm"):
+        from_torch(model)
+
+
+class _DecoderBlock(nn.Module):
+    """GTCRN's decoder convs: the past padded, then a stride-1 ConvTranspose2d that crops it back."""
+
+    def __init__(self, dilation: int, groups: int, cin: int = 4, cout: int = 4) -> None:
+        super().__init__()
+        self.pad = 2 * dilation
+        self.tconv = nn.ConvTranspose2d(cin, cout, (3, 3), padding=(2 * dilation, 1), dilation=(dilation, 1), groups=groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.tconv(nn.functional.pad(x, [0, 0, self.pad, 0])))
+
+
+@pytest.mark.parametrize("dilation, groups, cin, cout", [(1, 1, 4, 6), (2, 4, 4, 4), (5, 2, 4, 6)])
+def test_a_stride_1_transposed_conv_is_the_flipped_causal_conv(dilation: int, groups: int, cin: int, cout: int) -> None:
+    offline = from_torch(_DecoderBlock(dilation, groups, cin, cout), freq_bins=6)  # checks the same outputs
+    (conv,) = [layer for layer in offline.spec.layers if layer.kind == "conv"]
+    assert (conv.kt, conv.dilation, conv.cout) == (3, dilation, cout)
+
+
+def test_a_stride_1_transposed_conv1d_and_its_refusals() -> None:
+    model = nn.Sequential(nn.ConstantPad1d((2, 0), 0.0), nn.ConvTranspose1d(4, 5, 3, padding=2))
+    assert [layer.kind for layer in from_torch(model).spec.layers] == ["conv"]
+    with pytest.raises(SoiError, match="looks 2 frame"):  # no past padding: the crop reads the future
+        from_torch(nn.Sequential(nn.ConvTranspose1d(4, 5, 3, padding=2)))
+    with pytest.raises(SoiError, match="crops more than the kernel adds"):
+        from_torch(nn.Sequential(nn.ConvTranspose1d(4, 5, 3, padding=3)))
+
+
+def test_temporal_attention_squeezes_runs_an_rnn_and_gates_every_bin() -> None:
+    from tests.models.graph_models import TemporalAttention
+
+    offline = from_torch(TemporalAttention(), freq_bins=6)  # checks the same outputs as the module
+    kinds = [layer.kind for layer in offline.spec.layers]
+    assert kinds == ["conv", "mul", "pool", "lstm", "conv", "activation", "mul", "conv"]
+    gate = [layer for layer in offline.spec.layers if layer.kind == "mul"][-1]
+    assert {offline.schedule.width[s] for s in gate.inputs} == {1, 6}
+
+
+@pytest.mark.parametrize("forward, message", [
+    (lambda self, x: self.fc(x), "Linear.*applies to the last dimension, here frequency"),
+    (lambda self, x: x + x.mean(dim=-1), "combines a \\(batch, channels, time\\) value"),
+])
+def test_squeezed_values_and_linear_refusals(forward, message: str) -> None:
+    class Bad(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c, self.fc = nn.Conv2d(1, 2, 1), nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return forward(self, self.c(x))
+
+    with pytest.raises(SoiError, match=message):
+        from_torch(Bad(), freq_bins=4)

@@ -14,7 +14,7 @@ from soi_mcu.codegen import generate
 from soi_mcu.errors import SoiError
 from soi_mcu.model import Conv, Duplicate, ModelSpec, OfflineModel, analyze
 from soi_mcu.model.streaming import check_equivalence
-from soi_mcu.ops import Mul, Sub
+from soi_mcu.ops import Activation, FreqPool, Mul, Sub
 from soi_mcu.plan.lower import lower
 from soi_mcu.target.boards import load_board
 
@@ -93,3 +93,51 @@ def test_mul_sub_model_is_bitexact_in_qemu(board: str, tmp_path: Path) -> None:
     report = run(randomize_norms(OfflineModel(mul_sub_spec("relu6"), seed=2), 2), board, 24, tmp_path, quiet=True)
     assert report.bitexact, report.mismatched_frames
     assert {"masked", "diff", "res", "sq"} <= {row["name"] for row in report.layers}
+
+
+def gate_spec() -> ModelSpec:
+    """Squeeze-and-excitation: each frame pooled over frequency, a 1x1 conv and a sigmoid give a
+    per-channel gate (one bin) that multiplies every bin, with the gate first and second."""
+    return ModelSpec("gate", 6, 2, (
+        Conv("feat", "input", cout=4, act="relu"),
+        FreqPool("pool", "feat"),
+        Conv("fc", "pool", kt=1, kf=1, cout=4, act="none"),
+        Activation("gate", "fc", fn="sigmoid"),
+        Mul("excited", ("feat", "gate")),
+        Conv("fc2", "pool", kt=2, kf=1, cout=4, act="none"),
+        Mul("excited2", ("fc2", "excited")),
+        Conv("out", "excited2", cout=2, act="none"),
+    ))
+
+
+def test_a_one_bin_gate_multiplies_every_bin() -> None:
+    model = OfflineModel(gate_spec(), seed=4)
+    assert model.schedule.width["excited"] == 6 and model.schedule.width["excited2"] == 6
+    x = torch.randn(3 * model.schedule.receptive_field + 2, 6, 2)
+    assert check_equivalence(model, x).ok
+    with pytest.raises(SoiError, match="different frequency bins"):  # 3 bins against 6: no broadcast
+        analyze(ModelSpec("p", 6, 1, (Conv("a", "input", cout=2, fstride=2, act="none"),
+                                      Conv("b", "input", cout=2, act="none"), Mul("m", ("a", "b")))))
+
+
+@pytest.mark.skipif(not have("gcc"), reason="host gcc not installed")
+def test_a_one_bin_gate_on_host_is_bitexact_with_litert(tmp_path: Path) -> None:
+    spec = gate_spec()
+    frames = 3 * analyze(spec).receptive_field + 2
+    ex = Exported(spec, frames, tmp_path, seed=5)
+    plan = lower(spec, ex.graph)
+    nodes = {n.name: n for n in plan.nodes if n.kind == "mul"}
+    assert (nodes["excited"].broadcast, nodes["excited2"].broadcast, nodes["excited"].bins) == (1, 0, 6)
+    generate(plan, load_board("mps2-an386"), ex.inputs_q, tmp_path / "gen")
+    out = run_on_host(tmp_path / "gen", frames, plan.output_size, sanitize=True)
+    assert np.array_equal(out, ex.reference.reshape(frames, -1))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not have("arm-none-eabi-gcc", "cmake", "qemu-system-arm"), reason="needs the cross toolchain and QEMU")
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+def test_a_one_bin_gate_is_bitexact_in_qemu(board: str, tmp_path: Path) -> None:
+    from soi_mcu.pipeline import run
+
+    report = run(OfflineModel(gate_spec(), seed=6), board, 16, tmp_path, quiet=True)
+    assert report.bitexact, report.mismatched_frames

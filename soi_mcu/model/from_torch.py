@@ -23,6 +23,7 @@ from soi_mcu.model.torch_layers import REGISTERED, SUPPORTED, LayerBuilder
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
 from soi_mcu.model.torch_trace import trace
 
+CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
 LEAVES = (TimeShift, RepeatFrames, *REGISTERED)
 __all__ = ["SUPPORTED", "RepeatFrames", "TimeShift", "from_torch"]
 
@@ -35,8 +36,8 @@ def from_torch(module: nn.Module, freq_bins: int = 0, name: str = "user", frame_
     traced = trace(module, LEAVES)
     if not traced.calls:
         raise SoiError("the model has no layers")
-    convs = [c.target for c in traced.calls if c.what == "module" and isinstance(c.target, nn.Conv1d | nn.Conv2d)]
-    one_d = bool(convs) and isinstance(convs[0], nn.Conv1d)
+    convs = [c.target for c in traced.calls if c.what == "module" and isinstance(c.target, CONVS)]
+    one_d = bool(convs) and isinstance(convs[0], nn.Conv1d | nn.ConvTranspose1d)
     if one_d and freq_bins not in (0, 1):
         raise SoiError(f"a Conv1d model's frames are its input channels over one frequency bin; --freq-bins "
                        f"{freq_bins} does not apply (leave it out)")
@@ -49,20 +50,39 @@ def from_torch(module: nn.Module, freq_bins: int = 0, name: str = "user", frame_
     output = builder.output_layer(traced.output)
     if builder.in_channels is None:
         raise SoiError("the model has no conv reading its input: nothing tells its number of input channels")
-    spec = ModelSpec(name, 1 if one_d else freq_bins, builder.in_channels, tuple(builder.layers), output=output,
+    layers = _contributing(builder.layers, output)
+    kept = {layer.name for layer in layers}
+    spec = ModelSpec(name, 1 if one_d else freq_bins, builder.in_channels, layers, output=output,
                      frame_rate_hz=frame_rate_hz)
     offline = OfflineModel(spec)
     with torch.no_grad():
         for lname, (conv, bn) in builder.weights.items():
+            if lname not in kept:
+                continue
             target = offline.convs[lname]
             target.weight.copy_(conv.weight.reshape(target.weight.shape))
             target.bias.copy_(conv.bias if conv.bias is not None else torch.zeros_like(target.bias))
             if bn is not None:
                 offline.norms[lname].load_state_dict(bn.state_dict())
-        for load in builder.loaders:
-            load(offline)
+        for lname, load in builder.loaders:
+            if lname in kept:
+                load(offline)
     _check_same_outputs(module, offline, one_d)
     return offline.eval()
+
+
+def _contributing(layers: list, output: str | None) -> tuple:
+    """The layers the output depends on, in order. A forward may compute what it never returns (the
+    last block's residual of a TCN whose output is the sum of the skips): the export drops that too."""
+    by_name = {layer.name: layer for layer in layers}
+    needed, todo = set(), [output or layers[-1].name]
+    while todo:
+        name = todo.pop()
+        if name in needed or name not in by_name:
+            continue
+        needed.add(name)
+        todo.extend(by_name[name].inputs)
+    return tuple(layer for layer in layers if layer.name in needed)
 
 
 def _check_same_outputs(module: nn.Module, offline: OfflineModel, one_d: bool = False) -> None:

@@ -41,11 +41,15 @@ class OfflineModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, time, freq, channels) -> (batch, time, freq, out_channels)."""
         t_len = x.shape[1]
+        y = self.activations(x)[self.schedule.output][:, :, :t_len]
+        return y.permute(0, 2, 3, 1)
+
+    def activations(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output (batch, channels, time, freq) for x (batch, time, freq, channels)."""
         acts = {"input": x.permute(0, 3, 1, 2)}
         for layer in self.spec.layers:
             acts[layer.name] = layer.offline(self, acts)
-        y = acts[self.schedule.output][:, :, :t_len]
-        return y.permute(0, 2, 3, 1)
+        return acts
 
     def conv_params(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Weight and bias of conv `name` with its batch norm folded in (inference statistics):

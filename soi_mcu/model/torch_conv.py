@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from soi_mcu.errors import SoiError
-from soi_mcu.ops import Conv
+from soi_mcu.ops import Conv, TConv, TConvFreq
 
 
 def conv_layer(call: Any, src: Any, conv: nn.Conv2d | nn.Conv1d, name: str, one_d: bool) -> Conv:
@@ -55,3 +56,51 @@ def conv_layer(call: Any, src: Any, conv: nn.Conv2d | nn.Conv1d, name: str, one_
     return Conv(name, src.layer, cout=conv.out_channels, kt=kt, kf=kf, dilation=dt, stride=st, fstride=sf,
                 act="none", depthwise=depthwise, fdilation=df, fpad=None if same else (left, right),
                 groups=1 if depthwise else conv.groups)
+
+
+def conv_of_tconv(tconv: nn.ConvTranspose1d | nn.ConvTranspose2d, where: str) -> nn.Conv1d | nn.Conv2d:
+    """A stride-1 transposed conv is the conv with the kernel flipped, in and out swapped within each
+    group, and padding dilation x (k - 1) - p on each side (GTCRN's decoder: F.pad of the past, then
+    ConvTranspose2d(kernel (3, 3), padding (2 d, 1), dilation (d, 1)), a causal conv)."""
+    one_d = isinstance(tconv, nn.ConvTranspose1d)
+    pads = tuple(d * (k - 1) - p for k, d, p in zip(tconv.kernel_size, tconv.dilation, tconv.padding, strict=True))
+    if any(p < 0 for p in pads):
+        raise SoiError(f"{where}: padding {tconv.padding} crops more than the kernel adds (kernel "
+                       f"{tconv.kernel_size}, dilation {tconv.dilation}); a stride-1 transposed conv needs padding <= "
+                       "dilation x (kernel - 1)")
+    if tconv.padding_mode != "zeros":
+        raise SoiError(f"{where}: padding_mode '{tconv.padding_mode}' is not supported; use zeros")
+    make = nn.Conv1d if one_d else nn.Conv2d
+    conv = make(tconv.in_channels, tconv.out_channels, tconv.kernel_size, padding=pads, dilation=tconv.dilation,
+                groups=tconv.groups, bias=tconv.bias is not None)
+    g = tconv.groups
+    w = tconv.weight.detach()  # (in, out / g, *k)
+    w = w.reshape(g, tconv.in_channels // g, tconv.out_channels // g, *w.shape[2:]).transpose(1, 2)
+    w = w.reshape(tconv.out_channels, tconv.in_channels // g, *w.shape[3:])
+    w = w.flip(list(range(2, w.dim())))  # every kernel dimension
+    with torch.no_grad():
+        conv.weight.copy_(w)
+        if tconv.bias is not None:
+            conv.bias.copy_(tconv.bias.detach())
+    return conv
+
+
+def tconv_layer(call: Any, src: Any, tconv: nn.ConvTranspose2d, name: str) -> TConv | TConvFreq:
+    """A strided ConvTranspose2d: SOI's extrapolation in time (kernel = stride in time, 1 in frequency)
+    or a U-Net decoder's upsampling in frequency (kernel (1, kf), stride (1, s))."""
+    (kt, kf), (st, sf) = tconv.kernel_size, tconv.stride
+    plain = tconv.groups == 1 and tconv.dilation == (1, 1) and tconv.padding[0] == 0 and tconv.output_padding[0] == 0
+    if plain and kt == st and kf == 1 and sf == 1 and tconv.padding == (0, 0):
+        return TConv(name, src.layer, cout=tconv.out_channels, factor=kt)
+    if plain and kt == 1 and st == 1:
+        layer = TConvFreq(name, src.layer, cout=tconv.out_channels, kt=1, kf=kf, fstride=sf, act="none")
+        if (tconv.padding[1], tconv.output_padding[1]) != (layer.pad, layer.output_padding):
+            raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: frequency padding {tconv.padding[1]} and "
+                           f"output_padding {tconv.output_padding[1]}; with kernel {kf} and stride {sf} use "
+                           f"padding=(0, {layer.pad}), output_padding=(0, {layer.output_padding}) (the output "
+                           f"has {sf} x the input's bins)")
+        return layer
+    raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: supported are the S-CC extrapolation in time "
+                   "(kernel (k, 1) = stride (k, 1), no padding), upsampling in frequency (kernel (1, kf), "
+                   "stride (1, s)), groups=1, and any stride-1 transposed conv; got kernel "
+                   f"{tconv.kernel_size}, stride {tconv.stride}, padding {tconv.padding}, groups {tconv.groups}")

@@ -17,18 +17,12 @@ from torch import fx, nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
-from soi_mcu.model.torch_recurrent import (
-    RNNS,
-    change_layout,
-    is_layout_change,
-    is_rnn_output,
-    rnn_call,
-    rnn_output,
-)
+from soi_mcu.model.torch_recurrent import RNNS, change_layout, is_layout_change, is_rnn_output, rnn_call, rnn_output
 from soi_mcu.model.torch_split import channel_slice, is_channel_slice, is_piece, is_split, piece, split
+from soi_mcu.model.torch_squeeze import is_unsqueeze, linear, propagate, tensor_layouts, unsqueeze
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
-from soi_mcu.model.torch_values import FRAMES, TIME_MAJOR, Value
-from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConv, TConvFreq, Upsample
+from soi_mcu.model.torch_values import FRAMES, SQUEEZED, TIME_MAJOR, Value
+from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConvFreq, Upsample
 
 KIND_BY_NAME = {k.kind: k for k in KINDS}
 REGISTERED = {module_type: handler for kind in KINDS for module_type, handler in kind.torch_imports.items()}
@@ -37,7 +31,8 @@ PASS_THROUGH = (nn.Identity, nn.Dropout)
 SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; any groups, dilation and frequency padding)",
              "BatchNorm2d / BatchNorm1d (after a conv)", "ReLU", "ReLU6", "ELU (alpha 1; after a conv or its norm)",
              "ZeroPad2d / ConstantPad2d / ConstantPad1d / F.pad (zeros)",
-             "ConvTranspose2d (in time: kernel = stride, 1 in frequency; or in frequency: kernel (1, kf), stride (1, s))",
+             "ConvTranspose2d (in time: kernel = stride, 1 in frequency; or in frequency: kernel (1, kf), stride (1, s); "
+             "stride 1: the flipped conv, causal as a conv is)",
              "Upsample (nearest, in frequency)",
              "Identity", "Dropout", "+ (residual add) and torch.cat over channels",
              "x.mean(dim=3, keepdim=True) (the mean over frequency)", "chunk / split / x[:, a:b] over channels",
@@ -64,13 +59,20 @@ class LayerBuilder:
 
     # -- the contract of a registered kind's importer (soi_mcu/ops: torch_imports) ------------
     def layer_name(self, path: str) -> str:
-        return path.replace(".", "_")
+        """The layer's name from its module path; a module called more than once (one decoder shared by
+        every source) makes one layer per call: model_decoder_1, model_decoder_1_2, ..."""
+        name = path.replace(".", "_")
+        taken = {layer.name for layer in self.layers}
+        unique, k = name, 2
+        while unique in taken:
+            unique, k = f"{name}_{k}", k + 1
+        return unique
 
     def append(self, layer: LayerOp, load=None) -> None:
         self.layers.append(layer)
         self.source = layer.name
         if load is not None:
-            self.loaders.append(load)
+            self.loaders.append((layer.name, load))
 
     def channels(self, layer: str, call: Call) -> int:
         """Channels of a layer imported so far (the spec analysis of the layers up to it)."""
@@ -96,10 +98,15 @@ class LayerBuilder:
         self.values[input_node] = Value("input")
 
     def add(self, call: Call) -> None:
+        layouts = tensor_layouts(self, call)
         if call.what == "module":
             self._module(call)
+        elif is_unsqueeze(self, call):
+            unsqueeze(self, call)
+            return
         else:
             self._function(call)
+        propagate(self, call, layouts)
 
     def output_layer(self, output: Any) -> str:
         if not isinstance(output, fx.Node):
@@ -132,6 +139,9 @@ class LayerBuilder:
         if isinstance(m, RNNS):
             rnn_call(self, call, REGISTERED, SUPPORTED)
             return
+        if isinstance(m, nn.Linear):
+            linear(self, call, m)
+            return
         if isinstance(m, nn.LayerNorm) and isinstance(call.args[0], fx.Node) and \
                 self.values[call.args[0]].layout == TIME_MAJOR:
             # a Conv1d model's channel norm: nn.LayerNorm(C) on x.transpose(1, 2), features last
@@ -144,6 +154,11 @@ class LayerBuilder:
             return
         if isinstance(m, nn.Conv2d | nn.Conv1d):
             self._conv(call, self._input(call, allow_pad=True), m)
+            return
+        if isinstance(m, nn.ConvTranspose2d | nn.ConvTranspose1d) and all(s == 1 for s in m.stride):
+            from soi_mcu.model.torch_conv import conv_of_tconv
+
+            self._conv(call, self._input(call, allow_pad=True), conv_of_tconv(m, f"{call.path} ({call.label}){call.where}"))
             return
         src = self._input(call)
         self.source = src.layer
@@ -169,8 +184,21 @@ class LayerBuilder:
         elif isinstance(m, RepeatFrames):
             self._new(call, Duplicate(self.layer_name(call.path), src.layer, factor=m.factor))
         else:
+            self._registered_subclass(call, m)
+
+    def _registered_subclass(self, call: Call, m: nn.Module) -> None:
+        """A subclass of a layer type a kind imports: the type itself when it keeps the type's forward;
+        refused with what to write instead when it has its own (its calls cannot be seen into)."""
+        base = next((t for t in REGISTERED if isinstance(m, t)), None)
+        if base is None:
             raise SoiError(f"{call.path} ({call.label}){call.where} is not supported; supported layers: "
                            f"{', '.join(SUPPORTED)}")
+        if type(m).forward is not base.forward:
+            raise SoiError(f"{call.path} ({call.label}){call.where}: a subclass of {base.__name__} with its own "
+                           f"forward; hold an nn.{base.__name__} in a plain nn.Module and call it from that "
+                           "module's forward (the calls around it, such as transposes, are then traced)")
+        REGISTERED[base](self, call.path, m)
+        self.values[call.node] = Value(self.source)
 
     def _new(self, call: Call, layer: LayerOp, joinable: bool = False) -> None:
         self.append(layer)
@@ -242,25 +270,11 @@ class LayerBuilder:
         self.values[call.node] = src
 
     def _tconv(self, call: Call, src: Value, tconv: nn.ConvTranspose2d) -> None:
-        (kt, kf), (st, sf) = tconv.kernel_size, tconv.stride
-        name = self.layer_name(call.path)
-        plain = tconv.groups == 1 and tconv.dilation == (1, 1) and tconv.padding[0] == 0 and tconv.output_padding[0] == 0
-        if plain and kt == st and kf == 1 and sf == 1 and tconv.padding == (0, 0):  # S-CC extrapolation in time
-            self._new(call, TConv(name, src.layer, cout=tconv.out_channels, factor=kt))
-        elif plain and kt == 1 and st == 1:  # upsampling in frequency (a U-Net decoder's)
-            layer = TConvFreq(name, src.layer, cout=tconv.out_channels, kt=1, kf=kf, fstride=sf, act="none")
-            if (tconv.padding[1], tconv.output_padding[1]) != (layer.pad, layer.output_padding):
-                raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: frequency padding {tconv.padding[1]} and "
-                               f"output_padding {tconv.output_padding[1]}; with kernel {kf} and stride {sf} use "
-                               f"padding=(0, {layer.pad}), output_padding=(0, {layer.output_padding}) (the output "
-                               f"has {sf} x the input's bins)")
-            self._new(call, layer, joinable=True)
-        else:
-            raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: supported are the S-CC extrapolation in time "
-                           "(kernel (k, 1) = stride (k, 1), no padding) and upsampling in frequency (kernel (1, kf), "
-                           f"stride (1, s)), groups=1; got kernel {tconv.kernel_size}, stride {tconv.stride}, padding "
-                           f"{tconv.padding}, groups {tconv.groups}")
-        self.weights[name] = (tconv, None)
+        from soi_mcu.model.torch_conv import tconv_layer
+
+        layer = tconv_layer(call, src, tconv, self.layer_name(call.path))
+        self._new(call, layer, joinable=isinstance(layer, TConvFreq))
+        self.weights[layer.name] = (tconv, None)
 
     def _upsample(self, call: Call, src: Value, up: nn.Upsample) -> None:
         factor = up.scale_factor
@@ -317,7 +331,7 @@ class LayerBuilder:
         return [self._input_value(call, a) for a in ops]
 
     def _framed(self, call: Call, value: Value) -> Value:
-        if value.layout != FRAMES:
+        if value.layout not in (FRAMES, SQUEEZED):
             raise SoiError(f"{call.path} ({call.label}){call.where}: reads an RNN's (batch, time, features) "
                            "tensor; transpose it back to (batch, channels, time) with .transpose(1, 2) first")
         return value
@@ -331,6 +345,15 @@ class LayerBuilder:
 
     def _arithmetic(self, call: Call, kind: str) -> None:
         words = {"add": "adding", "sub": "subtracting", "mul": "multiplying by"}[kind]
+        args = [a for a in call.args if a is not None]
+        identity = {"add": (0, 0), "sub": (None, 0), "mul": (1, 1)}[kind]  # constant on the left, right
+        if len(args) == 2 and call.kwargs.get("alpha", 1) == 1 and any(
+                not isinstance(a, fx.Node) and a == identity[i] and isinstance(args[1 - i], fx.Node)
+                for i, a in enumerate(args)):
+            # `skips = 0` then `skips = skips + skip`: the first sum is its tensor
+            node = next(a for a in args if isinstance(a, fx.Node))
+            self.values[call.node] = self._input_value(call, node)
+            return
         ops = self._operands(call, words)
         if kind not in KIND_BY_NAME:
             raise SoiError(f"{call.path} ({call.label}){call.where}: element-wise '{kind}' is not supported yet")
@@ -352,12 +375,14 @@ class LayerBuilder:
         dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim")
         keepdim = call.args[2] if len(call.args) > 2 else call.kwargs.get("keepdim", False)
         dims = tuple(dim) if isinstance(dim, list | tuple) else (dim,)
-        if self.one_d or dims not in ((3,), (-1,)) or not keepdim:
+        if self.one_d or dims not in ((3,), (-1,)):
             raise SoiError(f"{call.path} ({call.label}){call.where}: a mean over dims {dim} (keepdim={keepdim}); only "
                            "the mean over frequency of each frame, x.mean(dim=3, keepdim=True), is supported (a mean "
                            "over time is not causal per frame)")
         src = self._input(call)
         self._new(call, FreqPool(self.layer_name(call.path), src.layer))
+        if not keepdim:  # (batch, channels, time): a one-bin frame without its frequency dimension
+            self.values[call.node] = Value(self.values[call.node].layer, layout=SQUEEZED)
 
     def _functional_pad(self, call: Call) -> None:
         src = self._input(call, allow_pad=True)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model.torch_values import FRAMES, RNN_TUPLE, TIME_MAJOR, Value
+from soi_mcu.model.torch_values import FRAMES, RNN_TUPLE, SQUEEZED, TIME_MAJOR, Value
 
 RNNS = (nn.LSTM, nn.GRU, nn.RNN)
 _SWAPS = {(1, 2), (2, 1), (-1, -2), (-2, -1), (1, -1), (-1, 1), (2, -2), (-2, 2)}
@@ -42,13 +42,17 @@ def change_layout(builder: Any, call: Any) -> None:
         swap = dims in ((0, 2, 1), (0, -1, -2))
     else:
         swap = dims in _SWAPS
-    if not builder.one_d or not swap:
-        raise SoiError(f"{call.path} ({call.label}){call.where} is not supported; frames keep their (channels, "
-                       "frequency) layout: only a Conv1d model's x.transpose(1, 2) around an RNN is")
     src = builder.values[call.args[0]]
+    if not swap or not (builder.one_d or src.layout in (SQUEEZED, TIME_MAJOR)):
+        raise SoiError(f"{call.path} ({call.label}){call.where} is not supported; frames keep their (channels, "
+                       "frequency) layout: only x.transpose(1, 2) around an RNN is, in a Conv1d model or on a "
+                       "Conv2d model's (batch, channels, time) value (x.mean(dim=-1))")
     if any(src.pad) or src.layout == RNN_TUPLE:
         raise SoiError(f"{call.path} ({call.label}){call.where}: transposes what is not a tensor of frames")
-    layout = TIME_MAJOR if src.layout == FRAMES else FRAMES
+    if src.layout == TIME_MAJOR:
+        layout = FRAMES if builder.one_d else SQUEEZED
+    else:
+        layout = TIME_MAJOR
     builder.values[call.node] = Value(src.layer, layout=layout)
 
 
@@ -62,10 +66,10 @@ def rnn_call(builder: Any, call: Any, registered: dict, supported: tuple[str, ..
         raise SoiError(f"{call.path} ({name}){call.where}: called with an initial state; a streaming {name} starts "
                        "from zeros and keeps its state itself: call it with the input only")
     src = builder.values[call.args[0]]
-    if not builder.one_d or src.layout != TIME_MAJOR or not m.batch_first:
-        raise SoiError(f"{call.path} ({name}){call.where}: give it (batch, time, features): in a Conv1d model, "
-                       f"construct it with batch_first=True and call it on x.transpose(1, 2) (transpose its output "
-                       "back the same way)")
+    if src.layout != TIME_MAJOR or not m.batch_first:
+        raise SoiError(f"{call.path} ({name}){call.where}: give it (batch, time, features): construct it with "
+                       "batch_first=True and call it on x.transpose(1, 2) of a Conv1d model's frames (or of a Conv2d "
+                       "model's x.mean(dim=-1)); transpose its output back the same way")
     builder.source = src.layer
     registered[type(m)](builder, call.path, m)
     builder.values[call.node] = Value(builder.source, layout=RNN_TUPLE)

@@ -92,6 +92,14 @@ class _Tracer(fx.Tracer):
             return True
         return super().is_leaf_module(m, qualname)
 
+    def iter(self, obj: fx.Proxy):  # noqa: A003 (torch.fx's name)
+        """Iterating a chunk or split whose number of parts the call states (`for m in x.chunk(2, 1)`,
+        a list comprehension): its parts, one getitem each. fx alone allows only `a, b = x.chunk(2)`."""
+        parts = _parts(obj.node)
+        if parts is None:
+            return super().iter(obj)
+        return iter([obj[i] for i in range(parts)])
+
 
 def trace(module: nn.Module, leaves: tuple[type, ...]) -> Traced:
     """The model's calls in order; a model torch.fx cannot trace is refused in one line."""
@@ -126,6 +134,8 @@ def trace(module: nn.Module, leaves: tuple[type, ...]) -> Traced:
         elif n.op == "call_function" and n.target in _ACT_FUNCTIONS:
             act = _activation_module(n, _ACT_FUNCTIONS[n.target], n.args[1:], where)
             calls.append(Call(n, f"model.{n.name}", "module", act, n.args[:1], {}, where))
+        elif _is_square(n):  # x.pow(2), x ** 2, torch.square(x): the product of x with itself
+            calls.append(Call(n, f"model.{n.name}", "function", operator.mul, (n.args[0], n.args[0]), {}, where))
         elif n.op == "call_method" and n.target in _ACT_METHODS:
             act = _activation_module(n, _ACT_METHODS[n.target], n.args[1:], where)
             calls.append(Call(n, f"model.{n.name}", "module", act, n.args[:1], {}, where))
@@ -135,6 +145,26 @@ def trace(module: nn.Module, leaves: tuple[type, ...]) -> Traced:
     for c in calls:
         c.users = len(c.node.users)
     return Traced(calls, placeholders[0], output, {c.node: c.path for c in calls})
+
+
+def _is_square(n: fx.Node) -> bool:
+    if (n.op == "call_function" and n.target is torch.square) or (n.op == "call_method" and n.target == "square"):
+        return len(n.args) == 1 and not n.kwargs
+    powers = n.op == "call_function" and n.target in (torch.pow, operator.pow) or (n.op == "call_method" and n.target == "pow")
+    return powers and len(n.args) == 2 and isinstance(n.args[0], fx.Node) and n.args[1] == 2 and not n.kwargs
+
+
+def _parts(n: fx.Node) -> int | None:
+    """How many tensors x.chunk(k) / torch.chunk(x, k) / x.split([sizes]) returns, when the call says."""
+    name = n.target if n.op == "call_method" else getattr(n.target, "__name__", "")
+    if name not in ("chunk", "split") or len(n.args) < 2:
+        return None
+    arg = n.args[1]
+    if name == "chunk" and isinstance(arg, int):
+        return arg
+    if name == "split" and isinstance(arg, (list, tuple)):
+        return len(arg)
+    return None
 
 
 def _activation_module(n: fx.Node, make: Callable[..., nn.Module], args: tuple, where: str) -> nn.Module:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FRAMES, TIME_MAJOR, RNN_TUPLE = "frames", "btc", "rnn"  # layouts: frames; (batch, time, features); (output, state)
+# layouts: frames; (batch, time, features); (output, state); a Conv2d model's one-bin frames without
+# their frequency dimension, (batch, channels, time)
+FRAMES, TIME_MAJOR, RNN_TUPLE, SQUEEZED = "frames", "btc", "rnn", "bct"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from soi_mcu.ops.channel_slice import Slice
 from soi_mcu.ops.concat import Concat
 from soi_mcu.ops.conv import Conv
 from soi_mcu.ops.duplicate import Duplicate
+from soi_mcu.ops.gru import GRU
 from soi_mcu.ops.layernorm import ChannelNorm, FrameNorm, LayerNorm
 from soi_mcu.ops.lstm import LSTM
 from soi_mcu.ops.mul import Mul
@@ -26,9 +27,10 @@ from soi_mcu.ops.tconv_freq import TConvFreq
 from soi_mcu.ops.upsample import Upsample
 
 KINDS: tuple[type[LayerOp], ...] = (Conv, TConvFreq, TConv, Duplicate, Shift, Upsample, FreqPool, Concat, Add,
-                                    PReLU, Mul, Sub, Activation, Softmax, LSTM, Slice, LayerNorm)
+                                    PReLU, Mul, Sub, Activation, Softmax, LSTM, GRU, Slice,
+                                    LayerNorm)
 Layer = LayerOp
 
-__all__ = ["ACTIVATIONS", "KINDS", "LSTM", "Activation", "Add", "ChannelNorm", "Concat", "Conv", "Duplicate",
+__all__ = ["ACTIVATIONS", "GRU", "KINDS", "LSTM", "Activation", "Add", "ChannelNorm", "Concat", "Conv", "Duplicate",
            "FrameNorm", "FreqPool", "Layer", "LayerNorm", "LayerOp", "Mul", "PReLU", "Shift", "Slice", "Softmax", "Sub",
            "TConv", "TConvFreq", "Upsample", "activate"]

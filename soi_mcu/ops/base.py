@@ -101,6 +101,23 @@ class LowerContext:
         return kernel_is_fast(kernel, self.core)
 
 
+class KerasActs(dict):
+    """What a kind's `keras` reads: the Keras tensor of every layer built so far, by name; and, for a
+    kind that fixes its own int8 ranges instead of leaving them to the converter's calibration (GRU),
+    `calibration(name)`: layer `name`'s float activations (batch, channels, time, freq) on the
+    calibration frames, computed once, on first use, by `compute`."""
+
+    def __init__(self, first: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> None:
+        super().__init__(first)
+        self._compute = compute
+        self._float: dict[str, Any] | None = None
+
+    def calibration(self, name: str) -> Any:
+        if self._float is None:
+            self._float = self._compute()
+        return self._float[name]
+
+
 GroupOf = Callable[[int], "str | None"]  # phase -> "early" | "step" | "deferred" | None (not on this phase)
 
 

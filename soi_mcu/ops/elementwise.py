@@ -69,7 +69,9 @@ class Elementwise(LayerOp):
         """Its op reads exactly its inputs; `sources` keeps the op's input order (SUB's operands are
         ordered; the converter may also swap the commutative ones)."""
         srcs = [m.acts[s] for s in self.inputs]
-        cands = [op for op in m.readers(srcs[0]) if op.kind == self.tflite_op and set(op.inputs) == set(srcs)]
+        same = [op for op in m.graph.consumers.get(srcs[0], []) if op.kind == self.tflite_op and set(op.inputs) == set(srcs)]
+        # the converter merges identical ops (x.pow(2) written twice): then this layer shares the claimed one
+        cands = [op for op in same if op.index not in m.used] or same
         if not cands:
             raise SoiError(f"layer '{self.name}': no {self.tflite_op} of {self.inputs} in the .tflite")
         op = cands[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from soi_mcu.errors import SoiError
@@ -66,6 +67,14 @@ def keras_over_bins(keras: Any, name: str, fn: Any, hidden: int) -> Any:
 def match_over_bins(m: Any, layer: Any, kind: str, width: int) -> Any:
     """Claim the layout ops from the layer's input to its `kind` op, the op, and the layout ops after
     it back to (1, time, bins, hidden); sets m.acts[layer.name]. Returns the op."""
+    op = match_into_bins(m, layer, kind)
+    match_out_of_bins(m, layer, kind, op.outputs[0], width)
+    return op
+
+
+def match_into_bins(m: Any, layer: Any, kind: str) -> Any:
+    """Claim the layout ops from the layer's input to the first `kind` op that reads the sequences,
+    and that op. Returns the op."""
     tensor = m.acts[layer.input]
     for _ in range(3):
         op = next((o for o in m.readers(tensor) if o.kind == kind), None)
@@ -76,10 +85,26 @@ def match_over_bins(m: Any, layer: Any, kind: str, width: int) -> Any:
             break
         m.used.add(layout.index)
         tensor = layout.outputs[0]
-    op = m.consumer(tensor, kind, layer.name)
-    out = op.outputs[0]
-    steps = 0
-    while steps < 2 and not _is_frame_layout(m.graph.tensors[out].shape, width, steps):
+    return m.consumer(tensor, kind, layer.name)
+
+
+def match_out_of_bins(m: Any, layer: Any, kind: str, out: int, width: int,
+                      requantize: bool = False) -> list[tuple[int, int]]:
+    """Claim the layout ops that bring tensor `out` (the `kind` op's sequences) back to frames
+    (1, time, bins, hidden); sets m.acts[layer.name]. With `requantize`, also the int8 -> int8
+    QUANTIZEs on the way (a recurrent layer whose output range is fixed gets one where a reader needs
+    another scale, a concatenation); returns their (input, output) tensors, in order."""
+    steps, quantizes = 0, []
+    while True:
+        q = next((o for o in m.readers(out) if o.kind == "QUANTIZE"
+                  and m.graph.tensors[o.outputs[0]].dtype == np.int8), None) if requantize else None
+        if q is not None:
+            m.used.add(q.index)
+            quantizes.append((out, q.outputs[0]))
+            out = q.outputs[0]
+            continue
+        if steps == 2 or _is_frame_layout(m.graph.tensors[out].shape, width, steps):
+            break
         layout = next((o for o in m.readers(out) if o.kind in LAYOUT_OPS), None)
         if layout is None:
             raise SoiError(f"layer '{layer.name}': the {kind} output is not brought back to frames in the .tflite")
@@ -87,7 +112,7 @@ def match_over_bins(m: Any, layer: Any, kind: str, width: int) -> Any:
         out = layout.outputs[0]
         steps += 1
     m.acts[layer.name] = out
-    return op
+    return quantizes
 
 
 def _is_frame_layout(shape: tuple[int, ...], width: int, steps: int) -> bool:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from soi_mcu import paths
+from soi_mcu import cache, paths
 from soi_mcu.errors import SoiError
 from soi_mcu.model.offline import OfflineModel
+from soi_mcu.ops.base import KerasActs
 from soi_mcu.quantize.rewrite import int8_elu
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -34,16 +35,31 @@ class TfliteArtifact:
     from_cache: bool = False  # the conversion was reused (same spec, weights, calibration, converter)
 
 
-def _keras_model(offline: OfflineModel, frames: int):
-    """Each layer kind builds its own Keras layers (soi_mcu/ops/)."""
+def _keras_model(offline: OfflineModel, frames: int, calibration: np.ndarray):
+    """Each layer kind builds its own Keras layers (soi_mcu/ops/); a kind that fixes its own int8
+    ranges reads the float activations of the calibration frames from `acts` (KerasActs)."""
     import keras
 
     spec = offline.spec
     x_in = keras.Input(shape=(frames, spec.freq_bins, spec.in_channels), batch_size=1, name="input")
-    acts = {"input": x_in}
+    acts = KerasActs({"input": x_in}, lambda: _float_activations(offline, calibration[:, :frames]))
     for layer in spec.layers:
         acts[layer.name] = layer.keras(keras, offline, acts)
     return keras.Model(x_in, acts[offline.schedule.output])
+
+
+def _float_activations(offline: OfflineModel, frames: np.ndarray) -> dict:
+    """Every layer's float output on the calibration frames, as the export computes (inference
+    statistics: the batch norms are folded in the export)."""
+    import torch
+
+    training = offline.training
+    offline.eval()
+    try:
+        with torch.no_grad():
+            return offline.activations(torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)))
+    finally:
+        offline.train(training)
 
 
 def export_tflite(
@@ -58,12 +74,12 @@ def export_tflite(
         raise SoiError(f"export length {frames} must be a multiple of the model's {phases}-step pattern")
     key = _export_key(offline, calibration, frames)
     cached = cache_dir() / f"{key}.tflite"
-    from_cache = cached.is_file()
-    if from_cache:  # same spec, weights, calibration and converter: reuse the conversion
-        data = cached.read_bytes()
-    else:
+    # same spec, weights, calibration and converter: reuse the conversion, if its bytes are the ones stored
+    data = cache.load(cached)
+    from_cache = data is not None
+    if data is None:
         data = _convert(offline, calibration, frames)
-        _atomic_write(cached, data)
+        cache.store(cached, data)
     _atomic_write(out_path, data)
     return TfliteArtifact(out_path, hashlib.sha256(data).hexdigest(), frames, _tf_version(), from_cache)
 
@@ -109,7 +125,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _convert(offline: OfflineModel, calibration: np.ndarray, frames: int) -> bytes:
     import tensorflow as tf
 
-    model = _keras_model(offline, frames)
+    model = _keras_model(offline, frames, calibration)
 
     def representative():
         for seq in calibration:

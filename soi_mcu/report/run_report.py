@@ -49,7 +49,8 @@ class Report:
     model_library: dict | None = None  # flash/RAM of the model's own objects in the firmware (link map)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+        # "status" first: a failed or running run leaves {"status": "failed" | "running"} (report/outputs.py)
+        return json.dumps({"status": "complete", **asdict(self)}, indent=2, sort_keys=False) + "\n"
 
 
 def _stats(per_step: np.ndarray, phases: int) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soi_mcu.codegen import GeneratedSources
-from soi_mcu.errors import SoiError, require_tool
+from soi_mcu.errors import SoiError, ToolError, raise_if_interrupted, require_tool
 from soi_mcu.paths import PROJECT_ROOT
 from soi_mcu.target.boards import Board
 from soi_mcu.target.cmsis_nn import select_kernels
@@ -77,8 +77,9 @@ def build_firmware(sources: GeneratedSources, board: Board, build_dir: Path, log
             out.write("$ " + " ".join(cmd) + "\n")
             out.flush()
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"CMSIS_NN_PATH": ""})
+            raise_if_interrupted(proc.returncode)  # make stopped by Ctrl-C: interrupted, not a build error
             if proc.returncode != 0:
-                raise SoiError(f"firmware build failed ({cmd[1]} step); see {log}: {_first_error(log)}")
+                raise ToolError(f"firmware build failed ({cmd[1]} step); see {log}: {_first_error(log)}")
     finished.write_text("")
     elf = build_dir / "soi_firmware.elf"
     return _read_elf(elf, board, kernels.label)

@@ -21,7 +21,8 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
-from soi_mcu.errors import SoiError
+from soi_mcu import cache
+from soi_mcu.errors import SoiError, ToolError, raise_if_interrupted
 from soi_mcu.paths import FIRMWARE_DIR, cache_dir, kernel_include_dirs, kernel_sources
 from soi_mcu.target.boards import Board
 
@@ -80,18 +81,18 @@ def _compile(gcc: str, src: Path, includes: list[Path], board: Board) -> Path:
     # The key covers the headers it may include too: a changed header changes the object.
     headers = b"".join(h.read_bytes() for d in includes for h in sorted(d.glob("*.h")))
     key = hashlib.sha256(src.read_bytes() + headers + "\0".join(flags).encode()).hexdigest()[:24]
-    cache = cache_dir("code-size")
-    obj = cache / f"{src.stem}-{key}.o"
-    if obj.is_file():
+    folder = cache_dir("code-size")
+    obj = folder / f"{src.stem}-{key}.o"
+    if cache.valid(obj):  # its bytes are the ones stored (a truncated object is removed, and rebuilt here)
         return obj
-    cache.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     tmp = obj.with_name(f".{obj.name}.{os.getpid()}.tmp")
     proc = subprocess.run([gcc, *flags, "-c", str(src), "-o", str(tmp)], capture_output=True, text=True)
+    raise_if_interrupted(proc.returncode)
     if proc.returncode != 0:
         first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:300])
-        raise SoiError(f"compiling {src.name} for the code-size estimate failed: {first}")
-    tmp.replace(obj)
-    return obj
+        raise ToolError(f"compiling {src.name} for the code-size estimate failed: {first}")
+    return cache.store_file(tmp, obj)
 
 
 def _functions(obj: Path) -> list[tuple[str, int, set[str]]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soi_mcu.errors import SoiError
+from soi_mcu.errors import ToolError
 from soi_mcu.target.boards import Board
 
 # The stack is painted at reset; a high-water mark this close to its end means the paint is gone up
@@ -37,21 +37,21 @@ class RunLog:
 
 def check_finished(rc: int, lines: list[str], symbols: dict[str, tuple[int, int]], where: RunLog,
                    exhausted: str | None = None) -> None:
-    """Raise SoiError naming the failure unless the harness printed SOI_DONE and the simulator exited 0;
+    """Raise ToolError naming the failure unless the harness printed SOI_DONE and the simulator exited 0;
     `exhausted`: the message for a run the simulator stopped at its instruction budget."""
     fault = next((ln for ln in lines if ln.startswith("SOI_FAULT")), None)
     if fault:
         fields = dict(f.split("=") for f in fault.split()[1:])
         pc = int(fields["pc"])
-        raise SoiError(f"firmware HardFault at pc=0x{pc:08x} ({symbol_at(symbols, pc)}), "
+        raise ToolError(f"firmware HardFault at pc=0x{pc:08x} ({symbol_at(symbols, pc)}), "
                        f"CFSR=0x{int(fields['cfsr']):08x} HFSR=0x{int(fields['hfsr']):08x}; see {where.output}")
     if exhausted:
-        raise SoiError(exhausted)
+        raise ToolError(exhausted)
     error = next((ln for ln in lines if ln.startswith("SOI_ERROR")), None)
     if error:
-        raise SoiError(f"firmware reported: {error[len('SOI_ERROR '):]}")
+        raise ToolError(f"firmware reported: {error[len('SOI_ERROR '):]}")
     if rc != 0 or "SOI_DONE" not in lines:
-        raise SoiError(f"{where.simulator} exited with code {rc} before the firmware printed SOI_DONE; "
+        raise ToolError(f"{where.simulator} exited with code {rc} before the firmware printed SOI_DONE; "
                        f"see {where.log}")
 
 
@@ -74,12 +74,12 @@ def parse_outputs(lines: list[str], frames: int, out_bytes: int) -> np.ndarray:
             data = np.frombuffer(bytes.fromhex(hexdata), dtype=np.int8)
             k = int(step)
             if not 0 <= k < frames or seen[k] or data.size != out_bytes:
-                raise SoiError(f"firmware printed a malformed output line for step {k} "
+                raise ToolError(f"firmware printed a malformed output line for step {k} "
                                f"({data.size} bytes, {frames} frames of {out_bytes} expected)")
             out[k] = data
             seen[k] = True
     if not seen.all():
-        raise SoiError(f"firmware printed {int(seen.sum())} output frames, expected {frames}")
+        raise ToolError(f"firmware printed {int(seen.sum())} output frames, expected {frames}")
     return out
 
 
@@ -87,8 +87,8 @@ def stack_peak(lines: list[str], board: Board) -> int:
     """The SOI_STACK figure, after checking the stack did not overflow."""
     stack = next((int(ln.split()[1]) for ln in lines if ln.startswith("SOI_STACK ")), None)
     if stack is None:
-        raise SoiError("the firmware printed no SOI_STACK line")
+        raise ToolError("the firmware printed no SOI_STACK line")
     if stack >= board.stack_size - STACK_GUARD_BYTES:
-        raise SoiError(f"stack overflow: the firmware used {stack} of its {board.stack_size}-byte stack; "
+        raise ToolError(f"stack overflow: the firmware used {stack} of its {board.stack_size}-byte stack; "
                        f"raise stack_size in boards/{board.name}.toml (outputs of this run are not trusted)")
     return stack

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from soi_mcu.errors import SoiError, require_tool
+from soi_mcu.errors import SoiError, ToolError, raise_if_interrupted, require_tool
 from soi_mcu.target.boards import Board
 from soi_mcu.target.build import BuildResult
 from soi_mcu.target.harness_output import RunLog, check_finished, parse_outputs, stack_peak
@@ -55,8 +55,9 @@ def simulate_qemu(build: BuildResult, board: Board, frames: int, out_bytes: int,
         proc = subprocess.run(board_qemu_command(board, build.elf, plugin), capture_output=True, text=True,
                               timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        raise SoiError(f"the firmware did not finish within {timeout_s:.0f} s in QEMU; it may hang "
+        raise ToolError(f"the firmware did not finish within {timeout_s:.0f} s in QEMU; it may hang "
                        "(raise the timeout for very large models)") from None
+    raise_if_interrupted(proc.returncode)
     # QEMU prints semihosting output on stderr or stdout depending on its version: read both.
     log = proc.stdout + proc.stderr
     log_path = work_dir / "qemu.log"

@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from soi_mcu.errors import SoiError
+from soi_mcu import cache as soi_cache
+from soi_mcu.errors import SoiError, ToolError, raise_if_interrupted
 from soi_mcu.paths import QEMU_PLUGIN_DIR, cache_dir
 from soi_mcu.target.cores import CORES as SUPPORTED
 from soi_mcu.target.sim_result import MarkHit
@@ -46,7 +47,7 @@ def ensure_plugin(cache_dir: Path | None = None) -> Path:
     sources = plugin_sources()
     header = _plugin_header(cache).read_bytes()
     lib = plugin_library(cache, sources, header)
-    if not lib.is_file():
+    if not soi_cache.valid(lib):  # absent, or not the bytes that were built (then removed, with a line)
         _compile(sources, header, lib)
     return lib
 
@@ -55,7 +56,7 @@ def plugin_sources() -> dict[str, bytes]:
     """File name -> bytes of every .c and .h in qemu-plugin/, sorted by name (read once, so the
     cache key and the build see the same text)."""
     if not PLUGIN_SOURCE.is_file():
-        raise SoiError(f"plugin source {PLUGIN_SOURCE} is missing; reinstall soi-mcu from its repository")
+        raise ToolError(f"plugin source {PLUGIN_SOURCE} is missing; reinstall soi-mcu from its repository")
     paths = sorted(p for p in QEMU_PLUGIN_DIR.iterdir() if p.suffix in SOURCE_SUFFIXES and p.is_file())
     return {p.name: p.read_bytes() for p in paths}
 
@@ -78,17 +79,28 @@ def _plugin_header(cache: Path) -> Path:
             raise SoiError(f"QEMU_PLUGIN_H={env} is not a file; point it at QEMU 7.2's include/qemu/qemu-plugin.h")
         return path
     cached = cache / HEADER_NAME
-    if not cached.is_file():
+    # A header cached by an older soi-mcu (no hash) is kept when it looks whole: fetching it again
+    # needs the network.
+    if soi_cache.load(cached, adopt=_whole_header) is None:
         data = _fetch_header_from_debian()
-        _atomic_write(cached, data)
+        if not _whole_header(data):
+            raise ToolError(f"the {HEADER_NAME} fetched from Debian is not QEMU's plugin header; {HEADER_HINT}")
+        soi_cache.store(cached, data)
     return cached
+
+
+def _whole_header(data: bytes) -> bool:
+    """Whether `data` reads as QEMU's plugin header, through to its end (a truncated one has no #endif)."""
+    lines = data.rstrip().splitlines()
+    return b"QEMU_PLUGIN_VERSION" in data and b"qemu_plugin_install" in data and bool(lines) and \
+        lines[-1].startswith(b"#endif")
 
 
 def _fetch_header_from_debian() -> bytes:
     """Download Debian's qemu source package with a private apt config; return the header's bytes."""
     apt = shutil.which("apt-get")
     if apt is None:
-        raise SoiError(f"cannot fetch qemu-plugin.h: apt-get not found; {HEADER_HINT}")
+        raise ToolError(f"cannot fetch qemu-plugin.h: apt-get not found; {HEADER_HINT}")
     print("fetching qemu-plugin.h from Debian's qemu source package (once)", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="soi-apt-") as tmp_name:
         tmp = Path(tmp_name)
@@ -111,21 +123,22 @@ def _fetch_header_from_debian() -> bytes:
         _run_apt([apt, *opts, "-q", "source", "--download-only", "qemu"], tmp / "src", "apt-get source qemu")
         tarballs = sorted((tmp / "src").glob("qemu_*.orig.tar.*"))
         if not tarballs:
-            raise SoiError(f"apt-get source qemu fetched no orig tarball; {HEADER_HINT}")
+            raise ToolError(f"apt-get source qemu fetched no orig tarball; {HEADER_HINT}")
         return _header_from_tarball(tarballs[0])
 
 
 def _run_apt(cmd: list[str], cwd: Path, what: str) -> None:
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+        raise_if_interrupted(proc.returncode)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SoiError(f"{what} failed ({exc}); {HEADER_HINT}") from exc
+        raise ToolError(f"{what} failed ({exc}); {HEADER_HINT}") from exc
     # A failed download is only a warning to `apt-get update` (exit status 0): look for it.
     lines = (proc.stdout + "\n" + proc.stderr).splitlines()
     errors = [ln.strip() for ln in lines if ln.startswith(("E:", "Err:", "W: Failed to fetch"))]
     if proc.returncode != 0 or errors:
         detail = errors[0] if errors else (lines or ["no output"])[-1]
-        raise SoiError(f"{what} failed: {detail}; check network access or {HEADER_HINT}")
+        raise ToolError(f"{what} failed: {detail}; check network access or {HEADER_HINT}")
 
 
 def _header_from_tarball(tarball: Path) -> bytes:
@@ -139,14 +152,14 @@ def _header_from_tarball(tarball: Path) -> bytes:
                     if handle is not None:
                         return handle.read()
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise SoiError(f"cannot read {tarball.name}: {exc}; {HEADER_HINT}") from exc
-    raise SoiError(f"{tarball.name} holds no include/qemu/{HEADER_NAME}; {HEADER_HINT}")
+        raise ToolError(f"cannot read {tarball.name}: {exc}; {HEADER_HINT}") from exc
+    raise ToolError(f"{tarball.name} holds no include/qemu/{HEADER_NAME}; {HEADER_HINT}")
 
 
 def _compile(sources: dict[str, bytes], header: bytes, lib: Path) -> None:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        raise SoiError("no C compiler to build the QEMU plugin: install one with `apt-get install gcc`")
+        raise ToolError("no C compiler to build the QEMU plugin: install one with `apt-get install gcc`")
     with tempfile.TemporaryDirectory(prefix="soi-plugin-", dir=lib.parent) as tmp_name:
         tmp = Path(tmp_name)
         # Copy the header and every source so an oddly named $QEMU_PLUGIN_H still resolves as
@@ -158,10 +171,11 @@ def _compile(sources: dict[str, bytes], header: bytes, lib: Path) -> None:
         units = [str(tmp / name) for name in sorted(sources) if name.endswith(".c")]
         cmd = [cc, *CFLAGS, f"-I{tmp}", "-o", str(out), *units]
         proc = subprocess.run(cmd, capture_output=True, text=True)
+        raise_if_interrupted(proc.returncode)
         if proc.returncode != 0:
             first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip())
-            raise SoiError(f"compiling the QEMU plugin failed: {first}")
-        os.replace(out, lib)  # atomic: concurrent builders never see a half-written .so
+            raise ToolError(f"compiling the QEMU plugin failed: {first}")
+        soi_cache.store_file(out, lib)  # atomic, with its hash: concurrent builders never see a half-written .so
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -220,7 +234,7 @@ def parse_plugin_output(path: Path) -> PluginTrace:
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as exc:
-        raise SoiError(f"no plugin output at {path} ({exc.strerror}); did QEMU start with the plugin?") from exc
+        raise ToolError(f"no plugin output at {path} ({exc.strerror}); did QEMU start with the plugin?") from exc
     total: dict[str, str] | None = None
     marks: list[MarkHit] = []
     for number, line in enumerate(lines, 1):
@@ -232,13 +246,13 @@ def parse_plugin_output(path: Path) -> PluginTrace:
             elif kind == "mark":
                 marks.append(MarkHit(int(fields["addr"], 16), *_counts(fields)))
         except (KeyError, ValueError) as exc:
-            raise SoiError(f"{path}:{number}: malformed plugin output line: {line!r}") from exc
+            raise ToolError(f"{path}:{number}: malformed plugin output line: {line!r}") from exc
     if total is None:
-        raise SoiError(f"{path}: no 'total' line; QEMU probably died before exiting cleanly")
+        raise ToolError(f"{path}: no 'total' line; QEMU probably died before exiting cleanly")
     try:
         insns, p1, p2, p3 = _counts(total)
     except (KeyError, ValueError) as exc:
-        raise SoiError(f"{path}: malformed 'total' line") from exc
+        raise ToolError(f"{path}: malformed 'total' line") from exc
     known = {"insns", "cycles_p1", "cycles_p2", "cycles_p3"}
     extra = tuple((k, v) for k, v in total.items() if k not in known)
     return PluginTrace(insns, p2, p1, p3, tuple(marks), extra)

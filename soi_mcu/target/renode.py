@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from soi_mcu.errors import SoiError
+from soi_mcu.errors import SoiError, ToolError, ToolMissingError, raise_if_interrupted
 from soi_mcu.paths import RENODE_DIR
 from soi_mcu.target.boards import Board
 from soi_mcu.target.build import BuildResult
@@ -92,7 +92,7 @@ def simulate_renode(build: BuildResult, board: Board, frames: int, out_bytes: in
     """Run the UART harness firmware for `frames` steps in Renode and read back its lines and counts."""
     renode_test = shutil.which("renode-test")
     if renode_test is None:
-        raise SoiError(RENODE_MISSING)
+        raise ToolMissingError(RENODE_MISSING)
     suite = write_renode_suite(build.elf, board, frames, work_dir, insn_budget)
     for name in (UART_LOG, MARKS_LOG, INSNS_FILE):
         (work_dir / name).unlink(missing_ok=True)  # Renode's file backend never overwrites: it numbers a new file
@@ -100,8 +100,9 @@ def simulate_renode(build: BuildResult, board: Board, frames: int, out_bytes: in
     cmd = [renode_test, str(suite), "-r", str(results)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        raise_if_interrupted(proc.returncode)
     except subprocess.TimeoutExpired:
-        raise SoiError(f"Renode did not finish within {timeout_s:.0f} s; see {results}") from None
+        raise ToolError(f"Renode did not finish within {timeout_s:.0f} s; see {results}") from None
     (work_dir / "renode-test.log").write_text(proc.stdout + proc.stderr)
     uart = work_dir / UART_LOG
     lines = uart.read_text(errors="replace").splitlines() if uart.is_file() else []

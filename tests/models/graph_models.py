@@ -119,3 +119,58 @@ class Gated(nn.Module):
 
 def build_gated() -> nn.Module:
     return Gated().eval()
+
+
+class SkipSum(nn.Module):
+    """TCN idioms: `skips = 0` summed over blocks, a block returning (residual, skip) whose last
+    residual is never used, a mask chunk iterated in a comprehension, one decoder shared by the parts;
+    a stride-1 transposed conv after a past padding (a causal conv), squares written two ways (the
+    converter merges the two identical MULs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Sequential(nn.ConstantPad1d((1, 0), 0.0), nn.Conv1d(4, 8, 2), nn.ConstantPad1d((2, 0), 0.0),
+                                 nn.ConvTranspose1d(8, 8, 3, padding=2))
+        self.res = nn.ModuleList(nn.Conv1d(8, 8, 1) for _ in range(2))
+        self.skip = nn.ModuleList(nn.Conv1d(8, 8, 1) for _ in range(2))
+        self.mask = nn.Conv1d(8, 16, 1)
+        self.dec = nn.Conv1d(8, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.inp(x)
+        h, skips = w, 0
+        for res, skip in zip(self.res, self.skip, strict=True):
+            h, skips = h + res(h), skips + skip(h)
+        masks = torch.sigmoid(self.mask(skips.pow(2) + skips ** 2 + skips)).chunk(2, dim=1)
+        return torch.cat([self.dec(w * m) for m in masks], dim=1)
+
+
+def build_skipsum() -> nn.Module:
+    torch.manual_seed(3)
+    return SkipSum().eval()
+
+
+class TemporalAttention(nn.Module):
+    """GTCRN's TRA with an LSTM in place of its GRU: per-channel energies over frequency, an RNN over
+    time, a Linear and a sigmoid give a one-bin gate that multiplies every bin."""
+
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.ZeroPad2d((1, 1, 2, 0)), nn.Conv2d(2, channels, 3))
+        self.att_rnn = nn.LSTM(channels, channels * 2, batch_first=True)
+        self.att_fc = nn.Linear(channels * 2, channels)
+        self.att_act = nn.Sigmoid()
+        self.head = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        zt = torch.mean(x.pow(2), dim=-1)  # (B, C, T)
+        at = self.att_rnn(zt.transpose(1, 2))[0]
+        at = self.att_fc(at).transpose(1, 2)
+        at = self.att_act(at)
+        return self.head(x * at[..., None])
+
+
+def build_attention() -> nn.Module:
+    torch.manual_seed(4)
+    return TemporalAttention().eval()

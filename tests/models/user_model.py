@@ -23,8 +23,9 @@ def build() -> nn.Sequential:
     )
 
 
-def build_lstm() -> nn.Sequential:
-    return nn.Sequential(*causal_conv(1, 4), nn.ReLU(), nn.GRU(4, 4))
+def build_rnn() -> nn.Sequential:
+    """A layer the importer refuses (a plain nn.RNN: LSTM and GRU are supported, it is not)."""
+    return nn.Sequential(*causal_conv(1, 4), nn.ReLU(), nn.RNN(4, 4))
 
 
 def build_lookahead() -> nn.Sequential:

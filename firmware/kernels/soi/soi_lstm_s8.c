@@ -7,32 +7,7 @@
  * whole sequence per call, where the firmware steps one frame at a time and keeps the state. */
 #include "soi_lstm.h"
 
-#include <string.h>
-
 #include "soi_q15.h"
-
-#if defined(__ARM_FEATURE_DSP)
-#include <arm_acle.h>
-#endif
-
-/* acc + a . b over n int8 pairs: with the DSP extension four per word (two SXTB16 pairs into SMLAD). */
-static int32_t dot_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t acc)
-{
-    int32_t i = 0;
-#if defined(__ARM_FEATURE_DSP)
-    for (; i + 4 <= n; i += 4) {
-        uint32_t x, w;
-        memcpy(&x, a + i, 4); /* unaligned word loads */
-        memcpy(&w, b + i, 4);
-        acc = __smlad(__sxtb16(x), __sxtb16(w), acc);
-        acc = __smlad(__sxtb16((x >> 8) | (x << 24)), __sxtb16((w >> 8) | (w << 24)), acc); /* bytes 1, 3 */
-    }
-#endif
-    for (; i < n; i++) {
-        acc += (int32_t)a[i] * (int32_t)b[i];
-    }
-    return acc;
-}
 
 static int16_t clamp16(int32_t x)
 {
@@ -45,7 +20,7 @@ static void accumulate(const int8_t *vector, int32_t size, const int8_t *weights
                        int32_t multiplier, int32_t shift, int32_t rows, int16_t *gate)
 {
     for (int32_t r = 0; r < rows; r++) {
-        const int32_t acc = dot_s8(vector, weights + r * size, size, bias[r]);
+        const int32_t acc = soi_dot_s8(vector, weights + r * size, size, bias[r]);
         gate[r] = clamp16(soi_q15_requantize(acc, multiplier, shift) + gate[r]);
     }
 }
