@@ -91,7 +91,8 @@ def build_firmware(board: Board, lib: str, cmsis: Path | None, work: Path, jobs:
     objs = _compile_objects(sources, lib_flags, work / "obj", jobs)
     (work / "bench.c").write_text(firmware_source(shapes))
     elf = work / "bench.elf"
-    cmd = link_command(board, [work / "bench.c", fw / "runtime" / "soi_profile.c", *objs], work, elf,
+    runtime = [fw / "runtime" / "soi_profile.c", fw / "runtime" / "soi_ring.c"]  # soi_table_s8: activation rows
+    cmd = link_command(board, [work / "bench.c", *runtime, *objs], work, elf,
                        cflags=[*CFLAGS, *inc, f"-I{fw / 'runtime'}"])
     res = _run(cmd)
     if res.returncode != 0:

@@ -1,7 +1,8 @@
 """soi_dw_s16w_s8 (the one-bin depthwise kernel with a generation-time int16 stream) against the project's
 arm_depthwise_conv_wrapper_s8 (itself bit-exact with LiteRT) on random shapes and quantizations: on the host
 (its C path, under AddressSanitizer and UBSan) and in QEMU on the DSP cores (its assembly). Channels 4..256,
-dilations 1..8, two frames in a batch, activation ranges narrower than int8, the fast requantization's edges
+2..17 taps (kh = 3 has its own loop; even and odd kh the two copies of the other), dilations 1..8, two
+frames in a batch, activation ranges narrower than int8, the fast requantization's edges
 (s16w's _quantization: right shift 1, where every other value is a tie and negative ties round away from
 zero, shift 21, the largest biases it takes, multiplier 0); and a stream whose header does not match."""
 
@@ -30,16 +31,17 @@ def _source(seed: int = 11) -> str:
     data, calls = [], []
     for i in range(CASES):
         c = 4 * int(rng.choice([1, 2, 3, 16, 32, 64, int(rng.integers(1, 40))]))
-        dil = int(rng.choice([1, 1, 2, 4, 8]))
+        kh = 3 if i % 2 else int(rng.choice([2, 4, 5, 10, 15, 16, 17, int(rng.integers(2, 18))]))
+        dil = int(rng.choice([1, 1, 2, 4, 8])) if kh < 10 else int(rng.choice([1, 2]))
         batch = 2 if i % 9 == 4 else 1
-        h = 2 * dil + 1
+        h = (kh - 1) * dil + 1
         inp = rng.integers(-128, 128, size=batch * h * c)
         if i % 8 == 1:  # extreme inputs: the largest accumulators the stream's bound allows
             inp = rng.choice([-128, 127], size=inp.size)
-        wts = rng.integers(-127, 128, size=(1, 3, 1, c)).astype(np.int8)
+        wts = rng.integers(-127, 128, size=(1, kh, 1, c)).astype(np.int8)
         if i % 8 == 1:
-            wts = rng.choice([-128, 127], size=(1, 3, 1, c)).astype(np.int8)
-        bias, mult, shift = _quantization(rng, i, c, 3)
+            wts = rng.choice([-128, 127], size=(1, kh, 1, c)).astype(np.int8)
+        bias, mult, shift = _quantization(rng, i, c, kh)
         lo = int(rng.choice([-128, -128, int(rng.integers(-128, 0))]))
         hi = int(rng.choice([127, 127, int(rng.integers(lo + 1, 128))]))
         in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
@@ -50,7 +52,7 @@ def _source(seed: int = 11) -> str:
         calls.append(f"""    {{
         const cmsis_nn_dw_conv_params p = {{{in_off}, {out_off}, 1, {{1, 1}}, {{0, 0}}, {{1, {dil}}}, {{{lo}, {hi}}}}};
         const cmsis_nn_per_channel_quant_params q = {{(int32_t *)m{i}, (int32_t *)s{i}}};
-        const cmsis_nn_dims id = {{{batch}, {h}, 1, {c}}}, fd = {{1, 3, 1, {c}}};
+        const cmsis_nn_dims id = {{{batch}, {h}, 1, {c}}}, fd = {{1, {kh}, 1, {c}}};
         const cmsis_nn_dims bd = {{1, 1, 1, {c}}}, od = {{{batch}, 1, 1, {c}}};
         cmsis_nn_context c1 = {{scratch, arm_depthwise_conv_wrapper_s8_get_buffer_size(&p, &id, &fd, &od)}};
         const int n = {batch * c};
@@ -76,7 +78,7 @@ def _source(seed: int = 11) -> str:
 #include "soi_semihost.h"
 
 {''.join(data)}
-static int8_t ref[1024], got[1024];
+static int8_t ref[1024], got[1024];  /* batch x channels <= 512 */
 static int32_t scratch[4096];
 static int failures;
 
@@ -163,7 +165,17 @@ def test_dw16_stream_layout_and_refusals() -> None:
     assert int(s[5 + 19 + 14]) == 1 | 2 << 8 | 3 << 16 | 21 << 24
     assert dw16_stream(w, np.zeros(8), [1 << 30] * 8, [0] * 8, 2, -1) is None  # no right shift: not exact
     assert dw16_stream(w[..., :6], np.zeros(6), [1 << 30] * 6, [-3] * 6, 2, -1) is None  # channels % 4
+    # kh = 5: the 4 start values, two tap pairs, the last tap's pairs, the constants
+    w5 = np.arange(1, 5 * 4 + 1, dtype=np.int8).reshape(1, 5, 1, 4)
+    s5 = dw16_stream(w5, np.zeros(4), [1 << 30] * 4, [-3] * 4, 1, 0)
+    assert s5 is not None and s5.size == 5 + 4 + 8 + 2 + 9 and s5[2] == 5
+    assert list(s5[5:9]) == [2 * int(w5[0, :, 0, j].sum()) for j in range(4)]
+    word = int(s5[9 + 4 + 1]) & 0xFFFFFFFF  # pair 1 (taps 2, 3) of channel 1
+    assert (word & 0xFFFF, word >> 16) == (2 * w5[0, 2, 0, 1], 2 * w5[0, 3, 0, 1])
+    word = int(s5[17]) & 0xFFFFFFFF  # tap 4 of channels 0 and 2
+    assert (word & 0xFFFF, word >> 16) == (2 * w5[0, 4, 0, 0], 2 * w5[0, 4, 0, 2])
     ok = dict(kt=3, kf=1, cin=64, cout=64, in_width=1, out_width=1, fstride=1, depthwise=True, pad_w=0)
     assert dw16_applies(**ok)
-    assert not dw16_applies(**(ok | {"kt": 5})) and not dw16_applies(**(ok | {"cin": 62, "cout": 62}))
+    assert dw16_applies(**(ok | {"kt": 17})) and not dw16_applies(**(ok | {"kt": 18}))
+    assert not dw16_applies(**(ok | {"kt": 1})) and not dw16_applies(**(ok | {"cin": 62, "cout": 62}))
     assert not dw16_applies(**(ok | {"in_width": 2, "out_width": 2})) and not dw16_applies(**(ok | {"cout": 128}))

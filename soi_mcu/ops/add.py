@@ -5,12 +5,13 @@ input's multiplier negated (sub.cc's PrepareGeneralSubOp, then reference_integer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
 
 from soi_mcu.errors import SoiError
+from soi_mcu.ops.add_table import AddTables, add_tables
 from soi_mcu.ops.base import BufRef, LayerOp, LowerContext, Lowered
 from soi_mcu.ops.elementwise import Elementwise
 from soi_mcu.ops.requant import activation_range, quantize_multiplier
@@ -20,9 +21,12 @@ from soi_mcu.ops.requant import activation_range, quantize_multiplier
 class AddNode:
     """Both inputs rescaled to a common scale with 20 bits of headroom, summed, requantized to the
     output (the parameters TFLite's reference kernel derives). A subtraction is the same node with the
-    second input's multiplier negated (`what` only names it in the C comment)."""
+    second input's multiplier negated (`what` only names it in the C comment). With `tables` it runs as
+    soi_add_table_s8 (add_table.py: each input's share of the output, checked on all input pairs), else as
+    arm_elementwise_add_s8."""
 
     kind: ClassVar[str] = "add"
+    declare_rank: ClassVar[int] = 0  # its tables (if any), in layer order with the convs' constants
     name: str
     sources: tuple[BufRef, BufRef]
     target: BufRef
@@ -37,10 +41,23 @@ class AddNode:
     act_min: int
     act_max: int
     what: str = "addition"
+    tables: AddTables | None = None
 
     @property
     def kernels(self) -> tuple[str, ...]:
-        return ("arm_elementwise_add_s8",)
+        return ("soi_add_table_s8",) if self.tables is not None else ("arm_elementwise_add_s8",)
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return ("soi_add_table.h",) if self.tables is not None else ()
+
+    @property
+    def constant_bytes(self) -> int:
+        return 2 * 256 * 4 if self.tables is not None else 0
+
+    def portable(self) -> AddNode:
+        """This node on the CMSIS-NN API (no tables), as without the project's fast kernels."""
+        return replace(self, tables=None)
 
     def reads(self, what: str) -> tuple[BufRef, ...]:
         return self.sources
@@ -69,6 +86,8 @@ def add_node(layer: LayerOp, ctx: LowerContext, sign: int = 1, what: str = "addi
         input_shifts=(q1[1], q2[1]), left_shift=left_shift, output_offset=int(m.output.zero_point[0]),
         output_multiplier=qo[0], output_shift=qo[1], act_min=act_min, act_max=act_max, what=what,
     )
+    if ctx.fast_kernels and layer.name not in ctx.portable_layers and ctx.core_is_fast("soi_add_table_s8"):
+        node = replace(node, tables=add_tables(node))
     return Lowered((node,), node.target, m.output, {node.target.buffer: node.size})
 
 

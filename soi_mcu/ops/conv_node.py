@@ -28,7 +28,7 @@ _BUFFER_SIZE_FN = {
     "soi_conv_s16w_s8": "soi_conv_s16w_s8_get_buffer_size",
 }
 # the project's kernels with a generation-time stream
-FAST_KERNELS = ("soi_conv_s16w_s8", "soi_pw_s16w_s8", "soi_dw_s16w_s8")
+FAST_KERNELS = ("soi_conv_s16w_s8", "soi_pw_s16w_s8", "soi_dw_s16w_s8", "soi_add_table_s8")
 
 
 @dataclass(frozen=True)

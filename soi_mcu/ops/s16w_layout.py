@@ -148,47 +148,53 @@ def pw16_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int
 
 
 DW16_MAGIC = 0x36315744  # "DW16" (firmware/kernels/soi/soi_dw_s16w.h)
+DW16_MAX_TAPS = 17  # 2 x DW16_MAX_PAIRS + 1 (soi_dw_s16w_internal.h: the tap pairs its assembly unrolls)
 
 
 def dw16_applies(*, kt: int, kf: int, cin: int, cout: int, in_width: int, out_width: int, fstride: int,
                  depthwise: bool, pad_w: int) -> bool:
-    """The shapes soi_dw_s16w_s8 takes: a depthwise conv of 3 taps in time (any dilation) over one bin,
+    """The shapes soi_dw_s16w_s8 takes: a depthwise conv of 2..17 taps in time (any dilation) over one bin,
     channel multiplier 1, channels a multiple of 4 (its blocks of 4 read one input word per frame)."""
-    return (depthwise and cout == cin and cin % 4 == 0 and kt == 3 and kf == 1 and in_width == 1
+    return (depthwise and cout == cin and cin % 4 == 0 and 2 <= kt <= DW16_MAX_TAPS and kf == 1 and in_width == 1
             and out_width == 1 and fstride == 1 and pad_w == 0)
+
+
+def _pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Doubled int16 pairs as little-endian words: (2 lo) in the low half, (2 hi) in the high half."""
+    return ((2 * lo) & 0xFFFF) | (((2 * hi) & 0xFFFF) << 16)
 
 
 def dw16_stream(weights: np.ndarray, bias: np.ndarray, multipliers: Sequence[int], shifts: Sequence[int],
                 input_offset: int, output_offset: int) -> np.ndarray | None:
-    """The int32 words soi_dw_s16w_s8 reads (layout in soi_dw_s16w.h) for a depthwise filter [1, 3, 1, c]:
+    """The int32 words soi_dw_s16w_s8 reads (layout in soi_dw_s16w.h) for a depthwise filter [1, kh, 1, c]:
     a header, then per block of 4 channels their start values, tap pairs and requantization constants.
-    None where the fast requantization would not be exact (s16w_stream's rule)."""
+    None where the fast requantization would not be exact (s16w_stream's rule) or the shape is not one
+    the kernel takes."""
     w = np.asarray(weights).astype(np.int64)
-    if w.ndim != 4 or w.shape[:3] != (1, 3, 1) or w.shape[3] % 4:
+    if w.ndim != 4 or w.shape[0] != 1 or w.shape[2] != 1 or w.shape[3] % 4 or not 2 <= w.shape[1] <= DW16_MAX_TAPS:
         return None
-    c = w.shape[3]
-    taps = w[0, :, 0, :]  # [tap, channel]
+    kh, c = w.shape[1], w.shape[3]
+    taps = w[0, :, 0, :].reshape(kh, -1, 4)  # [tap, block, j]
     b = np.asarray(bias, dtype=np.int64)
     right = -np.asarray(shifts, dtype=np.int64)
     mult = np.asarray(multipliers, dtype=np.int64)
     if (right < 1).any() or (right > S16W_MAX_RIGHT_SHIFT).any() or (mult < 0).any():
         return None
-    if (np.abs(b) + 3 * 255 * 128 >= S16W_ACC_LIMIT).any():
+    if (np.abs(b) + kh * 255 * 128 >= S16W_ACC_LIMIT).any():
         return None
-
-    def pair(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        return ((2 * lo) & 0xFFFF) | (((2 * hi) & 0xFFFF) << 16)
-
-    start = (2 * (b + input_offset * taps.sum(axis=0))).reshape(-1, 4)
-    p = pair(taps[0], taps[1]).reshape(-1, 4)
-    w2 = taps[2].reshape(-1, 4)
-    q02, q13 = pair(w2[:, 0], w2[:, 2]), pair(w2[:, 1], w2[:, 3])
+    start = (2 * (b + input_offset * taps.sum(axis=0).reshape(-1))).reshape(-1, 4)
+    pairs = [_pairs(taps[2 * k], taps[2 * k + 1]) for k in range(kh // 2)]  # each [block, j]
+    single = [_pairs(taps[-1][:, 0], taps[-1][:, 2]), _pairs(taps[-1][:, 1], taps[-1][:, 3])] if kh % 2 else []
     m = mult.reshape(-1, 4)
     k = ((1 << (right - 1)) + output_offset * (1 << right)).reshape(-1, 4)
     r = right.reshape(-1, 4)
     packed = r[:, 0] | (r[:, 1] << 8) | (r[:, 2] << 16) | (r[:, 3] << 24)
-    cols = [start[:, 0], start[:, 1], p[:, 0], p[:, 1], start[:, 2], start[:, 3], p[:, 2], p[:, 3], q02, q13,
-            m[:, 0], k[:, 0], m[:, 1], k[:, 1], packed, m[:, 2], k[:, 2], m[:, 3], k[:, 3]]
-    body = np.stack(cols, axis=1).astype(np.int64) & 0xFFFFFFFF
-    header = np.array([DW16_MAGIC, c, 3, input_offset & 0xFFFFFFFF, output_offset & 0xFFFFFFFF], dtype=np.int64)
+    rq = [m[:, 0], k[:, 0], m[:, 1], k[:, 1], packed, m[:, 2], k[:, 2], m[:, 3], k[:, 3]]
+    if kh == 3:  # start values interleaved with the pair: what 9 data registers hold (soi_dw16_blocks)
+        p = pairs[0]
+        cols = [start[:, 0], start[:, 1], p[:, 0], p[:, 1], start[:, 2], start[:, 3], p[:, 2], p[:, 3]]
+    else:
+        cols = [start[:, j] for j in range(4)] + [p[:, j] for p in pairs for j in range(4)]
+    body = np.stack(cols + single + rq, axis=1).astype(np.int64) & 0xFFFFFFFF
+    header = np.array([DW16_MAGIC, c, kh, input_offset & 0xFFFFFFFF, output_offset & 0xFFFFFFFF], dtype=np.int64)
     return np.concatenate([header, body.reshape(-1)]).astype(np.uint32).view(np.int32)

@@ -62,8 +62,8 @@ def plan_for_board(spec: ModelSpec, graph, board: Board, quiet: bool = False) ->
                       f"filters ({', '.join(dropped)}): {portable.weight_bytes:,} B", file=sys.stderr)
             return portable
     if fast and not quiet:
-        print(f"      {len(fast)} conv layer(s) run on the project's DSP kernels (soi_conv_s16w_s8, soi_pw_s16w_s8, "
-              "soi_dw_s16w_s8: int16 filter streams)", file=sys.stderr)
+        print(f"      {len(fast)} layer(s) run on the project's kernels with generation-time constants (soi_conv_s16w_s8, "
+              "soi_pw_s16w_s8, soi_dw_s16w_s8: int16 filter streams; soi_add_table_s8: tables)", file=sys.stderr)
     return plan
 
 

@@ -34,18 +34,22 @@ class Core:
 # unpaired and the CMSIS-style int8 kernel is faster at >= 32 channels (bench/kernel_bench.py: 1.24 vs
 # 1.46 MAC/cycle at 64 channels), so the M7 keeps the CMSIS-NN call. soi_pw_s16w_s8 (1x1 convs) is faster on
 # all three DSP cores (one-bin 64..256 channels: M4 0.62-0.71, M7 0.86-1.00 MAC/cycle against 0.20-0.38), and
-# so is soi_dw_s16w_s8 (one-bin depthwise, 3 taps: M4 0.14-0.15, M7 0.18-0.20 against 0.04 / 0.08).
+# so is soi_dw_s16w_s8 (one-bin depthwise, 3 taps: M4 0.14-0.15, M7 0.18-0.20 against 0.04 / 0.08; on the M55,
+# whose MVE path reaches 0.08-0.09, its DSP assembly runs at 0.14-0.15 too).
+# soi_add_table_s8 (int8 ADD / SUB from two tables, plain Thumb-2) is faster on every core.
 CORES: dict[str, Core] = {c.name: c for c in (
     Core("cortex-m3", "armv7-m", dsp=False, mve=False, fpu=None, plugin_timing="cortex-m3",
-         reference_board="mps2-an385"),
+         reference_board="mps2-an385", fast_kernels=("soi_add_table_s8",)),
     Core("cortex-m4", "armv7e-m", dsp=True, mve=False, fpu="fpv4-sp-d16", plugin_timing="cortex-m4",
-         reference_board="mps2-an386", fast_kernels=("soi_conv_s16w_s8", "soi_pw_s16w_s8", "soi_dw_s16w_s8")),
+         reference_board="mps2-an386", fast_kernels=("soi_conv_s16w_s8", "soi_pw_s16w_s8", "soi_dw_s16w_s8",
+                                                    "soi_add_table_s8")),
     Core("cortex-m7", "armv7e-m", dsp=True, mve=False, fpu="fpv5-d16", plugin_timing="cortex-m7",
-         reference_board="mps2-an500", fast_kernels=("soi_pw_s16w_s8", "soi_dw_s16w_s8")),
+         reference_board="mps2-an500", fast_kernels=("soi_pw_s16w_s8", "soi_dw_s16w_s8", "soi_add_table_s8")),
     Core("cortex-m33", "armv8-m.main", dsp=True, mve=False, fpu="fpv5-sp-d16", plugin_timing="cortex-m33",
-         reference_board="mps2-an505", fast_kernels=("soi_conv_s16w_s8", "soi_pw_s16w_s8", "soi_dw_s16w_s8")),
+         reference_board="mps2-an505", fast_kernels=("soi_conv_s16w_s8", "soi_pw_s16w_s8", "soi_dw_s16w_s8",
+                                                    "soi_add_table_s8")),
     Core("cortex-m55", "armv8.1-m.main", dsp=True, mve=True, fpu="auto", plugin_timing="cortex-m55",
-         reference_board="mps3-an547"),
+         reference_board="mps3-an547", fast_kernels=("soi_dw_s16w_s8", "soi_add_table_s8")),
 )}
 NAMES: tuple[str, ...] = tuple(CORES)
 
