@@ -449,6 +449,42 @@ def test_an_unknown_qemu_machine_is_named_before_any_build(tmp_path: Path, capsy
     assert not (tmp_path / "out").exists()  # refused before the output folder was touched
 
 
+@pytest.mark.skipif(not have("qemu-system-arm", "cmake", "arm-none-eabi-gcc"), reason="needs the toolchain and QEMU")
+@pytest.mark.parametrize("old, new, words", [
+    ("origin = 0x00000000", "origin = 0x60000000", "[flash] origin = 0x60000000, size = 0x400000 is not memory"),
+    ("size = 0x400000\n\n[simulators", "size = 0x1000000\n\n[simulators", "[ram] origin = 0x20000000, size = 0x1000000"),
+])
+def test_a_region_without_memory_behind_it_in_the_qemu_machine_is_named_before_any_build(
+        tmp_path: Path, capsys, old: str, new: str, words: str) -> None:
+    path = tmp_path / "mps2-an386.toml"
+    assert old in BOARD
+    path.write_text(BOARD.replace(old, new, 1))
+    line = refused(["demo", "--board", str(path), "--out", str(tmp_path / "out")], capsys)
+    assert f"error: board file {path}: " in line and words in line, line
+    assert "in QEMU's mps2-an386 (its memory: 0x00000000-0x007fffff" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cpu_view_of_a_qemu_memory_map_is_read_with_trustzone_memory() -> None:
+    from soi_mcu.target.qemu_memory import parse_cpu_memory
+
+    mtree = """FlatView #4
+ AS "tz-mpc-downstream", root: QSPI
+  0000000000000000-00000000007fffff (prio 0, rom): QSPI
+FlatView #6
+ AS "cpu-secure-memory-0", root: armv7m-container
+ AS "cpu-memory-0", root: armv7m-container
+ Root memory region: armv7m-container
+  0000000000000000-000000000007ffff (prio 0, ram): sse300-itcm
+  0000000001000000-00000000011fffff (prio 0, i/o): tz-mpc-upstream
+  0000000001200000-00000000013fffff (prio 0, i/o): tz-mpc-upstream
+  0000000040012000-0000000040012fff (prio 0, i/o): armsse-cpu-pwrctrl
+FlatView #7
+  0000000050000000-00000000500fffff (prio 0, ram): elsewhere
+"""
+    assert parse_cpu_memory(mtree) == ((0x0, 0x80000), (0x1000000, 0x1400000))
+
+
 # --- options that do not apply to the command, --frames bounded, --variants the same everywhere ---
 
 @pytest.mark.parametrize("argv, words", [

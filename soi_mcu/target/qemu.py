@@ -15,6 +15,7 @@ from soi_mcu.schema import suggest
 from soi_mcu.target.boards import Board
 from soi_mcu.target.build import BuildResult
 from soi_mcu.target.harness_output import RunLog, check_finished, parse_outputs, stack_peak
+from soi_mcu.target.qemu_memory import check_board_memory, machine_memory
 from soi_mcu.target.qemu_plugin import ensure_plugin, parse_plugin_output, plugin_args
 from soi_mcu.target.sim_result import SimResult, marker_addresses, result_from_hits
 
@@ -47,14 +48,17 @@ def qemu_machines() -> frozenset[str]:
 
 
 def check_qemu_machine(board: Board) -> None:
-    """Refuse, before any build, a board whose QEMU machine this QEMU does not model (it would show as
-    "QEMU exited with code 1" after the export and the build)."""
+    """Refuse, before any build, a board whose QEMU machine this QEMU does not model, or whose flash or RAM
+    has no memory behind it in that machine (either would show as "QEMU exited with code 1" after the
+    export and the build)."""
     machines = qemu_machines()
     if board.qemu_machine and machines and board.qemu_machine not in machines:
         arm = sorted(m for m in machines if m.startswith(("mps2", "mps3", "netduino", "stm32", "microbit", "lm3s")))
         raise SoiError(f"board file {board.file or board.name}: [simulators.qemu] machine = \"{board.qemu_machine}\" is "
                        f"not a machine {QEMU} models{suggest(board.qemu_machine, machines)}; Cortex-M ones: "
                        f"{', '.join(arm)} (`{QEMU} -machine help` lists all)")
+    if board.qemu_machine and (not machines or board.qemu_machine in machines):
+        check_board_memory(board, machine_memory(board.qemu_machine, QEMU))
 
 
 def board_qemu_command(board: Board, elf: Path, plugin: str | None = None) -> list[str]:
