@@ -113,6 +113,7 @@ def float_model(model: ModelSpec | OfflineModel, seed: int, frames: int, data: n
     x = synthetic_frames(frames, spec.freq_bins, spec.in_channels, seed=seed + 1)
     if data is not None:
         x[: min(frames, len(data))] = data[:frames]
+    check_finite_weights(offline)
     eq = check_equivalence(offline, torch.from_numpy(x), progress=FrameProgress("streaming == offline", quiet))
     if not eq.finite:
         raise SoiError("the float model's output has NaN or inf values (check its weights and input frames)")
@@ -120,6 +121,17 @@ def float_model(model: ModelSpec | OfflineModel, seed: int, frames: int, data: n
         raise SoiError(f"streaming differs from offline by {eq.max_abs_diff:.3g} (more than {eq.tolerance:.3g}, float "
                        f"rounding at the output's scale {eq.scale:.3g}): this is a bug in soi-mcu; please report it")
     return offline, x, eq
+
+
+def check_finite_weights(offline: OfflineModel) -> None:
+    """Name the layer whose weights hold NaN or inf (a diverged training run, a bad checkpoint), before the
+    streaming check would find only that the output is not finite."""
+    for key, tensor in offline.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            *group, layer, param = key.split(".")
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise SoiError(f"layer '{layer}': its {param} has {bad} NaN or inf value(s) of {tensor.numel()}; check the "
+                           "checkpoint or the training run that produced it")
 
 
 def export(offline: OfflineModel, length: int, seed: int, out_dir: Path, data: np.ndarray | None = None):

@@ -115,7 +115,10 @@ def _check_same_outputs(module: nn.Module, offline: OfflineModel, one_d: bool = 
                        f"{tuple(theirs.shape)} {layout}; is every time stride undone by a RepeatFrames or "
                        "ConvTranspose2d?")
     if not bool(torch.isfinite(theirs).all()):
-        raise SoiError("the module's output has NaN or inf values on random input: check its weights")
+        bad = [name for name, t in [*module.named_parameters(), *module.named_buffers()]
+               if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        where = f": {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold(s) NaN or inf" if bad else ""
+        raise SoiError(f"the module's output has NaN or inf values on random input{where}: check its weights")
     scale = max(1.0, float(theirs.abs().max()))
     diff = float((theirs - ours).abs().max())
     if diff > 1e-4 * scale:
