@@ -101,7 +101,8 @@ def test_conv_geometry_imports(layers: list, fields: dict) -> None:
         ([nn.ZeroPad2d((1, 1, 2, 1)), nn.Conv2d(1, 4, 3)], r"pads 1 future frame\(s\)"),
         ([*causal_conv(1, 4), nn.ReLU(), nn.ReLU()], r"model\.3 \(relu\): must follow a Conv2d directly"),
         ([nn.ZeroPad2d((1, 1, 2, 0)), nn.ReLU()], r"padding must be followed directly by the Conv2d"),
-        ([*causal_conv(1, 4, stride=(2, 1))], r"must run every step \(restore the rate"),
+        ([*causal_conv(1, 4, stride=(2, 1))], r"its output model.1 \(Conv2d\) has one frame every 2 steps: model.1 "
+                                              r"\(Conv2d\) strides time and nothing after restores the frame rate; repeat"),
         ([nn.Upsample(scale_factor=2, mode="bilinear")], r"only nearest upsampling in frequency"),
         ([TimeShift(1)], r"has no conv reading its input"),
     ],

@@ -155,7 +155,7 @@ def test_wrong_frame_shape_is_a_clear_error() -> None:
         ((Conv("a", "nope", cout=2),), "input 'nope' is not defined"),
         ((Conv("a", "input", cout=2, kf=2),), "odd kf"),
         ((Conv("a", "input", cout=2), Duplicate("d", "a")), "divisible"),
-        ((Conv("a", "input", cout=2, stride=2),), "must run every step"),
+        ((Conv("a", "input", cout=2, stride=2),), "its output 'a' has one frame every 2 steps: 'a' strides time"),
         ((Conv("a", "input", cout=2, act="gelu"),), "activation 'gelu'"),
         ((TConvFreq("a", "input", cout=2, kf=2, fstride=1),), "even kf"),
         ((Conv("a", "input", cout=2), Concat("c", ("a",))), "at least two inputs"),

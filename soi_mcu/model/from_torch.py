@@ -53,7 +53,9 @@ def from_torch(module: nn.Module, freq_bins: int = 0, name: str = "user", frame_
     layers = _contributing(builder.layers, output)
     kept = {layer.name for layer in layers}
     spec = ModelSpec(name, 1 if one_d else freq_bins, builder.in_channels, layers, output=output,
-                     frame_rate_hz=frame_rate_hz)
+                     frame_rate_hz=frame_rate_hz,
+                     origins=tuple((layer.name, builder.origins[layer.name]) for layer in layers
+                                   if layer.name in builder.origins))
     offline = OfflineModel(spec)
     with torch.no_grad():
         for lname, (conv, bn) in builder.weights.items():

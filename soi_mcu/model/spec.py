@@ -24,6 +24,12 @@ class ModelSpec:
     layers: tuple[LayerOp, ...]
     output: str = ""  # name of the output layer; the last layer when empty
     frame_rate_hz: float = 125.0  # input frames per second (sample rate / hop), for CPU load
+    # (layer name, what the user wrote: "model.enc.0 (Conv2d)") for an imported model, for messages
+    origins: tuple[tuple[str, str], ...] = ()
+
+    def shown(self, layer: str) -> str:
+        """A layer as a message names it: the user's module where the layer came from one."""
+        return dict(self.origins).get(layer, f"'{layer}'")
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,28 @@ def layer_facts(spec: ModelSpec) -> tuple[dict[str, int], dict[str, int], dict[s
     return period, channels, width, rf
 
 
+def _rate_not_restored(spec: ModelSpec, out: str, period: dict[str, int]) -> str:
+    """The output runs every n-th step: name the layers that lowered the rate on its way, and the fix."""
+    by_name = {layer.name: layer for layer in spec.layers}
+    lowered, seen, todo = [], set(), [out]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        inputs = by_name[name].inputs
+        if period[name] > max(period[i] for i in inputs):
+            lowered.append(name)
+        todo.extend(inputs)
+    order = [layer.name for layer in spec.layers if layer.name in lowered]
+    strided = ", ".join(spec.shown(name) for name in order) or "a strided layer"
+    return (f"model '{spec.name}': its output {spec.shown(out)} has one frame every {period[out]} steps: {strided} "
+            f"{'strides' if len(order) == 1 else 'stride'} time and nothing after restores the frame rate; repeat "
+            f"the frames after the strided part "
+            f"(RepeatFrames({period[out]}) of soi_mcu.model.torch_modules in a PyTorch model, a Duplicate layer in a "
+            f"spec) or upsample with a ConvTranspose2d of kernel = stride ({period[out]}, 1)")
+
+
 def analyze(spec: ModelSpec) -> Schedule:
     """Check the graph and derive each layer's period (1 = every step, 2 = every other step...)."""
     if spec.freq_bins < 1 or spec.in_channels < 1:
@@ -95,7 +123,7 @@ def analyze(spec: ModelSpec) -> Schedule:
     if out not in period:
         raise SoiError(f"model '{spec.name}': output '{out}' is not a layer")
     if period[out] != 1:
-        raise SoiError(f"model '{spec.name}': output '{out}' must run every step (restore the rate with a Duplicate)")
+        raise SoiError(_rate_not_restored(spec, out, period))
     phases = math.lcm(*period.values())
     if phases > MAX_PHASES:
         raise SoiError(f"model '{spec.name}': the step pattern repeats every {phases} steps; at most "

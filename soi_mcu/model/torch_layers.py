@@ -50,6 +50,7 @@ class LayerBuilder:
         self.freq_bins = freq_bins
         self.splits: dict[fx.Node, tuple[str, list[tuple[int, int]]]] = {}  # a chunk's pieces (torch_split.py)
         self.layers: list[LayerOp] = []
+        self.origins: dict[str, str] = {}  # layer name -> "model.enc.0 (Conv2d)": the module or call it came from
         self.weights: dict[str, tuple[nn.Module, nn.Module | None]] = {}
         self.loaders: list = []  # functions(offline) that copy a registered kind's parameters in
         self.values: dict[fx.Node, Value] = {}
@@ -98,15 +99,14 @@ class LayerBuilder:
         self.values[input_node] = Value("input")
 
     def add(self, call: Call) -> None:
-        layouts = tensor_layouts(self, call)
-        if call.what == "module":
-            self._module(call)
-        elif is_unsqueeze(self, call):
+        layouts, before = tensor_layouts(self, call), len(self.layers)
+        if call.what != "module" and is_unsqueeze(self, call):
             unsqueeze(self, call)
-            return
         else:
-            self._function(call)
-        propagate(self, call, layouts)
+            self._module(call) if call.what == "module" else self._function(call)
+            propagate(self, call, layouts)
+        for layer in self.layers[before:]:  # messages about a layer name the user's module, not the layer
+            self.origins[layer.name] = f"{call.path} ({call.label})"
 
     def output_layer(self, output: Any) -> str:
         if not isinstance(output, fx.Node):
