@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,21 @@ def test_bad_configs_are_clear_errors(tmp_path: Path, text: str, message: str) -
 def test_unknown_variant() -> None:
     with pytest.raises(SoiError, match="unknown variant 'scc2'"):
         parse_variant("scc2")
+
+
+def test_a_variant_says_what_it_means_and_a_repeated_position_is_refused(capsys) -> None:
+    from soi_mcu.model.unet import describe_variant
+
+    assert describe_variant("fp:6/1").startswith("FP: S-CC pair at encoder 6, shift after encoder 1 (fully predictive")
+    assert describe_variant("scc:1+3") == "S-CC pairs at encoders 1 and 3 (nested; partially predictive)"
+    assert describe_variant("stmc").startswith("STMC")
+    assert all(describe_variant(v) for v in all_variants(4))
+    for text, what in (("sc:1+1", "shift"), ("scc:2+2", "pair"), ("sscc:1+3+1", "pair")):
+        with pytest.raises(SoiError, match=rf"variant '{re.escape(text)}': position \d appears twice; each encoder "
+                                           rf"layer takes one {what}"):
+            parse_variant(text)
+    config = Path(__file__).parents[1] / "configs" / "unet-mcu-s.toml"
+    assert main(["complexity", str(config), "--variants", "scc:2,fp:6/1"]) == 0
+    out = capsys.readouterr().out
+    assert "variants:\n  scc:2      S-CC pair at encoder 2 (partially predictive)" in out
+    assert "  fp:6/1     FP: S-CC pair at encoder 6, shift after encoder 1" in out

@@ -74,11 +74,35 @@ def parse_variant(text: str) -> dict[str, tuple[int, ...]]:
         return {"scc": (), "sscc": (), "sc": ()}
     m = re.fullmatch(r"(scc|sscc|sc):(\d+(?:\+\d+)*)", t)
     if m:
-        return {"scc": (), "sscc": (), "sc": ()} | {m.group(1): tuple(int(p) for p in m.group(2).split("+"))}
+        positions = tuple(int(p) for p in m.group(2).split("+"))
+        if len(set(positions)) != len(positions):
+            twice = sorted({p for p in positions if positions.count(p) > 1})
+            raise SoiError(f"variant '{text}': position {', '.join(map(str, twice))} appears twice; each encoder layer "
+                           f"takes one {'shift' if m.group(1) == 'sc' else 'pair'} (e.g. {m.group(1)}:1+3)")
+        return {"scc": (), "sscc": (), "sc": ()} | {m.group(1): positions}
     m = re.fullmatch(r"fp:(\d+)/(\d+)", t)
     if m:
         return {"scc": (int(m.group(1)),), "sscc": (), "sc": (int(m.group(2)),)}
     raise SoiError(f"unknown variant '{text}'; use one of: {VARIANT_HELP}")
+
+
+def describe_variant(text: str) -> str:
+    """What a variant string means, in the paper's words, for tables and logs."""
+    parsed = parse_variant(text)
+    enc = lambda ps: ("encoder " if len(ps) == 1 else "encoders ") + " and ".join(map(str, ps))  # noqa: E731
+    if re.fullmatch(r"fp:\d+/\d+", text.strip().lower()):
+        return (f"FP: S-CC pair at {enc(parsed['scc'])}, shift after {enc(parsed['sc'])} (fully predictive: the part "
+                "after the shift is precomputed between frames)")
+    parts = []
+    if parsed["scc"]:
+        parts.append(f"S-CC pair{'s' if len(parsed['scc']) > 1 else ''} at {enc(parsed['scc'])}"
+                     + (" (nested; partially predictive)" if len(parsed["scc"]) > 1 else " (partially predictive)"))
+    if parsed["sscc"]:
+        parts.append(f"S-CC pair at {enc(parsed['sscc'])} with a shift after its extrapolation (SS-CC, fully "
+                     "predictive)")
+    if parsed["sc"]:
+        parts.append(f"shift (SC) after {enc(parsed['sc'])}, no strided pair (fully predictive)")
+    return "; ".join(parts) or "STMC: every layer every step, no SOI"
 
 
 def variant_list(text: str, option: str = "--variants") -> list[str]:

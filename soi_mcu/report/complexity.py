@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from soi_mcu.model import macs_by_phase
 from soi_mcu.model.config import UNetConfig
-from soi_mcu.model.unet import unet_spec, variant_config
+from soi_mcu.model.unet import describe_variant, unet_spec, variant_config
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Complexity:
     after_frame_peak_mmac_s: float  # costliest step without its precomputable part
     precomputed_share: float  # of all MACs
     retained: float  # avg MMAC/s as a fraction of STMC's
+    meaning: str = ""  # the variant in words: "S-CC pair at encoder 2 (partially predictive)"
 
 
 def complexity(base: UNetConfig, variants: list[str]) -> list[Complexity]:
@@ -44,6 +45,7 @@ def complexity(base: UNetConfig, variants: list[str]) -> list[Complexity]:
             after_frame_peak_mmac_s=max(t - d for t, d in zip(total, deferred, strict=True)) * rate / 1e6,
             precomputed_share=sum(deferred) / max(sum(total), 1),
             retained=avg / stmc_avg,
+            meaning=describe_variant(v),
         ))
     return rows
 
@@ -55,6 +57,7 @@ def format_complexity(rows: list[Complexity], frame_rate_hz: float) -> str:
     for r in rows:
         lines.append(f"{r.variant:12s} {r.avg_mmac_s:10.3f} {100 * r.retained:8.1f}% {r.peak_mmac_s:11.3f} "
                      f"{r.after_frame_peak_mmac_s:16.3f} {100 * r.precomputed_share:10.1f}%")
+    lines += ["", "variants:"] + [f"  {r.variant:10s} {r.meaning}" for r in rows]
     return "\n".join(lines)
 
 
