@@ -6,12 +6,14 @@ In int8 it is the op sequence TensorFlow's converter makes of the Keras form bel
 int8 (Keras' own LayerNormalization leaves a float NEG in it):
 MEAN -> SUB -> MUL (square) -> MEAN -> ADD (eps) -> RSQRT -> MUL, then MUL (gamma) and ADD (beta)
 when they are not 1 and 0. The firmware (soi_layernorm_s8) computes each of these ops as LiteRT's
-reference kernel does; RSQRT and its eps ADD depend on one int8 value, so they are a 256-entry table
-computed here (soi_mcu/ops/int8_ref.py)."""
+reference kernel does. What depends on one int8 value is a 256-entry table computed here
+(soi_mcu/ops/int8_ref.py): RSQRT and its eps ADD, the square, and the rescaled first inputs of the SUB and
+of the beta ADD (beta's own rescaled values per channel too), which halves the requantizations per value."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -20,7 +22,7 @@ from torch import nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.ops.base import BufRef, Facts, LayerOp, LowerContext, Lowered
-from soi_mcu.ops.int8_ref import add_params, add_s8, mean_params, rsqrt_params, rsqrt_s8
+from soi_mcu.ops.int8_ref import add_params, add_s8, mbqm, mean_params, rsqrt_params, rsqrt_s8
 from soi_mcu.ops.records import Tensor
 from soi_mcu.ops.requant import quantize_multiplier
 
@@ -95,9 +97,15 @@ class LayerNormNode:
     def size(self) -> int:
         return self.groups * self.group_size
 
+    @cached_property
+    def tables(self) -> LayerNormTables:
+        return layernorm_tables(self.sub, self.square, self.beta_add, self.beta)
+
     @property
     def constant_bytes(self) -> int:
-        return 256 + sum(int(a.size) for a in (self.gamma, self.beta) if a is not None)
+        t = self.tables
+        arrays = (self.rsqrt_table, t.square, t.sub_input1, t.beta_input1, t.beta_input2, self.gamma)
+        return sum(int(a.nbytes) for a in arrays if a is not None)
 
     @property
     def kernels(self) -> tuple[str, ...]:
@@ -259,6 +267,30 @@ class LayerNorm(LayerOp):
             beta=_values(self.name, mt.beta, size), run_period=sched.period[self.name],
         )
         return Lowered((node,), node.target, mt.output, {node.target.buffer: node.size})
+
+
+@dataclass(frozen=True)
+class LayerNormTables:
+    """soi_layernorm_tables: the functions of one int8 value (entry v + 128), as LiteRT computes them."""
+
+    square: np.ndarray  # int8[256]: MUL(d, d)
+    sub_input1: np.ndarray  # int32[256]: the SUB's first input shifted left by 20 and rescaled
+    beta_input1: np.ndarray | None  # int32[256]: the beta ADD's first input, rescaled
+    beta_input2: np.ndarray | None  # int32: each beta value rescaled (1 or group_size)
+
+
+def layernorm_tables(sub: tuple[int, ...], square: tuple[int, ...], beta_add: tuple[int, ...],
+                     beta: np.ndarray | None) -> LayerNormTables:
+    """The tables of a LayerNorm from its SUB, square MUL and beta ADD fields (the C structs' order)."""
+    values = range(-128, 128)
+    o1, o2, mult, shift, zo = square
+    squares = [min(127, max(-128, mbqm((d + o1) * (d + o2), mult, shift) + zo)) for d in values]
+    sub_input1 = [mbqm((x + sub[0]) << 20, sub[2], sub[3]) for x in values]
+    beta_input1 = beta_input2 = None
+    if beta is not None:
+        beta_input1 = np.array([mbqm((y + beta_add[0]) << 20, beta_add[2], beta_add[3]) for y in values], np.int32)
+        beta_input2 = np.array([mbqm((int(b) + beta_add[1]) << 20, beta_add[4], beta_add[5]) for b in beta], np.int32)
+    return LayerNormTables(np.array(squares, np.int8), np.array(sub_input1, np.int32), beta_input1, beta_input2)
 
 
 def _q(t: Tensor) -> tuple[float, int]:

@@ -50,12 +50,21 @@ typedef struct {
     soi_ln_add beta;  /* used when beta != NULL */
 } soi_layernorm_params;
 
+/* What depends on one int8 value only, computed at generation time (soi_mcu/ops/layernorm.py:
+ * layernorm_tables) so that each value takes four requantizations instead of eight; entry v + 128. */
+typedef struct {
+    const int8_t *rsqrt;       /* [256] RSQRT(ADD(v, eps)) of a variance v */
+    const int8_t *square;      /* [256] MUL(d, d) of a difference d */
+    const int32_t *sub_input1; /* [256] SUB's first input x shifted left by 20 and rescaled */
+    const int32_t *beta_input1; /* [256] the beta ADD's first input rescaled (NULL without beta) */
+    const int32_t *beta_input2; /* beta_count values: beta rescaled, 1 (shared) or group_size (NULL: no beta) */
+    int32_t beta_count;
+} soi_layernorm_tables;
+
 /* input, output: `groups` x `group_size` int8 values (may be the same buffer); statistics per group.
- * rsqrt_table: 256 entries, RSQRT(ADD(v, eps)) at v + 128 (a function of one int8 value).
- * gamma, beta: NULL, or `gamma_count` / `beta_count` values: 1 (shared) or group_size. */
-arm_cmsis_nn_status soi_layernorm_s8(const soi_layernorm_params *params, const int8_t *rsqrt_table,
+ * gamma: NULL, or `gamma_count` values: 1 (shared) or group_size. */
+arm_cmsis_nn_status soi_layernorm_s8(const soi_layernorm_params *params, const soi_layernorm_tables *tables,
                                      const int8_t *input, const int8_t *gamma, int32_t gamma_count,
-                                     const int8_t *beta, int32_t beta_count, int32_t groups, int32_t group_size,
-                                     int8_t *output);
+                                     int32_t groups, int32_t group_size, int8_t *output);
 
 #endif
