@@ -58,8 +58,15 @@ def test_transposed_conv_in_frequency_is_a_decoders_upsampling() -> None:
     assert (up.kind, up.kf, up.fstride, up.norm, up.act) == ("tconv_freq", 3, 2, True, "elu")
     assert offline.schedule.width[up.name] == 8
     assert check_equivalence(offline, torch.randn(12, 8, 2)).ok
-    with pytest.raises(SoiError, match=r"use padding=\(0, 1\), output_padding=\(0, 1\)"):
-        from_torch(nn.Sequential(*causal_conv(1, 4), nn.ConvTranspose2d(4, 1, (1, 3), stride=(1, 2))), freq_bins=8)
+    # any padding: 8 bins -> (8 - 1) x 2 + 3 = 17 bins; GTCRN's grouped kernel 5, padding 2: 2 x 8 - 1
+    for tconv, bins in ((nn.ConvTranspose2d(4, 1, (1, 3), stride=(1, 2)), 17),
+                        (nn.ConvTranspose2d(4, 2, (1, 5), stride=(1, 2), padding=(0, 2), groups=2), 15)):
+        offline = from_torch(nn.Sequential(*causal_conv(1, 4), tconv).eval(), freq_bins=8)
+        assert offline.schedule.width[offline.spec.layers[-1].name] == bins
+        assert check_equivalence(offline, torch.randn(12, 8, 1)).ok
+    with pytest.raises(SoiError, match=r"padding 3 crops the whole kernel"):
+        from_torch(nn.Sequential(*causal_conv(1, 4), nn.ConvTranspose2d(4, 1, (1, 3), stride=(1, 2), padding=(0, 3))),
+                   freq_bins=8)
 
 
 def test_transposed_extrapolation_and_frequency_upsampling() -> None:

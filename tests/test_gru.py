@@ -156,7 +156,7 @@ def test_nn_gru_refusals() -> None:
             self.gru = nn.GRU(8, 4, batch_first=True, bidirectional=True)
 
     with pytest.raises(SoiError, match=r"^model\.gru \(GRU\): bidirectional=True reads future frames; a streaming model "
-                                       r"needs a unidirectional GRU \(bidirectional=False\)$"):
+                                       r"needs a unidirectional GRU over time \(bidirectional=False\); over the bins"):
         from_torch(Bidirectional())
     with pytest.raises(SoiError, match=r"give it \(batch, time, features\)"):
         from_torch(nn.Sequential(nn.Conv1d(4, 4, 1), nn.GRU(4, 4, batch_first=True)))

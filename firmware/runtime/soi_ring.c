@@ -30,6 +30,20 @@ void soi_concat_channels(int8_t *dst, uint32_t width, uint32_t count, const int8
     }
 }
 
+/* A channel shuffle: channel c * count + i of each bin is channel c of input i (all inputs have
+ * `channels` channels). */
+void soi_interleave_channels(int8_t *dst, uint32_t width, uint32_t count, const int8_t *const *srcs,
+                             uint32_t channels)
+{
+    for (uint32_t w = 0; w < width; w++) {
+        for (uint32_t c = 0; c < channels; c++) {
+            for (uint32_t i = 0; i < count; i++) {
+                *dst++ = srcs[i][w * channels + c];
+            }
+        }
+    }
+}
+
 void soi_slice_channels(int8_t *dst, const int8_t *src, uint32_t width, uint32_t channels, uint32_t start,
                         uint32_t count)
 {

@@ -41,6 +41,8 @@ static inline const int8_t *soi_ring_window(const soi_ring *ring)
 /* Concatenate frames along channels: dst[w] = src0[w] ++ src1[w] ++ ... for w < width. */
 void soi_concat_channels(int8_t *dst, uint32_t width, uint32_t count, const int8_t *const *srcs,
                          const uint32_t *channels);
+void soi_interleave_channels(int8_t *dst, uint32_t width, uint32_t count, const int8_t *const *srcs,
+                             uint32_t channels);
 
 /* Channels [start, start + count) of each of `width` frames of `channels` channels (a channel split). */
 void soi_slice_channels(int8_t *dst, const int8_t *src, uint32_t width, uint32_t channels, uint32_t start,

@@ -21,6 +21,7 @@ from soi_mcu.errors import SoiError
 from soi_mcu.model import ModelSpec, OfflineModel
 from soi_mcu.model.torch_layers import REGISTERED, SUPPORTED, LayerBuilder
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
+from soi_mcu.model.torch_reshape import unfolded_input_channels
 from soi_mcu.model.torch_trace import trace
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -45,6 +46,7 @@ def from_torch(module: nn.Module, freq_bins: int = 0, name: str = "user", frame_
         raise SoiError("give the number of frequency bins of an input frame (--freq-bins, or a freq_bins attribute on the module)")
     builder = LayerBuilder(one_d, freq_bins)
     builder.start(traced.input_node)
+    builder.in_channels = unfolded_input_channels(traced.calls, traced.input_node)
     for call in traced.calls:
         builder.add(call)
     output = builder.output_layer(traced.output)

@@ -85,6 +85,25 @@ def conv_of_tconv(tconv: nn.ConvTranspose1d | nn.ConvTranspose2d, where: str) ->
     return conv
 
 
+def ungrouped_tconv(tconv: nn.ConvTranspose2d) -> nn.ConvTranspose2d:
+    """A grouped transposed conv in frequency (GTCRN's decoder) as the full one whose weights are zero
+    across groups: the same outputs (TFLite's TRANSPOSE_CONV has no groups; each output channel's
+    int8 weights are its group's, the zeros stay zero), at `groups` times the multiply-accumulates."""
+    g = tconv.groups
+    if g == 1 or tconv.kernel_size[0] != 1 or tconv.stride[0] != 1:
+        return tconv
+    full = nn.ConvTranspose2d(tconv.in_channels, tconv.out_channels, tconv.kernel_size, tconv.stride, tconv.padding,
+                              tconv.output_padding, bias=tconv.bias is not None, dilation=tconv.dilation)
+    cin, cout = tconv.in_channels // g, tconv.out_channels // g
+    with torch.no_grad():
+        full.weight.zero_()
+        for k in range(g):  # weight: (in, out / groups, kt, kf)
+            full.weight[k * cin:(k + 1) * cin, k * cout:(k + 1) * cout] = tconv.weight[k * cin:(k + 1) * cin]
+        if tconv.bias is not None:
+            full.bias.copy_(tconv.bias)
+    return full
+
+
 def tconv_layer(call: Any, src: Any, tconv: nn.ConvTranspose2d, name: str) -> TConv | TConvFreq:
     """A strided ConvTranspose2d: SOI's extrapolation in time (kernel = stride in time, 1 in frequency)
     or a U-Net decoder's upsampling in frequency (kernel (1, kf), stride (1, s))."""
@@ -95,12 +114,13 @@ def tconv_layer(call: Any, src: Any, tconv: nn.ConvTranspose2d, name: str) -> TC
     if plain and kt == 1 and st == 1:
         layer = TConvFreq(name, src.layer, cout=tconv.out_channels, kt=1, kf=kf, fstride=sf, act="none")
         if (tconv.padding[1], tconv.output_padding[1]) != (layer.pad, layer.output_padding):
-            raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: frequency padding {tconv.padding[1]} and "
-                           f"output_padding {tconv.output_padding[1]}; with kernel {kf} and stride {sf} use "
-                           f"padding=(0, {layer.pad}), output_padding=(0, {layer.output_padding}) (the output "
-                           f"has {sf} x the input's bins)")
+            layer = TConvFreq(name, src.layer, cout=tconv.out_channels, kt=1, kf=kf, fstride=sf, act="none",
+                              fpad=tconv.padding[1], foutput_padding=tconv.output_padding[1])
+            if layer.pad >= kf:
+                raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: frequency padding {layer.pad} crops "
+                               f"the whole kernel ({kf}); use a padding below the kernel")
         return layer
     raise SoiError(f"{call.path} (ConvTranspose2d){call.where}: supported are the S-CC extrapolation in time "
                    "(kernel (k, 1) = stride (k, 1), no padding), upsampling in frequency (kernel (1, kf), "
-                   "stride (1, s)), groups=1, and any stride-1 transposed conv; got kernel "
+                   "stride (1, s), any groups), and any stride-1 transposed conv; got kernel "
                    f"{tconv.kernel_size}, stride {tconv.stride}, padding {tconv.padding}, groups {tconv.groups}")

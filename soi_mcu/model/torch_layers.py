@@ -17,11 +17,12 @@ from torch import fx, nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
+from soi_mcu.model.torch_reshape import channel_dims, handles_call, handles_module, import_call, import_module
 from soi_mcu.model.torch_recurrent import RNNS, change_layout, is_layout_change, is_rnn_output, rnn_call, rnn_output
 from soi_mcu.model.torch_split import channel_slice, is_channel_slice, is_piece, is_split, piece, split
 from soi_mcu.model.torch_squeeze import is_unsqueeze, linear, propagate, tensor_layouts, unsqueeze
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
-from soi_mcu.model.torch_values import FRAMES, SQUEEZED, TIME_MAJOR, Value
+from soi_mcu.model.torch_values import CHANNELS_LAST, FRAMES, FREQ_SEQ, SQUEEZED, TIME_MAJOR, Value
 from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConvFreq, Upsample
 
 KIND_BY_NAME = {k.kind: k for k in KINDS}
@@ -49,6 +50,8 @@ class LayerBuilder:
         self.one_d = one_d  # Conv1d model: (batch, channels, time), one frequency bin
         self.freq_bins = freq_bins
         self.splits: dict[fx.Node, tuple[str, list[tuple[int, int]]]] = {}  # a chunk's pieces (torch_split.py)
+        self.pending: dict[fx.Node, object] = {}  # an unfold or stack waiting for its reshape (torch_reshape.py)
+        self.rnn_over = "time"  # the axis the RNN being imported runs over: "time", or "freq" on (B*T, F, C)
         self.layers: list[LayerOp] = []
         self.origins: dict[str, str] = {}  # layer name -> "model.enc.0 (Conv2d)": the module or call it came from
         self.weights: dict[str, tuple[nn.Module, nn.Module | None]] = {}
@@ -94,6 +97,9 @@ class LayerBuilder:
     def add_layer(self, call: Call, layer: LayerOp) -> None:
         self._new(call, layer)
 
+    def conv(self, call: Call, src: Value, conv: nn.Conv2d) -> None:
+        self._conv(call, src, conv)
+
     # -- the walk ---------------------------------------------------------------------------
     def start(self, input_node: fx.Node) -> None:
         self.values[input_node] = Value("input")
@@ -102,6 +108,8 @@ class LayerBuilder:
         layouts, before = tensor_layouts(self, call), len(self.layers)
         if call.what != "module" and is_unsqueeze(self, call):
             unsqueeze(self, call)
+        elif call.what != "module" and handles_call(self, call):  # a permute, a reshape: it sets the layout
+            import_call(self, call)
         else:
             self._module(call) if call.what == "module" else self._function(call)
             propagate(self, call, layouts)
@@ -148,6 +156,9 @@ class LayerBuilder:
             self.source = self.values[call.args[0]].layer
             REGISTERED[nn.LayerNorm](self, call.path, m)
             self.values[call.node] = Value(self.source, layout=TIME_MAJOR)
+            return
+        if handles_module(self, call):  # nn.Unfold; a module on channels-last frames or sequences
+            import_module(self, call, REGISTERED)
             return
         if isinstance(m, PADS):
             self._pad(call, self._input(call, allow_pad=True), m)
@@ -270,8 +281,9 @@ class LayerBuilder:
         self.values[call.node] = src
 
     def _tconv(self, call: Call, src: Value, tconv: nn.ConvTranspose2d) -> None:
-        from soi_mcu.model.torch_conv import tconv_layer
+        from soi_mcu.model.torch_conv import tconv_layer, ungrouped_tconv
 
+        tconv = ungrouped_tconv(tconv)
         layer = tconv_layer(call, src, tconv, self.layer_name(call.path))
         self._new(call, layer, joinable=isinstance(layer, TConvFreq))
         self.weights[layer.name] = (tconv, None)
@@ -331,7 +343,7 @@ class LayerBuilder:
         return [self._input_value(call, a) for a in ops]
 
     def _framed(self, call: Call, value: Value) -> Value:
-        if value.layout not in (FRAMES, SQUEEZED):
+        if value.layout not in (FRAMES, SQUEEZED, *CHANNELS_LAST, FREQ_SEQ) and (self.one_d or value.layout != TIME_MAJOR):
             raise SoiError(f"{call.path} ({call.label}){call.where}: reads an RNN's (batch, time, features) "
                            "tensor; transpose it back to (batch, channels, time) with .transpose(1, 2) first")
         return value
@@ -363,8 +375,8 @@ class LayerBuilder:
     def _concat(self, call: Call) -> None:
         tensors = call.args[0] if call.args else call.kwargs.get("tensors")
         dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim", 0)
-        channel_dims = (1, -2) if self.one_d else (1, -3)
-        if dim not in channel_dims:
+        first = tensors[0] if tensors and isinstance(tensors[0], fx.Node) else None
+        if dim not in channel_dims(self, self.values[first].layout if first in self.values else FRAMES):
             raise SoiError(f"{call.path} ({call.label}){call.where}: concatenation along dim {dim}; only along "
                            "channels (dim=1) is supported")
         ops = [self._input_value(call, t) for t in tensors]

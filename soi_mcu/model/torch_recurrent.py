@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model.torch_values import FRAMES, RNN_TUPLE, SQUEEZED, TIME_MAJOR, Value
+from soi_mcu.model.torch_values import FRAMES, FREQ_SEQ, RNN_TUPLE, SQUEEZED, TIME_MAJOR, Value
 
 RNNS = (nn.LSTM, nn.GRU, nn.RNN)
 _SWAPS = {(1, 2), (2, 1), (-1, -2), (-2, -1), (1, -1), (-1, 1), (2, -2), (-2, 2)}
@@ -66,13 +66,13 @@ def rnn_call(builder: Any, call: Any, registered: dict, supported: tuple[str, ..
         raise SoiError(f"{call.path} ({name}){call.where}: called with an initial state; a streaming {name} starts "
                        "from zeros and keeps its state itself: call it with the input only")
     src = builder.values[call.args[0]]
-    if src.layout != TIME_MAJOR or not m.batch_first:
+    if src.layout not in (TIME_MAJOR, FREQ_SEQ) or not m.batch_first:
         raise SoiError(f"{call.path} ({name}){call.where}: give it (batch, time, features): construct it with "
                        "batch_first=True and call it on x.transpose(1, 2) of a Conv1d model's frames (or of a Conv2d "
                        "model's x.mean(dim=-1)); transpose its output back the same way")
-    builder.source = src.layer
+    builder.source, builder.rnn_over = src.layer, "freq" if src.layout == FREQ_SEQ else "time"
     registered[type(m)](builder, call.path, m)
-    builder.values[call.node] = Value(builder.source, layout=RNN_TUPLE)
+    builder.values[call.node] = Value(builder.source, layout=RNN_TUPLE, sequences=src.layout)
 
 
 def is_rnn_output(builder: Any, call: Any) -> bool:
@@ -87,4 +87,5 @@ def rnn_output(builder: Any, call: Any) -> None:
             return
         raise SoiError(f"{call.path} (getitem){call.where}: uses the RNN's final state; a stream has only the "
                        "per-frame output (element 0)")
-    builder.values[call.node] = Value(builder.values[call.args[0]].layer, layout=TIME_MAJOR)
+    rnn = builder.values[call.args[0]]
+    builder.values[call.node] = Value(rnn.layer, layout=rnn.sequences)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from soi_mcu.errors import SoiError
+from soi_mcu.model.torch_reshape import channel_dims
 from soi_mcu.model.torch_values import Value
 from soi_mcu.ops.channel_slice import Slice
 
@@ -24,17 +25,13 @@ def is_split(call: Any) -> bool:
         call.what == "method" and t in ("chunk", "split"))
 
 
-def _channel_dims(one_d: bool) -> tuple[int, ...]:
-    return (1, -2) if one_d else (1, -3)
-
-
 def split(builder: Any, call: Any) -> None:
     """Remember the pieces (start, stop) of a chunk or split over channels."""
     args, kw = call.args, call.kwargs
     src = builder.input_value(call, args[0])
     how = args[1] if len(args) > 1 else kw.get("chunks", kw.get("split_size_or_sections", kw.get("split_size")))
     dim = args[2] if len(args) > 2 else kw.get("dim", 0)
-    if dim not in _channel_dims(builder.one_d):
+    if dim not in channel_dims(builder, src.layout):
         raise SoiError(f"{call.path} ({call.label}){call.where}: splits dim {dim}; only a split over channels "
                        "(dim=1) is supported")
     c = builder.channels(src.layer, call)
@@ -52,7 +49,7 @@ def split(builder: Any, call: Any) -> None:
         bounds.append((start, start + n))
         start += n
     builder.splits[call.node] = (src.layer, bounds)
-    builder.values[call.node] = Value(src.layer, layout=SPLIT)
+    builder.values[call.node] = Value(src.layer, layout=SPLIT, sequences=src.layout)  # sequences: the pieces' layout
 
 
 def is_piece(builder: Any, call: Any) -> bool:
@@ -66,6 +63,7 @@ def piece(builder: Any, call: Any) -> None:
         raise SoiError(f"{call.path} (getitem){call.where}: piece {i} of a split into {len(bounds)}")
     start, stop = bounds[i]
     builder.add_layer(call, Slice(builder.layer_name(call.path), layer, start=start, stop=stop))
+    builder.values[call.node] = Value(builder.values[call.node].layer, layout=builder.values[call.args[0]].sequences)
 
 
 def is_channel_slice(call: Any) -> bool:

@@ -23,7 +23,7 @@ import torch
 from torch import fx, nn
 
 from soi_mcu.errors import SoiError
-from soi_mcu.model.torch_values import FRAMES, SQUEEZED, TIME_MAJOR, Value
+from soi_mcu.model.torch_values import CHANNELS_LAST, FRAMES, FREQ_SEQ, SQUEEZED, TIME_MAJOR, Value
 from soi_mcu.ops import Conv
 
 
@@ -47,17 +47,22 @@ def unsqueeze(builder: Any, call: Any) -> None:
 
 
 def propagate(builder: Any, call: Any, layouts: set[str]) -> None:
-    """After a call on squeezed values: its result is squeezed too (an activation, an add of two of
-    them); mixing them with frames is refused (torch would broadcast along the wrong dimensions)."""
-    if SQUEEZED not in layouts or call.node not in builder.values:
+    """After a call that keeps its input's layout (an activation, an add of two values, a split or a
+    concatenation): its result is in that layout too, a squeezed value, channels-last frames or
+    sequences; mixing layouts is refused (torch would broadcast along the wrong dimensions)."""
+    kept = {SQUEEZED, *CHANNELS_LAST, FREQ_SEQ} | (set() if builder.one_d else {TIME_MAJOR})
+    if not layouts & kept or call.node not in builder.values:
         return
-    if FRAMES in layouts:
+    if SQUEEZED in layouts and FRAMES in layouts:
         raise SoiError(f"{call.path} ({call.label}){call.where}: combines a (batch, channels, time) value (its "
                        "frequency dimension dropped) with (batch, channels, time, freq) frames; restore the bin "
                        "first with x[..., None] (a one-bin gate multiplies every bin)")
+    if len(layouts) > 1:
+        raise SoiError(f"{call.path} ({call.label}){call.where}: combines tensors whose axes are in different orders "
+                       f"({', '.join(sorted(layouts))}); permute or reshape them to the same layout first")
     value = builder.values[call.node]
     if value.layout == FRAMES:
-        builder.values[call.node] = Value(value.layer, value.pad, value.pad_path, SQUEEZED)
+        builder.values[call.node] = Value(value.layer, value.pad, value.pad_path, layouts.pop())
 
 
 def tensor_layouts(builder: Any, call: Any) -> set[str]:
@@ -68,7 +73,7 @@ def tensor_layouts(builder: Any, call: Any) -> set[str]:
 def linear(builder: Any, call: Any, m: nn.Linear) -> None:
     """nn.Linear on time-major features: a 1x1 conv of each frame's channels."""
     value = builder.values[call.args[0]] if call.args and isinstance(call.args[0], fx.Node) else None
-    if value is None or value.layout != TIME_MAJOR:
+    if value is None or value.layout not in (TIME_MAJOR, FREQ_SEQ):
         over = "frequency" if not builder.one_d else "time"
         raise SoiError(f"{call.path} (Linear){call.where}: applies to the last dimension, here {over}; a Linear is "
                        "supported on (batch, time, features) (x.transpose(1, 2), an RNN's output); for the channels "
@@ -76,4 +81,4 @@ def linear(builder: Any, call: Any, m: nn.Linear) -> None:
     name = builder.layer_name(call.path)
     builder.append(Conv(name, value.layer, cout=m.out_features, kt=1, kf=1, act="none"))
     builder.weights[name] = (m, None)
-    builder.values[call.node] = Value(name, layout=TIME_MAJOR)
+    builder.values[call.node] = Value(name, layout=value.layout)

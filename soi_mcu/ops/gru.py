@@ -2,6 +2,9 @@
 n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) and h' = (1 - z) * n + z * h), run for every frequency
 bin with shared weights; its hidden state is its partial state, carried from frame to frame
 (streaming == offline exactly: the offline form is the same recurrence over the whole sequence).
+Or, with over="freq", a GRU over the bins of each frame (GTCRN's intra-frame RNN on (B*T, F, C)),
+from the zero state in every frame, bin 0 first or (reverse, the backward half of a bidirectional
+GRU) the last bin first: it keeps no state between frames.
 
 In int8 there is no TFLite GRU op, and neither Keras form of a GRU gives one step with one set of
 scales: Keras' GRU layer converts into a WHILE loop that the full-int8 quantizer crashes on, and
@@ -26,7 +29,9 @@ from torch import nn
 from soi_mcu.errors import SoiError
 from soi_mcu.ops.base import Facts, LayerOp, LowerContext, Lowered
 from soi_mcu.ops.gru_tflite import lower_gru, match_gru
-from soi_mcu.ops.recurrent import frame_as_batch, from_sequences, keras_over_bins, recurrent_facts, to_sequences
+from soi_mcu.ops.concat import Concat
+from soi_mcu.ops.recurrent import (frame_as_batch, freq_sequences, from_freq_sequences, from_sequences,
+                                   keras_over_bins, keras_over_freq, recurrent_facts, to_sequences)
 
 GATES = ("r", "z", "n")
 # The intermediates of one step whose int8 range the export fixes, in the order the cell computes them:
@@ -37,32 +42,45 @@ MIN_SPAN = 2.0**-6  # narrowest range fixed (a tensor that is ~0 on all calibrat
 
 
 def _import_gru(builder, path: str, module: nn.GRU) -> None:
-    """nn.GRU -> one GRU layer per stacked layer (num_layers), fed the output of the one before."""
+    """nn.GRU -> one GRU layer per stacked layer (num_layers) and direction, fed the output of the
+    layer before (both directions concatenated, as nn.GRU does)."""
     where = f"{path} (GRU)"
-    if module.bidirectional:
+    over = getattr(builder, "rnn_over", "time")
+    if module.bidirectional and over == "time":
         raise SoiError(f"{where}: bidirectional=True reads future frames; a streaming model needs a unidirectional "
-                       "GRU (bidirectional=False)")
+                       "GRU over time (bidirectional=False); over the bins of a frame, (B*T, F, C), it may be bidirectional")
     for k in range(module.num_layers):
-        name = builder.layer_name(path if module.num_layers == 1 else f"{path}_l{k}")
-        layer = GRU(name, builder.source, hidden=module.hidden_size)
+        src, directions = builder.source, ("", "_reverse") if module.bidirectional else ("",)
+        for suffix in directions:
+            base = path if module.num_layers == 1 else f"{path}_l{k}"
+            name = builder.layer_name(base + ("" if not module.bidirectional else suffix or "_forward"))
+            layer = GRU(name, src, hidden=module.hidden_size, over=over, reverse=bool(suffix))
+            builder.append(layer, _loader(module, layer.name, f"l{k}{suffix}", where))
+        if module.bidirectional:
+            builder.append(Concat(builder.layer_name(path if module.num_layers == 1 else f"{path}_l{k}"),
+                                  tuple(lay.name for lay in builder.layers[-2:])))
 
-        def load(offline, layer=layer, k=k) -> None:
-            target = offline.grus[layer.name]
-            w_ih = getattr(module, f"weight_ih_l{k}").detach()
-            if w_ih.shape != target.weight_ih_l0.shape:
-                raise SoiError(f"{where}: input_size {w_ih.shape[1]} but its input has {target.weight_ih_l0.shape[1]} channels")
-            target.weight_ih_l0.copy_(w_ih)
-            target.weight_hh_l0.copy_(getattr(module, f"weight_hh_l{k}").detach())
-            for b in ("bias_ih", "bias_hh"):  # bias=False: zeros
-                src = getattr(module, f"{b}_l{k}", None)
-                getattr(target, f"{b}_l0").copy_(src.detach() if src is not None else torch.zeros_like(getattr(target, f"{b}_l0")))
 
-        builder.append(layer, load)
+def _loader(module: nn.GRU, name: str, suffix: str, where: str):
+    def load(offline) -> None:
+        target = offline.grus[name]
+        w_ih = getattr(module, f"weight_ih_{suffix}").detach()
+        if w_ih.shape != target.weight_ih_l0.shape:
+            raise SoiError(f"{where}: input_size {w_ih.shape[1]} but its input has {target.weight_ih_l0.shape[1]} channels")
+        target.weight_ih_l0.copy_(w_ih)
+        target.weight_hh_l0.copy_(getattr(module, f"weight_hh_{suffix}").detach())
+        for b in ("bias_ih", "bias_hh"):  # bias=False: zeros
+            src = getattr(module, f"{b}_{suffix}", None)
+            getattr(target, f"{b}_l0").copy_(src.detach() if src is not None else torch.zeros_like(getattr(target, f"{b}_l0")))
+
+    return load
 
 
 @dataclass(frozen=True)
 class GRU(LayerOp):
     hidden: int = 16  # hidden state size: the output channels
+    over: str = "time"  # or "freq": over the bins of each frame, from the zero state in every frame
+    reverse: bool = False  # over "freq": the last bin first (a bidirectional GRU's backward half)
 
     kind: ClassVar[str] = "gru"
     torch_group: ClassVar[str] = "grus"
@@ -70,6 +88,9 @@ class GRU(LayerOp):
     torch_imports: ClassVar[dict] = {nn.GRU: _import_gru}
 
     def infer(self, period, channels, width, rf) -> Facts:
+        if self.over not in ("time", "freq") or (self.reverse and self.over == "time"):
+            raise SoiError(f"layer '{self.name}': a GRU runs over 'time' or 'freq' (reverse only over 'freq'); got "
+                           f"over='{self.over}', reverse={self.reverse}")
         return recurrent_facts(self, self.hidden, period, width, rf)
 
     def macs(self, sched) -> int:
@@ -82,13 +103,21 @@ class GRU(LayerOp):
 
     def offline(self, model, acts):
         x = acts[self.input]
+        if self.over == "freq":
+            y, _ = model.grus[self.name](freq_sequences(x, self.reverse))
+            return from_freq_sequences(y, x.shape[0], self.reverse)
         y, _ = model.grus[self.name](to_sequences(x))
         return from_sequences(y, x.shape[0], x.shape[3])
 
-    def state_shape(self, sched) -> tuple[int, int, int]:
-        return self.hidden, 1, sched.width[self.name]  # the hidden state h of every bin
+    def state_shape(self, sched) -> tuple[int, int, int] | None:
+        return None if self.over == "freq" else (self.hidden, 1, sched.width[self.name])  # h of every bin
 
     def stream(self, stepper, phase: int) -> torch.Tensor:
+        if self.over == "freq":  # the frame's bins as one sequence, from the zero state
+            frame = stepper.frames[self.input]  # (channels, bins)
+            y, _ = stepper.offline.grus[self.name](freq_sequences(frame[None, :, None, :], self.reverse))
+            stepper.count_macs(self.macs(stepper.schedule))
+            return from_freq_sequences(y, 1, self.reverse)[0, :, 0]
         h = stepper.states[self.name][:, 0].T[None].contiguous()  # (1, bins, hidden)
         y, h = stepper.offline.grus[self.name](frame_as_batch(stepper.frames[self.input]), h)
         stepper.states[self.name] = h[0].T[:, None]
@@ -100,7 +129,9 @@ class GRU(LayerOp):
         import tensorflow as tf
 
         weights = cell_weights(offline.grus[self.name])
-        ranges = cell_ranges(weights, to_sequences(acts.calibration(self.input)).numpy())
+        frames = acts.calibration(self.input)
+        seqs = freq_sequences(frames, self.reverse) if self.over == "freq" else to_sequences(frames)
+        ranges = cell_ranges(weights, seqs.numpy())
 
         def fq(x, stage: str):
             lo, hi = ranges[stage]
@@ -108,6 +139,7 @@ class GRU(LayerOp):
 
         def run(seq):
             xs = tf.unstack(seq, axis=1)
+            xs = xs[::-1] if self.reverse else xs
             # The zero initial state computed from the input (x * 0 + 0), not a constant: from a constant
             # the converter folds the first step's recurrent products into constants, and that step's
             # int8 ops would differ from every other step's.
@@ -116,8 +148,10 @@ class GRU(LayerOp):
             for x in xs:
                 h = _cell_step(tf.matmul, tf.sigmoid, tf.tanh, fq, weights, x, h)
                 outs.append(h)
-            return tf.stack(outs, axis=1)
+            return tf.stack(outs[::-1] if self.reverse else outs, axis=1)
 
+        if self.over == "freq":
+            return keras_over_freq(keras, self.name, run, self.hidden)(acts[self.input])
         return keras_over_bins(keras, self.name, run, self.hidden)(acts[self.input])
 
     def match(self, m):

@@ -58,6 +58,8 @@ class GruNode:
     state_zero_point: int
     run_period: int
     macs: int
+    over_freq: bool = False  # one sequence over the bins of each frame, from the zero state (target: its output)
+    reverse: bool = False  # over the bins: the last bin first
 
     @property
     def state_size(self) -> int:
@@ -65,7 +67,7 @@ class GruNode:
 
     @property
     def state_bytes(self) -> int:
-        return self.state_size
+        return 0 if self.over_freq else self.state_size
 
     @property
     def constant_bytes(self) -> int:
@@ -105,7 +107,7 @@ def match_gru(layer: Any, m: Any) -> MatchedGru:
     unpack = match_into_bins(m, layer, "UNPACK")
     if unpack.options.get("axis") != 1:
         raise SoiError(f"layer '{layer.name}': the UNPACK of the GRU's sequences in the .tflite is not over time")
-    xs = unpack.outputs
+    xs = unpack.outputs[::-1] if layer.reverse else unpack.outputs  # the order the steps run in
     h = _initial_state(layer, m, xs[0])
     steps = []
     for x in xs:
@@ -113,12 +115,14 @@ def match_gru(layer: Any, m: Any) -> MatchedGru:
         steps.append(ops)
         h = ops["add_h"].outputs[0]
     outs = tuple(ops["add_h"].outputs[0] for ops in steps)
+    outs = outs[::-1] if layer.reverse else outs  # packed in bin order
     pack = next((op for op in m.readers(outs[0]) if op.kind == "PACK" and tuple(op.inputs) == outs), None)
     if pack is None:
         raise SoiError(f"layer '{layer.name}': the GRU's steps in the .tflite are not packed into one sequence")
     m.used.add(pack.index)
     width = m.graph.tensors[m.acts[layer.input]].shape[2]
-    quantizes = match_out_of_bins(m, layer, "PACK", pack.outputs[0], width, requantize=True)
+    quantizes = match_out_of_bins(m, layer, "PACK", pack.outputs[0], width, requantize=True,
+                                  layout_ops=1 if layer.over == "freq" else None)
     records = [{role: _record(t, op) for role, op in ops.items()} for ops in steps]
     for k, rec in enumerate(records[1:], start=1):
         _check_same_step(layer.name, k, records[0], rec)
@@ -176,7 +180,9 @@ def _match_step(layer: Any, m: Any, producer: dict, x: int, h: int) -> dict[str,
     fc_x = {op.outputs[0]: op for op in m.readers(x) if op.kind == "FULLY_CONNECTED" and op.inputs[0] == x}
     fc_h = {op.outputs[0]: op for op in m.readers(h) if op.kind == "FULLY_CONNECTED" and op.inputs[0] == h}
     subs = [op for op in m.readers(h) if op.kind == "SUB" and op.inputs[0] == h]
-    if len(fc_x) != 3 or len(fc_h) != 3 or len(subs) != 1:
+    # x may be read by more cells than this one: a bidirectional GRU's two directions share the sequences
+    fc_x = {out: op for out, op in fc_x.items() if op.index not in m.used}
+    if len(fc_x) < 3 or len(fc_h) != 3 or len(subs) != 1:
         fail(f"step input: {len(fc_x)} FULLY_CONNECTED of x, {len(fc_h)} of h, {len(subs)} SUB of h")
     ops: dict[str, Any] = {"sub": subs[0]}
     ops["tanh"] = made_by(ops["sub"].inputs[1], "TANH")
@@ -241,8 +247,12 @@ def lower_gru(layer: Any, ctx: LowerContext) -> Lowered:
     check_output_quant("TANH", out["tanh"], 1 / 128, 0)
     gx = {g: out[f"fc_x_{g}"] for g in "rzn"}
     gh = {g: out[f"fc_h_{g}"] for g in "rzn"}
+    over_freq = layer.over == "freq"
+    # over time the hidden state is the output frame; over the bins each bin's state is its output
+    target = BufRef(f"soi_buf_{layer.name}" + ("_gru" if mt.requantize else "")) if over_freq else \
+        BufRef(f"{layer.name}_hidden")
     node = GruNode(
-        name=layer.name, source=ctx.buf[layer.input], target=BufRef(f"{layer.name}_hidden"),
+        name=layer.name, source=ctx.buf[layer.input], target=target,
         batches=sched.width[layer.name], input_size=cin, hidden_size=n,
         input_weights=np.stack([p[0] for p in products[:3]]), recurrent_weights=np.stack([p[0] for p in products[3:]]),
         bias=np.stack([p[1] for p in products]), multipliers=np.stack([p[2] for p in products]),
@@ -255,15 +265,17 @@ def lower_gru(layer: Any, ctx: LowerContext) -> Lowered:
         tables=np.array([sigmoid_table(out["add_r"], out["sig_r"]), sigmoid_table(out["add_z"], out["sig_z"]),
                          tanh_table(out["add_n"], out["tanh"])], np.int8),
         state_zero_point=int(h.zero_point[0]), run_period=sched.period[layer.name], macs=layer.macs(sched),
+        over_freq=over_freq, reverse=layer.reverse,
     )
+    own = {node.target.buffer: node.state_size} if over_freq else {}
     if not mt.requantize:
-        return Lowered((node,), node.target, mt.output)
+        return Lowered((node,), node.target, mt.output, own)
     # the converter requantizes the state for a reader that needs another scale: that is one more table
     size = node.batches * n
     out = ActivationNode(name=f"{layer.name}_out", fn="requantize", ops=("QUANTIZE",) * len(mt.requantize),
                          source=node.target, target=BufRef(f"soi_buf_{layer.name}"), size=size,
                          table=np.asarray(chain_table(mt.requantize), np.int8), run_period=node.run_period)
-    return Lowered((node, out), out.target, mt.output, {out.target.buffer: size})
+    return Lowered((node, out), out.target, mt.output, {**own, out.target.buffer: size})
 
 
 def _product(layer: str, rec: OpRecord, cols: int, rows: int) -> tuple[np.ndarray, ...]:

@@ -62,11 +62,21 @@ def _import(builder, path: str, module: nn.Module) -> None:
     layer = LayerNorm(builder.layer_name(path), builder.source, over=OVER[len(shape) - 1],
                       affine=norm.elementwise_affine, eps=float(norm.eps))
 
+    transposed = getattr(builder, "norm_transposed", False)  # nn.LayerNorm((F, C)) of (B, T, F, C) frames
+
     def load(offline) -> None:
         target = offline.layernorms[layer.name]
         if norm.elementwise_affine:
-            target.weight.copy_(norm.weight.detach())
-            target.bias.copy_(norm.bias.detach() if norm.bias is not None else torch.zeros_like(target.bias))
+            weight = norm.weight.detach().T if transposed else norm.weight.detach()
+            if weight.shape != target.weight.shape:
+                want = tuple(target.weight.shape[::-1] if transposed else target.weight.shape)
+                raise SoiError(f"{path} ({type(module).__name__}): normalized_shape {shape}, but its input's "
+                               f"last axes are {want}")
+            target.weight.copy_(weight)
+            if norm.bias is not None:
+                target.bias.copy_(norm.bias.detach().T if transposed else norm.bias.detach())
+            else:
+                target.bias.zero_()
 
     builder.append(layer, load)
 

@@ -42,6 +42,21 @@ def from_sequences(y: torch.Tensor, batch: int, width: int) -> torch.Tensor:
     return y.reshape(batch, width, t, h).permute(0, 3, 2, 1)
 
 
+def freq_sequences(x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """(batch, channels, time, freq) -> (batch x time, freq, channels): one sequence over the bins of
+    each frame, the last bin first with `reverse`."""
+    b, c, t, f = x.shape
+    seq = x.permute(0, 2, 3, 1).reshape(b * t, f, c)
+    return seq.flip(1) if reverse else seq
+
+
+def from_freq_sequences(y: torch.Tensor, batch: int, reverse: bool = False) -> torch.Tensor:
+    """(batch x time, freq, hidden) -> (batch, hidden, time, freq)."""
+    y = y.flip(1) if reverse else y
+    bt, f, h = y.shape
+    return y.reshape(batch, bt // batch, f, h).permute(0, 3, 1, 2)
+
+
 def frame_as_batch(frame: torch.Tensor) -> torch.Tensor:
     """A streamed frame (channels, freq) -> (freq, 1, channels): one time step of every bin's sequence."""
     return frame.T[:, None, :]
@@ -62,6 +77,19 @@ def keras_over_bins(keras: Any, name: str, fn: Any, hidden: int) -> Any:
             return tf.transpose(tf.reshape(y, (1, f, t, hidden)), (0, 2, 1, 3))
 
     return OverBins(name=name)
+
+
+def keras_over_freq(keras: Any, name: str, fn: Any, hidden: int) -> Any:
+    """A Keras layer that runs fn((time, bins, channels)) -> (time, bins, hidden) over the bins of
+    every frame of its (1, time, bins, channels) input: a reshape on either side."""
+    import tensorflow as tf
+
+    class OverFreq(keras.layers.Layer):
+        def call(self, x):
+            _, t, f, c = x.shape
+            return tf.reshape(fn(tf.reshape(x, (t, f, c))), (1, t, f, hidden))
+
+    return OverFreq(name=name)
 
 
 def match_over_bins(m: Any, layer: Any, kind: str, width: int) -> Any:
@@ -89,11 +117,12 @@ def match_into_bins(m: Any, layer: Any, kind: str) -> Any:
 
 
 def match_out_of_bins(m: Any, layer: Any, kind: str, out: int, width: int,
-                      requantize: bool = False) -> list[tuple[int, int]]:
+                      requantize: bool = False, layout_ops: int | None = None) -> list[tuple[int, int]]:
     """Claim the layout ops that bring tensor `out` (the `kind` op's sequences) back to frames
     (1, time, bins, hidden); sets m.acts[layer.name]. With `requantize`, also the int8 -> int8
     QUANTIZEs on the way (a recurrent layer whose output range is fixed gets one where a reader needs
-    another scale, a concatenation); returns their (input, output) tensors, in order."""
+    another scale, a concatenation); returns their (input, output) tensors, in order. `layout_ops`:
+    how many layout ops there are (a GRU over frequency: the one reshape), where shapes cannot tell."""
     steps, quantizes = 0, []
     while True:
         q = next((o for o in m.readers(out) if o.kind == "QUANTIZE"
@@ -103,7 +132,9 @@ def match_out_of_bins(m: Any, layer: Any, kind: str, out: int, width: int,
             quantizes.append((out, q.outputs[0]))
             out = q.outputs[0]
             continue
-        if steps == 2 or _is_frame_layout(m.graph.tensors[out].shape, width, steps):
+        shape = m.graph.tensors[out].shape
+        done = _is_frame_layout(shape, width, steps) if layout_ops is None else steps == layout_ops and len(shape) == 4
+        if steps == 2 or done:
             break
         layout = next((o for o in m.readers(out) if o.kind in LAYOUT_OPS), None)
         if layout is None:

@@ -30,6 +30,8 @@ class TConvFreq(LayerOp):
     (dilation, 1), padding (0, p), output_padding (0, op)) with p = max(0, ceil((kf - fstride) / 2))
     and op = fstride + 2p - kf (kf 3, stride 2: padding 1, output_padding 1, the usual doubling),
     cut to the input's frames in time, which makes it causal: y[t] = sum_k w[:, :, k] * x[t - k*dilation].
+    `fpad` and `foutput_padding` give PyTorch's padding and output_padding in frequency where they are
+    not those (GTCRN's decoder: kernel 5, stride 2, padding 2: 2F - 1 bins).
     """
 
     cout: int
@@ -39,6 +41,8 @@ class TConvFreq(LayerOp):
     fstride: int = 2
     act: str = "relu"
     norm: bool = False  # batch norm after the transposed conv (folded for streaming and int8)
+    fpad: int | None = None  # PyTorch's padding in frequency (None: the one that gives fstride x the bins)
+    foutput_padding: int | None = None
 
     kind: ClassVar[str] = "tconv_freq"
     buffer_rank: ClassVar[int] = 0
@@ -48,14 +52,16 @@ class TConvFreq(LayerOp):
     @property
     def pad(self) -> int:
         """PyTorch's `padding` in frequency: bins cut from the start of the full transposed output."""
-        return max(0, -(-(self.kf - self.fstride) // 2))
+        return max(0, -(-(self.kf - self.fstride) // 2)) if self.fpad is None else self.fpad
 
     @property
     def output_padding(self) -> int:
-        return self.fstride + 2 * self.pad - self.kf
+        if self.foutput_padding is not None:
+            return self.foutput_padding
+        return self.fstride + 2 * self.pad - self.kf if self.fpad is None else 0
 
     def out_width(self, width: int) -> int:
-        return self.fstride * width
+        return (width - 1) * self.fstride - 2 * self.pad + self.kf + self.output_padding
 
     @property
     def window(self) -> int:
@@ -66,7 +72,11 @@ class TConvFreq(LayerOp):
             raise SoiError(f"layer '{self.name}': kernel ({self.kt}, {self.kf}), dilation and frequency stride "
                            "must be >= 1")
         if self.output_padding >= max(self.fstride, 1) and self.output_padding:
-            raise SoiError(f"layer '{self.name}': an even kf ({self.kf}) needs a frequency stride >= 2")
+            raise SoiError(f"layer '{self.name}': an even kf ({self.kf}) needs a frequency stride >= 2" if self.fpad is None
+                           else f"layer '{self.name}': output_padding {self.output_padding} must be below the stride")
+        if self.pad < 0 or self.output_padding < 0 or self.pad >= self.kf or self.out_width(width[self.input]) < 1:
+            raise SoiError(f"layer '{self.name}': frequency padding {self.pad} and output_padding {self.output_padding} "
+                           f"with kernel {self.kf}: the padding must be below the kernel and leave bins")
         if self.act not in ACTIVATIONS:
             raise SoiError(f"layer '{self.name}': activation '{self.act}' is not one of {ACTIVATIONS}")
         if self.cout < 1:
@@ -189,7 +199,7 @@ class TConvFreq(LayerOp):
         node = ConvNode(
             name=self.name, source=ctx.buf[self.input], target=BufRef(f"soi_buf_{self.name}"), cin=cin,
             cout=self.cout, kt=self.kt, kf=self.kf, dilation=self.dilation, window=window,
-            in_width=self.fstride * width + self.kf - 1, out_width=self.fstride * width, fstride=1, depthwise=False,
+            in_width=self.out_width(width) + self.kf - 1, out_width=self.out_width(width), fstride=1, depthwise=False,
             push_period=sched.period[self.input], run_period=sched.period[self.name], input_offset=-in_zp,
             output_offset=int(m.output.zero_point[0]), act_min=act_min, act_max=act_max, state_zero_point=in_zp,
             weights=np.ascontiguousarray(taps[:, ::-1, ::-1]), bias=m.bias_values(self.cout),
