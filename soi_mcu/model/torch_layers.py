@@ -17,13 +17,13 @@ from torch import fx, nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
-from soi_mcu.model.torch_reshape import channel_dims, handles_call, handles_module, import_call, import_module
 from soi_mcu.model.torch_recurrent import RNNS, change_layout, is_layout_change, is_rnn_output, rnn_call, rnn_output
+from soi_mcu.model.torch_reshape import channel_dims, handles_call, handles_module, import_call, import_module
 from soi_mcu.model.torch_split import channel_slice, is_channel_slice, is_piece, is_split, piece, split
-from soi_mcu.model.torch_squeeze import is_unsqueeze, linear, propagate, tensor_layouts, unsqueeze
+from soi_mcu.model.torch_squeeze import is_unsqueeze, linear, mean_over_frequency, propagate, tensor_layouts, unsqueeze
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
 from soi_mcu.model.torch_values import CHANNELS_LAST, FRAMES, FREQ_SEQ, SQUEEZED, TIME_MAJOR, Value
-from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, FreqPool, LayerOp, Shift, TConvFreq, Upsample
+from soi_mcu.ops import KINDS, Concat, Conv, Duplicate, LayerOp, Shift, TConvFreq, Upsample
 
 KIND_BY_NAME = {k.kind: k for k in KINDS}
 REGISTERED = {module_type: handler for kind in KINDS for module_type, handler in kind.torch_imports.items()}
@@ -322,7 +322,7 @@ class LayerBuilder:
         elif call.what == "function" and t is nn.functional.pad:
             self._functional_pad(call)
         elif (t is torch.mean and call.what == "function") or (t == "mean" and call.what == "method"):
-            self._mean(call)
+            mean_over_frequency(self, call)
         elif call.what == "method" and t in PASS_METHODS:
             self.values[call.node] = self._input(call)
         else:
@@ -381,20 +381,6 @@ class LayerBuilder:
                            "channels (dim=1) is supported")
         ops = [self._input_value(call, t) for t in tensors]
         self._new(call, Concat(self.layer_name(call.path), tuple(v.layer for v in ops)))
-
-    def _mean(self, call: Call) -> None:
-        """The mean over all frequency bins of each frame (keepdim): a classifier's global pooling."""
-        dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim")
-        keepdim = call.args[2] if len(call.args) > 2 else call.kwargs.get("keepdim", False)
-        dims = tuple(dim) if isinstance(dim, list | tuple) else (dim,)
-        if self.one_d or dims not in ((3,), (-1,)):
-            raise SoiError(f"{call.path} ({call.label}){call.where}: a mean over dims {dim} (keepdim={keepdim}); only "
-                           "the mean over frequency of each frame, x.mean(dim=3, keepdim=True), is supported (a mean "
-                           "over time is not causal per frame)")
-        src = self._input(call)
-        self._new(call, FreqPool(self.layer_name(call.path), src.layer))
-        if not keepdim:  # (batch, channels, time): a one-bin frame without its frequency dimension
-            self.values[call.node] = Value(self.values[call.node].layer, layout=SQUEEZED)
 
     def _functional_pad(self, call: Call) -> None:
         src = self._input(call, allow_pad=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import builtins
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -47,6 +47,7 @@ class Pending:
     """What an unfold or a stack is waiting for (its reshape back to frames)."""
 
     layers: tuple[str, ...]
+    call: Any  # the unfold's or stack's call: the layer is named after it
     axes: str = ""  # a stack: "bgctf" (groups first) or "bcgtf" (after transpose(1, 2))
     kernel: int = 0  # an unfold: bins per patch and padding
     padding: int = 0
@@ -99,7 +100,7 @@ def relayout(builder: Any, call: Any) -> None:
         if axes not in ("bgctf", "bcgtf"):
             raise SoiError(f"{where}: stacked frames permuted to ({', '.join(axes)}); only the channel shuffle's "
                            "transpose(1, 2) is supported before the reshape back to (B, C, T, F)")
-        builder.pending[call.node] = Pending(pending.layers, axes=axes)
+        builder.pending[call.node] = replace(pending, axes=axes)
         builder.values[call.node] = Value(src.layer, layout=STACKED)
         return
     if src.layout not in AXES:
@@ -138,7 +139,7 @@ def _reshape(builder: Any, call: Any, src: Value, where: str) -> None:
         _unfolded_to_conv(builder, call, builder.pending[call.args[0]])
     elif src.layout == STACKED and len(shape) == 4:
         pending = builder.pending[call.args[0]]
-        name = builder.layer_name(call.path)
+        name = builder.layer_name(pending.call.path)  # named after the stack
         builder.add_layer(call, Concat(name, pending.layers, interleave=pending.axes == "bcgtf"))
     elif src.layout in FOLDED and len(shape) == 3:
         _check_last(builder, call, src, shape, where)
@@ -161,17 +162,20 @@ def _check_last(builder: Any, call: Any, src: Value, shape: list, where: str) ->
                        "fold only the batch with the next axis, keeping the channels last")
 
 
+def _pair(v: Any) -> tuple:
+    return tuple(v) if isinstance(v, tuple | list) else (v, v)
+
+
 def unfold(builder: Any, call: Any, m: nn.Unfold) -> None:
     """nn.Unfold(kernel (1, k), stride 1, padding (0, p)): patches of k neighbouring bins."""
     where = f"{call.path} (Unfold){call.where}"
-    pair = (lambda v: tuple(v) if isinstance(v, tuple | list) else (v, v))
-    (kt, kf), (dt, df), (pt, pf), (st, sf) = (pair(m.kernel_size), pair(m.dilation), pair(m.padding), pair(m.stride))
+    (kt, kf), (dt, df), (pt, pf), (st, sf) = (_pair(m.kernel_size), _pair(m.dilation), _pair(m.padding), _pair(m.stride))
     if (kt, dt, pt, st, df, sf) != (1, 1, 0, 1, 1, 1):
         raise SoiError(f"{where}: kernel {m.kernel_size}, dilation {m.dilation}, padding {m.padding}, stride "
                        f"{m.stride}; supported is nn.Unfold((1, k), padding=(0, p)) over neighbouring bins of each "
                        "frame (a patch over time would look ahead)")
     src = builder.input_value(call, call.args[0])
-    builder.pending[call.node] = Pending((src.layer,), kernel=kf, padding=pf)
+    builder.pending[call.node] = Pending((src.layer,), call, kernel=kf, padding=pf)
     builder.values[call.node] = Value(src.layer, layout=UNFOLDED)
 
 
@@ -186,7 +190,7 @@ def _unfolded_to_conv(builder: Any, call: Any, pending: Pending) -> None:
         for ch in range(c):
             for j in range(k):
                 conv.weight[ch * k + j, 0, 0, j] = 1.0
-    builder.conv(call, Value(layer), conv)
+    builder.conv(replace(call, path=pending.call.path), Value(layer), conv)  # named after the unfold
 
 
 def stack(builder: Any, call: Any) -> None:
@@ -200,7 +204,7 @@ def stack(builder: Any, call: Any) -> None:
     values = [builder.input_value(call, t) for t in tensors]
     if any(v.layout != FRAMES for v in values):
         raise SoiError(f"{where}: stacks what is not (B, C, T, F) frames")
-    builder.pending[call.node] = Pending(tuple(v.layer for v in values), axes="bgctf")
+    builder.pending[call.node] = Pending(tuple(v.layer for v in values), call, axes="bgctf")
     builder.values[call.node] = Value(values[0].layer, layout=STACKED)
 
 

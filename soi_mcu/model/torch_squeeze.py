@@ -24,7 +24,7 @@ from torch import fx, nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.model.torch_values import CHANNELS_LAST, FRAMES, FREQ_SEQ, SQUEEZED, TIME_MAJOR, Value
-from soi_mcu.ops import Conv
+from soi_mcu.ops import Conv, FreqPool
 
 
 def is_unsqueeze(builder: Any, call: Any) -> bool:
@@ -82,3 +82,21 @@ def linear(builder: Any, call: Any, m: nn.Linear) -> None:
     builder.append(Conv(name, value.layer, cout=m.out_features, kt=1, kf=1, act="none"))
     builder.weights[name] = (m, None)
     builder.values[call.node] = Value(name, layout=value.layout)
+
+
+def mean_over_frequency(builder: Any, call: Any) -> None:
+    """The mean over all frequency bins of each frame (keepdim): a classifier's global pooling."""
+    dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim")
+    keepdim = call.args[2] if len(call.args) > 2 else call.kwargs.get("keepdim", False)
+    dims = tuple(dim) if isinstance(dim, list | tuple) else (dim,)
+    if builder.one_d or dims not in ((3,), (-1,)):
+        raise SoiError(f"{call.path} ({call.label}){call.where}: a mean over dims {dim} (keepdim={keepdim}); only "
+                       "the mean over frequency of each frame, x.mean(dim=3, keepdim=True), is supported (a mean "
+                       "over time is not causal per frame)")
+    src = builder.input_value(call, call.args[0])
+    if src.layout != FRAMES:
+        raise SoiError(f"{call.path} ({call.label}){call.where}: a mean over the last axis of ({', '.join(src.layout)}); "
+                       "only the mean over frequency of (B, C, T, F) frames is supported")
+    builder.add_layer(call, FreqPool(builder.layer_name(call.path), src.layer))
+    if not keepdim:  # (batch, channels, time): a one-bin frame without its frequency dimension
+        builder.values[call.node] = Value(builder.values[call.node].layer, layout=SQUEEZED)

@@ -28,10 +28,18 @@ from torch import nn
 
 from soi_mcu.errors import SoiError
 from soi_mcu.ops.base import Facts, LayerOp, LowerContext, Lowered
-from soi_mcu.ops.gru_tflite import lower_gru, match_gru
 from soi_mcu.ops.concat import Concat
-from soi_mcu.ops.recurrent import (frame_as_batch, freq_sequences, from_freq_sequences, from_sequences,
-                                   keras_over_bins, keras_over_freq, recurrent_facts, to_sequences)
+from soi_mcu.ops.gru_tflite import lower_gru, match_gru
+from soi_mcu.ops.recurrent import (
+    frame_as_batch,
+    freq_sequences,
+    from_freq_sequences,
+    from_sequences,
+    keras_over_bins,
+    keras_over_freq,
+    recurrent_facts,
+    to_sequences,
+)
 
 GATES = ("r", "z", "n")
 # The intermediates of one step whose int8 range the export fixes, in the order the cell computes them:

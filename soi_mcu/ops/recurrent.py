@@ -102,13 +102,20 @@ def match_over_bins(m: Any, layer: Any, kind: str, width: int) -> Any:
 
 def match_into_bins(m: Any, layer: Any, kind: str) -> Any:
     """Claim the layout ops from the layer's input to the first `kind` op that reads the sequences,
-    and that op. Returns the op."""
+    and that op. Returns the op. The converter shares those ops between the two directions of a
+    bidirectional RNN (they read the same sequences): the second finds them claimed, and takes them."""
     tensor = m.acts[layer.input]
+
+    def reader(kinds: tuple[str, ...]) -> Any:
+        ops = [o for o in m.readers(tensor) if o.kind in kinds]
+        return (ops or [o for o in m.graph.consumers.get(tensor, []) if o.kind in kinds] or [None])[0]
+
     for _ in range(3):
-        op = next((o for o in m.readers(tensor) if o.kind == kind), None)
+        op = reader((kind,))
         if op is not None:
-            break
-        layout = next((o for o in m.readers(tensor) if o.kind in LAYOUT_OPS), None)
+            m.used.add(op.index)
+            return op
+        layout = reader(LAYOUT_OPS)
         if layout is None:
             break
         m.used.add(layout.index)
