@@ -53,6 +53,10 @@ class Pending:
     padding: int = 0
 
 
+WORDS = {FRAMES: "(B, C, T, F) frames", "btfc": "(B, T, F, C)", "bftc": "(B, F, T, C)",
+         FREQ_SEQ: "(B*T, F, C) sequences", TIME_MAJOR: "(B*F, T, C) sequences"}
+
+
 def _node_layout(builder: Any, a: Any) -> str | None:
     return builder.values[a].layout if isinstance(a, fx.Node) and a in builder.values else None
 
@@ -148,8 +152,7 @@ def _reshape(builder: Any, call: Any, src: Value, where: str) -> None:
         _check_last(builder, call, src, shape, where)
         builder.values[call.node] = Value(src.layer, layout=UNFOLDED_BACK[src.layout])
     else:
-        what = {FRAMES: "(B, C, T, F) frames", "btfc": "(B, T, F, C)", "bftc": "(B, F, T, C)",
-                FREQ_SEQ: "(B*T, F, C) sequences", TIME_MAJOR: "(B*F, T, C) sequences"}.get(src.layout, "it")
+        what = WORDS.get(src.layout, "it")
         raise SoiError(f"{where}: reshapes {what} to {len(shape)} axes; supported are (B, T, F, C) <-> (B*T, F, C), "
                        "(B, F, T, C) <-> (B*F, T, C), an nn.Unfold's patches and a torch.stack back to (B, C, T, F)")
 
@@ -273,16 +276,18 @@ def import_module(builder: Any, call: Any, registered: dict) -> None:
         registered[type(m)](builder, call.path, m)
         builder.values[call.node] = Value(builder.source, layout=src.layout)
     else:
-        raise SoiError(f"{where}: works on (B, C, T, F) frames but its input has its axes in another order "
-                       f"({src.layout}); permute back with .permute(0, 3, 1, 2) first (on channels-last values "
-                       "Linear, GRU, LSTM, LayerNorm and element-wise activations are supported)")
+        back = {"btfc": "with .permute(0, 3, 1, 2)", "bftc": "with .permute(0, 3, 2, 1)"}.get(
+            src.layout, "to four axes (reshape) and permute back")
+        raise SoiError(f"{where}: works on (B, C, T, F) frames but its input is {WORDS[src.layout]}; bring it back "
+                       f"{back} first (on channels-last values Linear, GRU, LSTM, LayerNorm and element-wise "
+                       "activations are supported)")
 
 
 def _layernorm(builder: Any, call: Any, m: nn.LayerNorm, src: Value, registered: dict, where: str) -> None:
     """nn.LayerNorm over the last axes of channels-last frames: (C,) per bin, (F, C) per frame."""
     shape = tuple(m.normalized_shape)
     if len(shape) == 2 and src.layout != "btfc":
-        raise SoiError(f"{where}: normalizes {shape} of ({', '.join(src.layout)}); a per-frame LayerNorm normalizes "
+        raise SoiError(f"{where}: normalizes {shape} of {WORDS[src.layout]}; a per-frame LayerNorm normalizes "
                        "(C,) or, on (B, T, F, C), (F, C)")
     if len(shape) not in (1, 2):
         raise SoiError(f"{where}: normalized_shape {shape}; a per-frame LayerNorm normalizes (C,) or (F, C)")
