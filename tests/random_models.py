@@ -47,7 +47,7 @@ def all_features() -> frozenset[str]:
     """What the default seeds of every random-model test must draw between them."""
     return frozenset({k.kind for k in KINDS} | {f"act:{a}" for a in ACTIVATIONS} | {f"fn:{f}" for f in FUNCTIONS}
                      | {"depthwise", "groups", "fdilation", "fpad:asym", "fpad:valid", "prelu:shared", "eltwise:act",
-                        "pool:max", "pool:window", "layernorm:frame"})
+                        "pool:max", "pool:window", "layernorm:frame", "gru:freq", "gru:reverse", "concat:interleave"})
 
 
 def features(spec: ModelSpec) -> frozenset[str]:
@@ -72,6 +72,10 @@ def features(spec: ModelSpec) -> frozenset[str]:
             found.add("eltwise:act")
         if isinstance(layer, Activation):
             found.add(f"fn:{layer.fn}")
+        if isinstance(layer, GRU) and layer.over == "freq":
+            found.add("gru:reverse" if layer.reverse else "gru:freq")
+        if isinstance(layer, Concat) and layer.interleave:
+            found.add("concat:interleave")
         if isinstance(layer, LayerNorm) and layer.over == "frame":
             found.add("layernorm:frame")
         if isinstance(layer, FreqPool):
@@ -198,10 +202,19 @@ def random_spec(rng: random.Random, max_depth: int = 2) -> ModelSpec:
         return src
 
     def maybe_recurrent(src: str) -> str:
-        if rng.random() < 0.2:  # a recurrent layer over every bin (its state carried from frame to frame)
+        draw = rng.random()
+        if draw < 0.2:  # a recurrent layer over every bin (its state carried from frame to frame)
             name = f"rnn{next(count)}"
             layers.append(rng.choice((LSTM, GRU))(name, src, hidden=rng.randint(2, 6)))
             return name
+        if draw < 0.3:  # a bidirectional GRU over the bins of each frame, its halves joined or shuffled
+            hidden, fwd, bwd, name = rng.randint(1, 4), f"gf{next(count)}", f"gb{next(count)}", f"gc{next(count)}"
+            layers.append(GRU(fwd, src, hidden=hidden, over="freq"))
+            layers.append(GRU(bwd, src, hidden=hidden, over="freq", reverse=True))
+            layers.append(Concat(name, (fwd, bwd), interleave=rng.random() < 0.5))
+            # then a linear layer (as GTCRN's): the GRUs' fixed int8 ranges stop at it (a skip concatenation
+            # that must share their scale with a duplication makes TensorFlow's converter fail)
+            return conv(name, kt=1, kf=1)
         return src
 
     def block(src: str, depth: int) -> str:

@@ -141,18 +141,29 @@ def _convert(offline: OfflineModel, calibration: np.ndarray, frames: int) -> byt
 
 
 def _quiet(fn):
-    """Run fn with the converter's chatter (stdout and C++ stderr) silenced: it is not for our users."""
+    """Run fn with the converter's chatter (stdout and C++ stderr) silenced: it is not for our users.
+    When the converter fails, its own error line (from that chatter) is the message."""
+    import tempfile
+
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
+    log = tempfile.TemporaryFile(mode="w+")
     try:
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
             # fds for the C++ side, sys.stdout for Python prints where it is not fd 1 (a captured stdout)
             os.dup2(devnull.fileno(), 1)
-            os.dup2(devnull.fileno(), 2)
+            os.dup2(log.fileno(), 2)
             return fn()
+    except (RuntimeError, ValueError) as exc:  # the converter's ConverterError is a ValueError...
+        log.seek(0)
+        errors = [line.strip() for line in log.read().splitlines() if "error" in line.lower()]
+        detail = (errors[-1] if errors else str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise SoiError(f"TensorFlow's converter failed on this model's int8 export ({detail[:300]}); please report "
+                       "it with the model (the float model and streaming check are fine)") from None
     finally:
         sys.stdout.flush()
         for fd, copy in zip((1, 2), saved, strict=True):
             os.dup2(copy, fd)
             os.close(copy)
+        log.close()
