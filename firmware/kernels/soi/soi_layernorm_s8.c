@@ -4,29 +4,7 @@
 
 #include <stddef.h>
 
-/* TFLite's MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul, then a rounding right
- * shift (double rounding). Written out because the kernel builds with either kernel library. */
-static inline int32_t soi_ln_requantize(int32_t value, int32_t multiplier, int32_t shift)
-{
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = shift > 0 ? 0 : -shift;
-    const int64_t a = (int64_t)value * (int64_t)(1 << left);
-    int32_t high;
-    if (a == INT32_MIN && multiplier == INT32_MIN) {
-        high = INT32_MAX; /* the one product that saturates */
-    } else {
-        const int64_t ab = (int64_t)(int32_t)a * (int64_t)multiplier;
-        const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-        /* (ab + nudge) / 2^31 truncated toward zero, as a shift: a 64-bit division would be a library
-         * call on Cortex-M (about 600 cycles per value measured) */
-        const int64_t x = ab + nudge;
-        high = (int32_t)((x >= 0 ? x : x + ((1LL << 31) - 1)) >> 31);
-    }
-    const int32_t mask = (int32_t)((1u << right) - 1u); /* right <= 31 */
-    const int32_t remainder = high & mask;
-    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
-    return (high >> right) + (remainder > threshold ? 1 : 0);
-}
+#include "soi_requantize.h"
 
 static int8_t soi_ln_clamp(int32_t v)
 {
@@ -40,25 +18,25 @@ static int8_t soi_ln_mean_of(const soi_ln_mean *p, const int8_t *x, int32_t coun
         sum += x[i];
     }
     /* QuantizedMeanOrSum subtracts the zero point once for all values, after the sum */
-    return soi_ln_clamp(soi_ln_requantize(sum + p->input_offset * count, p->multiplier, p->shift) + p->output_offset);
+    return soi_ln_clamp(soi_requantize(sum + p->input_offset * count, p->multiplier, p->shift) + p->output_offset);
 }
 
 /* The second input of an ADD / SUB, shifted and rescaled (once per group for the mean). */
 static int32_t soi_ln_add_input2(const soi_ln_add *p, int32_t b)
 {
-    return soi_ln_requantize((b + p->input2_offset) * (1 << 20), p->input2_multiplier, p->input2_shift);
+    return soi_requantize((b + p->input2_offset) * (1 << 20), p->input2_multiplier, p->input2_shift);
 }
 
 /* An ADD's output from its two rescaled inputs. */
 static int8_t soi_ln_add_out(const soi_ln_add *p, int32_t scaled_a, int32_t scaled_b)
 {
-    return soi_ln_clamp(soi_ln_requantize(scaled_a + scaled_b, p->output_multiplier, p->output_shift) + p->output_offset);
+    return soi_ln_clamp(soi_requantize(scaled_a + scaled_b, p->output_multiplier, p->output_shift) + p->output_offset);
 }
 
 static int8_t soi_ln_mul_one(const soi_ln_mul *p, int32_t a, int32_t b)
 {
     const int32_t product = (a + p->input1_offset) * (b + p->input2_offset);
-    return soi_ln_clamp(soi_ln_requantize(product, p->multiplier, p->shift) + p->output_offset);
+    return soi_ln_clamp(soi_requantize(product, p->multiplier, p->shift) + p->output_offset);
 }
 
 arm_cmsis_nn_status soi_layernorm_s8(const soi_layernorm_params *params, const soi_layernorm_tables *tables,
@@ -88,7 +66,7 @@ arm_cmsis_nn_status soi_layernorm_s8(const soi_layernorm_params *params, const s
             sum += tables->square[d + 128];
         }
         const soi_ln_mean *vp = &params->variance;
-        const int8_t v = soi_ln_clamp(soi_ln_requantize(sum + vp->input_offset * group_size, vp->multiplier, vp->shift) +
+        const int8_t v = soi_ln_clamp(soi_requantize(sum + vp->input_offset * group_size, vp->multiplier, vp->shift) +
                                       vp->output_offset);
         const int8_t r = tables->rsqrt[v + 128];
         for (int32_t i = 0; i < group_size; i++) {

@@ -21,7 +21,7 @@ static void accumulate(const int8_t *vector, int32_t size, const int8_t *weights
 {
     for (int32_t r = 0; r < rows; r++) {
         const int32_t acc = soi_dot_s8(vector, weights + r * size, size, bias[r]);
-        gate[r] = clamp16(soi_q15_requantize(acc, multiplier, shift) + gate[r]);
+        gate[r] = clamp16(soi_requantize(acc, multiplier, shift) + gate[r]);
     }
 }
 
@@ -72,7 +72,7 @@ arm_cmsis_nn_status soi_lstm_step_s8(const soi_lstm_params *params, const int8_t
              * below 2^-15 (negative integer bits: no case of its switch), leaving the buffer it was to
              * fill as it was: holding the input gate. Mirrored, to stay bit-exact. */
             const int16_t t = tanh_bits >= 0 ? soi_q15_tanh(c[r], tanh_bits) : in_gate[r];
-            int32_t v = soi_q15_requantize((int32_t)out_gate[r] * t, params->hidden_multiplier, params->hidden_shift);
+            int32_t v = soi_requantize((int32_t)out_gate[r] * t, params->hidden_multiplier, params->hidden_shift);
             v += params->hidden_offset;
             h[r] = (int8_t)(v > 127 ? 127 : v < -128 ? -128 : v);
         }

@@ -18,22 +18,6 @@ int32_t soi_q15_rounding_shift(int32_t x, int32_t exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-int32_t soi_q15_requantize(int32_t value, int32_t multiplier, int32_t shift)
-{
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = shift > 0 ? 0 : -shift;
-    const int32_t a = (int32_t)((uint32_t)value << left); /* TFLite: x * (1 << left), in int32 */
-    int32_t high;
-    if (a == INT32_MIN && multiplier == INT32_MIN) {
-        high = INT32_MAX;
-    } else {
-        const int64_t ab = (int64_t)a * (int64_t)multiplier;
-        const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-        high = (int32_t)((ab + nudge) / (1LL << 31));
-    }
-    return soi_q15_rounding_shift(high, right);
-}
-
 /* SaturatingRoundingDoublingHighMul on int16. */
 static int16_t mul(int16_t a, int16_t b)
 {

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "soi_requantize.h"
+
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
 #endif
@@ -32,9 +34,6 @@ static inline int32_t soi_dot_s8(const int8_t *a, const int8_t *b, int32_t n, in
     return acc;
 }
 
-/* TFLite's MultiplyByQuantizedMultiplier (double rounding: a rounding doubling high multiply, then a
- * rounding right shift). */
-int32_t soi_q15_requantize(int32_t value, int32_t multiplier, int32_t shift);
 
 /* gemmlowp's RoundingDivideByPOT on int32: x / 2^exponent rounded to nearest, ties away from zero. */
 int32_t soi_q15_rounding_shift(int32_t x, int32_t exponent);
