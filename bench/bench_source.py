@@ -116,6 +116,8 @@ SHAPES = (
     Shape("layernorm frame (32,16)", "ln_frame", 1, 32, 16),
     Shape("lstm step 64->64", "lstm", 1, 1, 64, 64),
     Shape("gru step 64->64", "gru", 1, 1, 64, 64),
+    Shape("gru step 8->4", "gru", 1, 1, 8, 4),  # GTCRN's cells: its intra-frame GRU's halves
+    Shape("gru step 8->8", "gru", 1, 1, 8, 8),
 )
 # The add rows' TFLite parameters (arm_elementwise_add_s8's arguments in the C below), as an AddNode has them.
 BENCH_ADD = SimpleNamespace(input_offsets=(3, -7), input_multipliers=(1 << 30, 1518500250), input_shifts=(0, -1),
