@@ -16,8 +16,8 @@ from torch import nn
 from soi_mcu.errors import SoiError
 from soi_mcu.ops.activation import ActivationNode
 from soi_mcu.ops.base import BufRef, LayerOp, LowerContext, Lowered
-from soi_mcu.ops.int8_ref import mbqm
 from soi_mcu.ops.conv import Conv
+from soi_mcu.ops.int8_ref import mbqm
 from soi_mcu.ops.requant import quantize_multiplier
 from soi_mcu.ops.tconv_freq import TConvFreq
 
