@@ -25,6 +25,14 @@ int32_t soi_nn_conv_buffer_size(soi_nn_isa isa, int32_t k, int32_t is_1x1)
 /* sums[r] = bias[r] + in_off * sum(w[r][0..k)): the input offset folded once per call. */
 static void kernel_sums(int32_t *sums, const int8_t *w, int32_t k, int32_t rows, const int32_t *bias, int32_t in_off)
 {
+    if (in_off == 0) /* the offset already folded into the bias (the generator does it for pointwise convs) */
+    {
+        for (int32_t r = 0; r < rows; r++)
+        {
+            sums[r] = bias != NULL ? bias[r] : 0;
+        }
+        return;
+    }
     for (int32_t r = 0; r < rows; r++, w += k)
     {
         int32_t ws = 0;
