@@ -20,11 +20,12 @@ OFFSETS = f"{BENCH_INPUT_OFFSET}, {BENCH_OUTPUT_OFFSET}"
 
 @dataclass(frozen=True)
 class Shape:
-    """One kernel call. kind: conv (wrapper), s16w (soi_conv_s16w_s8, same data as the conv named `twin`),
-    dw (depthwise wrapper), dw16 (soi_dw_s16w_s8, same data as its dw twin), fc, add, mul (elementwise, cin
-    values; addt: soi_add_table_s8 with the add rows' parameters), sigmoid, tanh, ln_ch, ln_frame (w bins of
-    cin values: unary_rows.py), lstm / gru (one step of soi_lstm_step_s8 / soi_gru_step_s8: cin inputs, cout
-    hidden)."""
+    """One kernel call. kind: conv (wrapper), pwf (the wrapper on a pointwise conv with the input offset
+    folded into the bias, as the generator calls it; same data as its conv twin), s16w (soi_conv_s16w_s8,
+    same data as the conv named `twin`), dw (depthwise wrapper), dw16 (soi_dw_s16w_s8, same data as its dw
+    twin), fc, add, mul (elementwise, cin values; addt: soi_add_table_s8 with the add rows' parameters),
+    sigmoid, tanh, ln_ch, ln_frame (w bins of cin values: unary_rows.py), lstm / gru (one step of
+    soi_lstm_step_s8 / soi_gru_step_s8: cin inputs, cout hidden)."""
 
     name: str
     kind: str
@@ -51,7 +52,7 @@ class Shape:
 
     @property
     def macs(self) -> int:
-        if self.kind in ("conv", "s16w", "pw16"):
+        if self.kind in ("conv", "pwf", "s16w", "pw16"):
             return self.out_h * self.out_w * self.cout * self.kh * self.kw * self.cin
         if self.kind in ("dw", "dw16"):
             return self.out_h * self.out_w * self.cin * self.kh * self.kw
@@ -86,6 +87,9 @@ SHAPES = (
     Shape("pw 1bin 128->128", "conv", 1, 1, 128, 128, 1, 1),
     Shape("pw 1bin 256->256", "conv", 1, 1, 256, 256, 1, 1),
     Shape("pw 4bin 64->64", "conv", 1, 4, 64, 64, 1, 1),
+    Shape("pwf 1bin 64->64", "pwf", 1, 1, 64, 64, 1, 1, twin="pw 1bin 64->64"),
+    Shape("pwf 1bin 128->128", "pwf", 1, 1, 128, 128, 1, 1, twin="pw 1bin 128->128"),
+    Shape("pwf 1bin 256->256", "pwf", 1, 1, 256, 256, 1, 1, twin="pw 1bin 256->256"),
     Shape("pw16 1bin 64->64", "pw16", 1, 1, 64, 64, 1, 1, twin="pw 1bin 64->64"),
     Shape("pw16 1bin 128->128", "pw16", 1, 1, 128, 128, 1, 1, twin="pw 1bin 128->128"),
     Shape("pw16 1bin 256->256", "pw16", 1, 1, 256, 256, 1, 1, twin="pw 1bin 256->256"),
@@ -142,9 +146,9 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
         rng = np.random.default_rng([seed, *(s.twin or s.name).encode()])
         inp = rng.integers(-128, 128, size=s.h * s.w * s.cin if s.kind not in ("add", "addt", "mul") else s.cin)
         data.append(_arr(f"in{i}", "int8_t", inp))
-        if s.kind in ("conv", "s16w", "pw16", "dw", "dw16", "fc"):
+        if s.kind in ("conv", "pwf", "s16w", "pw16", "dw", "dw16", "fc"):
             k = s.kh * s.kw * s.cin
-            dense = s.kind in ("conv", "s16w", "pw16")
+            dense = s.kind in ("conv", "pwf", "s16w", "pw16")
             depthwise = s.kind in ("dw", "dw16")
             wshape = s.cout * k if dense else (s.kh * s.kw * s.cin if depthwise else s.cin * s.cout)
             nout = s.cout if not depthwise else s.cin
@@ -169,14 +173,17 @@ def firmware_source(shapes: tuple[Shape, ...] = SHAPES, seed: int = 7) -> str:
                 assert stream is not None, s.name
                 data.append(_arr(f"w{i}", "int32_t", stream))
             else:
+                if s.kind == "pwf":  # sum((x + io) * w) + b = sum(x * w) + (b + io * sum(w)): the same int32 sums
+                    bias = bias + BENCH_INPUT_OFFSET * w.reshape(s.cout, -1).sum(axis=1)
                 data.append(_arr(f"w{i}", "int8_t", w))
                 data.append(_arr(f"b{i}", "int32_t", bias))
                 data.append(_arr(f"m{i}", "int32_t", mult))
                 data.append(_arr(f"s{i}", "int32_t", shift))
-        if s.kind == "conv":
+        if s.kind in ("conv", "pwf"):
             nbytes = s.out_h * s.out_w * s.cout
+            offsets = OFFSETS if s.kind == "conv" else f"0, {BENCH_OUTPUT_OFFSET}"
             calls.append(f"""    {{
-        const cmsis_nn_conv_params p = {{{OFFSETS}, {{{s.stride_w}, 1}}, {{{s.pad_w}, 0}}, {{1, 1}}, {{-128, 127}}}};
+        const cmsis_nn_conv_params p = {{{offsets}, {{{s.stride_w}, 1}}, {{{s.pad_w}, 0}}, {{1, 1}}, {{-128, 127}}}};
         const cmsis_nn_per_channel_quant_params q = {{(int32_t *)m{i}, (int32_t *)s{i}}};
         const cmsis_nn_dims id = {{1, {s.h}, {s.w}, {s.cin}}}, fd = {{{s.cout}, {s.kh}, {s.kw}, {s.cin}}};
         const cmsis_nn_dims bd = {{1, 1, 1, {s.cout}}}, od = {{1, {s.out_h}, {s.out_w}, {s.cout}}};

@@ -200,6 +200,21 @@ def test_real_cmsis_nn_passes_and_an_altered_copy_does_not(tmp_path: Path) -> No
         "arm_avgpool_s8_get_buffer_size takes (int, int, int) here, soi-mcu needs (int, int)")
 
 
+@pytest.mark.skipif(not HAVE_REAL or not have("arm-none-eabi-gcc"), reason=f"no CMSIS-NN tree at {REAL_TREE}")
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m55"])
+def test_own_kernels_compile_against_real_cmsis_nn_headers(cpu: str) -> None:
+    """The project's kernels (kernels/soi/) build with a user's CMSIS-NN: they may take nothing from
+    the project's own arm_nn_types.h that CMSIS-NN's does not declare (NULL came from there once)."""
+    import subprocess
+
+    soi = FIRMWARE_DIR / "kernels" / "soi"
+    for src in sorted(soi.glob("*.c")):
+        res = subprocess.run(["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-mfloat-abi=hard", "-std=c11", "-O2",
+                              "-Wall", "-Werror", "-fsyntax-only", f"-I{REAL_TREE / 'Include'}", f"-I{soi}", str(src)],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, (src.name, res.stderr)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Packs and precedence.
 

@@ -11,6 +11,8 @@
  * shifts and masks); it does the other cases, and everything on hosts. */
 #include "soi_add_table.h"
 
+#include <stddef.h>
+
 #if defined(__ARM_FEATURE_SAT) && defined(__thumb2__) && !defined(SOI_NN_NO_ASM)
 #define ADD_TABLE_ASM 1
 #define SOI_ADD_STR2(v) #v

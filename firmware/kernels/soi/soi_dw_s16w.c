@@ -19,6 +19,8 @@
 #include "soi_dw_s16w.h"
 #include "soi_dw_s16w_internal.h"
 
+#include <stddef.h>
+
 #if !defined(DW16_ASM)
 static int32_t half(int32_t word, int32_t high)
 {

@@ -157,23 +157,19 @@ void soi_nn_vec_mat_s8(const int8_t *filter,
                 dot_1x4(x, w0, w1, w2, w3, k, s, &xs, 0);
                 xs = 0;
             }
-            int32_t b[4] = {0, 0, 0, 0};
-            for (int32_t j = 0; j < nr; j++)
-            {
-                b[j] = base != NULL ? base[r + j] : 0;
-            }
-            int32x4_t v = vaddq_s32(vaddq_n_s32(vldrwq_s32(s), w_off * xs), vldrwq_s32(b));
+            const mve_pred16_t pq = vctp32q((uint32_t)nr);
+            const int32x4_t b = base != NULL ? vldrwq_z_s32(base + r, pq) : vdupq_n_s32(0); /* rows past nr: 0 */
+            int32x4_t v = vaddq_s32(vaddq_n_s32(vldrwq_s32(s), w_off * xs), b);
             if (os->q_step == 0)
             {
                 v = requant_x4(v, os->mult[0], os->shift[0]);
             }
             else
             {
-                const mve_pred16_t pq = vctp32q((uint32_t)nr);
                 v = soi_mve_requant_lanes(v, vldrwq_z_s32(os->mult + r, pq), vldrwq_z_s32(os->shift + r, pq));
             }
             v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, os->out_offset), vmin), vmax);
-            vstrbq_p_s32(o + r, v, vctp32q((uint32_t)nr));
+            vstrbq_p_s32(o + r, v, pq);
         }
         return;
     }
