@@ -37,6 +37,8 @@ SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; any groups, dilat
              "Upsample (nearest, in frequency)",
              "Identity", "Dropout", "+ (residual add) and torch.cat over channels",
              "x.mean(dim=3, keepdim=True) (the mean over frequency)", "chunk / split / x[:, a:b] over channels",
+             "permute / reshape to (B, T, F, C), (B, F, T, C), (B*T, F, C), (B*F, T, C) and back (dual-path RNNs)",
+             "Unfold((1, k)) + reshape (subband features)", "torch.stack(dim=1) + reshape (channel shuffle)",
              *(f"element-wise {k.kind}" for k in KINDS if k.kind in ("sub", "mul")),
              "soi_mcu.model.from_torch.TimeShift", "soi_mcu.model.from_torch.RepeatFrames",
              *sorted(t.__name__ for t in REGISTERED))
