@@ -254,13 +254,41 @@ static void dw_row3_dsp(const int8_t *in_b,
 }
 #endif
 
-/* First tap index whose position (o * stride - pad + t * dil) is >= 0, and the end index < size. */
 #if defined(SOI_NN_MVE)
-/* One tap into 16 channels' accumulators: int8 loads widened to int32 lanes, the input offset added,
- * VMUL + VADD (MVE has no vector-by-vector VMLA); predicated past the last channel. */
-#define SOI_DW_MVE_TAP(a, k)                                                                                         \
-    a = vaddq_s32(a, vmulq_s32(vaddq_n_s32(vldrbq_z_s32(x + 4 * (k), pr[k]), in_off), vldrbq_z_s32(w + 4 * (k), pr[k])))
-#define SOI_DW_MVE_TAP_FULL(a, k) a = vaddq_s32(a, vmulq_s32(vaddq_n_s32(vldrbq_s32(x + 4 * (k)), in_off), vldrbq_s32(w + 4 * (k))))
+/* One tap into 4 channels' accumulator: int8 loads widened to int32 lanes, the input offset added,
+ * VMUL + VADD (MVE has no vector-by-vector VMLA). `full` (a constant after inlining): all 4 lanes are
+ * channels, so no predicate is set in the tap loop. */
+static inline __attribute__((always_inline)) int32x4_t dw_tap_mve(int32x4_t a, const int8_t *x, const int8_t *w,
+                                                                 int32_t in_off, mve_pred16_t pr, const int full)
+{
+    const int32x4_t xv = full ? vldrbq_s32(x) : vldrbq_z_s32(x, pr);
+    const int32x4_t wv = full ? vldrbq_s32(w) : vldrbq_z_s32(w, pr);
+    return vaddq_s32(a, vmulq_s32(vaddq_n_s32(xv, in_off), wv));
+}
+
+/* Every tap of the window into 16 channels' accumulators a[0..3]. */
+static inline __attribute__((always_inline)) void dw_window_mve(int32x4_t a[4], const int8_t *row, const int8_t *frow,
+                                                               int32_t rows, int32_t cols, int32_t row_step,
+                                                               int32_t f_row, int32_t x_step, int32_t c,
+                                                               int32_t in_off, const mve_pred16_t pr[4], const int full)
+{
+    int32x4_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3]; /* in registers through the loops */
+    for (int32_t ky = 0; ky < rows; ky++, row += row_step, frow += f_row)
+    {
+        const int8_t *x = row, *w = frow;
+        for (int32_t kx = 0; kx < cols; kx++, x += x_step, w += c)
+        {
+            a0 = dw_tap_mve(a0, x, w, in_off, pr[0], full);
+            a1 = dw_tap_mve(a1, x + 4, w + 4, in_off, pr[1], full);
+            a2 = dw_tap_mve(a2, x + 8, w + 8, in_off, pr[2], full);
+            a3 = dw_tap_mve(a3, x + 12, w + 12, in_off, pr[3], full);
+        }
+    }
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+}
 
 /* One output pixel of a ch_mult 1 depthwise conv on MVE: 16 channels at a time in four vectors of
  * int32 lanes, every tap of the window, then TFLite's requantization per channel as vectors. The same
@@ -277,45 +305,21 @@ static void dw_pixel_mve(const int8_t *in_b, int32_t in_w, int32_t c, const int8
         const int32_t n = c - c0;
         const mve_pred16_t pr[4] = {vctp32q((uint32_t)n), vctp32q((uint32_t)(n > 4 ? n - 4 : 0)),
                                     vctp32q((uint32_t)(n > 8 ? n - 8 : 0)), vctp32q((uint32_t)(n > 12 ? n - 12 : 0))};
-        int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
-        if (bias != NULL)
+        int32x4_t acc[4];
+        for (int32_t k = 0; k < 4; k++)
         {
-            a0 = vldrwq_z_s32(bias + c0, pr[0]);
-            a1 = vldrwq_z_s32(bias + c0 + 4, pr[1]);
-            a2 = vldrwq_z_s32(bias + c0 + 8, pr[2]);
-            a3 = vldrwq_z_s32(bias + c0 + 12, pr[3]);
+            acc[k] = bias != NULL ? vldrwq_z_s32(bias + c0 + 4 * k, pr[k]) : vdupq_n_s32(0);
         }
         const int8_t *row = in_b + ((iy0 + ky0 * p->dilation.h) * in_w + ix0 + kx0 * p->dilation.w) * c + c0;
         const int8_t *frow = filter + ky0 * f_row + kx0 * c + c0;
-        if (n >= 16) /* all 16 channels: no predicates to set in the tap loop */
+        if (n >= 16)
         {
-            for (int32_t ky = ky0; ky < ky1; ky++, row += row_step, frow += f_row)
-            {
-                const int8_t *x = row, *w = frow;
-                for (int32_t kx = kx0; kx < kx1; kx++, x += x_step, w += c)
-                {
-                    SOI_DW_MVE_TAP_FULL(a0, 0);
-                    SOI_DW_MVE_TAP_FULL(a1, 1);
-                    SOI_DW_MVE_TAP_FULL(a2, 2);
-                    SOI_DW_MVE_TAP_FULL(a3, 3);
-                }
-            }
+            dw_window_mve(acc, row, frow, ky1 - ky0, kx1 - kx0, row_step, f_row, x_step, c, in_off, pr, 1);
         }
         else
         {
-            for (int32_t ky = ky0; ky < ky1; ky++, row += row_step, frow += f_row)
-            {
-                const int8_t *x = row, *w = frow;
-                for (int32_t kx = kx0; kx < kx1; kx++, x += x_step, w += c)
-                {
-                    SOI_DW_MVE_TAP(a0, 0);
-                    SOI_DW_MVE_TAP(a1, 1);
-                    SOI_DW_MVE_TAP(a2, 2);
-                    SOI_DW_MVE_TAP(a3, 3);
-                }
-            }
+            dw_window_mve(acc, row, frow, ky1 - ky0, kx1 - kx0, row_step, f_row, x_step, c, in_off, pr, 0);
         }
-        int32x4_t acc[4] = {a0, a1, a2, a3};
         for (int32_t k = 0; k < 4 && 4 * k < n; k++)
         {
             const int32_t ch = c0 + 4 * k;
@@ -326,10 +330,9 @@ static void dw_pixel_mve(const int8_t *in_b, int32_t in_w, int32_t c, const int8
         }
     }
 }
-#undef SOI_DW_MVE_TAP
-#undef SOI_DW_MVE_TAP_FULL
 #endif
 
+/* First tap index whose position (o * stride - pad + t * dil) is >= 0, and the end index < size. */
 static void tap_range(int32_t o, int32_t stride, int32_t pad, int32_t dil, int32_t taps, int32_t size,
                       int32_t *t0, int32_t *t1)
 {
