@@ -152,3 +152,18 @@ def test_a_gru_over_time_cannot_be_bidirectional() -> None:
 
     with pytest.raises(SoiError, match=r"bidirectional=True reads future frames.*over the bins of a frame"):
         from_torch(OverTime().eval(), freq_bins=WIDTH)
+
+
+def test_an_lstm_over_the_bins_is_refused() -> None:
+    class IntraLstm(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.lstm = nn.Conv2d(2, 4, 1), nn.LSTM(4, 4, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.conv(x).permute(0, 2, 3, 1)  # (B, T, F, C)
+            y = self.lstm(x.reshape(x.shape[0] * x.shape[1], x.shape[2], x.shape[3]))[0]
+            return y.reshape(x.shape[0], -1, WIDTH, 4).permute(0, 3, 1, 2)
+
+    with pytest.raises(SoiError, match=r"LSTM over the bins of each frame .* is not supported; use an nn.GRU"):
+        from_torch(IntraLstm().eval(), freq_bins=WIDTH)

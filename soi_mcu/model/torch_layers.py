@@ -18,7 +18,7 @@ from torch import fx, nn
 from soi_mcu.errors import SoiError
 from soi_mcu.model.torch_modules import RepeatFrames, TimeShift
 from soi_mcu.model.torch_recurrent import RNNS, change_layout, is_layout_change, is_rnn_output, rnn_call, rnn_output
-from soi_mcu.model.torch_reshape import channel_dims, handles_call, handles_module, import_call, import_module
+from soi_mcu.model.torch_reshape import PASS_METHODS, channel_dims, handles_module, import_call, import_module
 from soi_mcu.model.torch_split import channel_slice, is_channel_slice, is_piece, is_split, piece, split
 from soi_mcu.model.torch_squeeze import is_unsqueeze, linear, mean_over_frequency, propagate, tensor_layouts, unsqueeze
 from soi_mcu.model.torch_trace import ARITHMETIC, ARITHMETIC_METHODS, CONCAT, Call
@@ -42,7 +42,6 @@ SUPPORTED = ("Conv2d / Conv1d (causal: past-only time padding; any groups, dilat
              *(f"element-wise {k.kind}" for k in KINDS if k.kind in ("sub", "mul")),
              "soi_mcu.model.from_torch.TimeShift", "soi_mcu.model.from_torch.RepeatFrames",
              *sorted(t.__name__ for t in REGISTERED))
-PASS_METHODS = ("contiguous", "clone")
 
 
 class LayerBuilder:
@@ -54,6 +53,7 @@ class LayerBuilder:
         self.splits: dict[fx.Node, tuple[str, list[tuple[int, int]]]] = {}  # a chunk's pieces (torch_split.py)
         self.pending: dict[fx.Node, object] = {}  # an unfold or stack waiting for its reshape (torch_reshape.py)
         self.rnn_over = "time"  # the axis the RNN being imported runs over: "time", or "freq" on (B*T, F, C)
+        self.norm_transposed = False  # the LayerNorm being imported has (F, C) weights of (B, T, F, C) frames
         self.layers: list[LayerOp] = []
         self.origins: dict[str, str] = {}  # layer name -> "model.enc.0 (Conv2d)": the module or call it came from
         self.weights: dict[str, tuple[nn.Module, nn.Module | None]] = {}
@@ -110,8 +110,8 @@ class LayerBuilder:
         layouts, before = tensor_layouts(self, call), len(self.layers)
         if call.what != "module" and is_unsqueeze(self, call):
             unsqueeze(self, call)
-        elif call.what != "module" and handles_call(self, call):  # a permute, a reshape: it sets the layout
-            import_call(self, call)
+        elif call.what != "module" and import_call(self, call):  # a permute, a reshape: it sets the layout
+            pass
         else:
             self._module(call) if call.what == "module" else self._function(call)
             propagate(self, call, layouts)

@@ -117,7 +117,7 @@ def relayout(builder: Any, call: Any) -> None:
 
 
 def _permutation(call: Any, rank: int, where: str) -> tuple[int, ...]:
-    args = [a for a in call.args[1:]]
+    args = list(call.args[1:])
     if call.target in ("transpose", torch.transpose):
         if len(args) != 2 or not all(isinstance(a, int) for a in args):
             raise SoiError(f"{where}: transpose needs two dims")
@@ -229,24 +229,23 @@ def channel_dims(builder: Any, layout: str) -> tuple[int, ...]:
 PASS_METHODS = ("contiguous", "clone")
 
 
-def handles_call(builder: Any, call: Any) -> bool:
-    if is_shape_arithmetic(builder, call) or is_stack(call) or is_relayout(builder, call):
-        return True
+def import_call(builder: Any, call: Any) -> bool:
+    """Import a function or method call that this module handles (shape arithmetic, a stack, a permute or
+    reshape, contiguous() of such a value); False, and nothing done, for any other call."""
     layout = _node_layout(builder, call.args[0]) if call.args else None
-    return call.what == "method" and call.target in PASS_METHODS and layout in (STACKED, UNFOLDED, *AXES, FREQ_SEQ)
-
-
-def import_call(builder: Any, call: Any) -> None:
     if is_shape_arithmetic(builder, call):
         shape_arithmetic(builder, call)
     elif is_stack(call):
         stack(builder, call)
-    elif call.target in PASS_METHODS:
+    elif is_relayout(builder, call):
+        relayout(builder, call)
+    elif call.what == "method" and call.target in PASS_METHODS and layout in (STACKED, UNFOLDED, *AXES, FREQ_SEQ):
         builder.values[call.node] = builder.values[call.args[0]]
         if call.args[0] in builder.pending:
             builder.pending[call.node] = builder.pending[call.args[0]]
     else:
-        relayout(builder, call)
+        return False
+    return True
 
 
 def handles_module(builder: Any, call: Any) -> bool:

@@ -53,19 +53,19 @@ def _import_gru(builder, path: str, module: nn.GRU) -> None:
     """nn.GRU -> one GRU layer per stacked layer (num_layers) and direction, fed the output of the
     layer before (both directions concatenated, as nn.GRU does)."""
     where = f"{path} (GRU)"
-    over = getattr(builder, "rnn_over", "time")
+    over = getattr(builder, "rnn_over", "time")  # optional in the importer contract (LayerBuilder sets it)
     if module.bidirectional and over == "time":
         raise SoiError(f"{where}: bidirectional=True reads future frames; a streaming model needs a unidirectional "
                        "GRU over time (bidirectional=False); over the bins of a frame, (B*T, F, C), it may be bidirectional")
     for k in range(module.num_layers):
         src, directions = builder.source, ("", "_reverse") if module.bidirectional else ("",)
+        base = path if module.num_layers == 1 else f"{path}_l{k}"
         for suffix in directions:
-            base = path if module.num_layers == 1 else f"{path}_l{k}"
             name = builder.layer_name(base + ("" if not module.bidirectional else suffix or "_forward"))
             layer = GRU(name, src, hidden=module.hidden_size, over=over, reverse=bool(suffix))
             builder.append(layer, _loader(module, layer.name, f"l{k}{suffix}", where))
         if module.bidirectional:
-            builder.append(Concat(builder.layer_name(path if module.num_layers == 1 else f"{path}_l{k}"),
+            builder.append(Concat(builder.layer_name(base),
                                   tuple(lay.name for lay in builder.layers[-2:])))
 
 

@@ -62,7 +62,8 @@ def _import(builder, path: str, module: nn.Module) -> None:
     layer = LayerNorm(builder.layer_name(path), builder.source, over=OVER[len(shape) - 1],
                       affine=norm.elementwise_affine, eps=float(norm.eps))
 
-    transposed = getattr(builder, "norm_transposed", False)  # nn.LayerNorm((F, C)) of (B, T, F, C) frames
+    # nn.LayerNorm((F, C)) of (B, T, F, C) frames; optional in the importer contract
+    transposed = getattr(builder, "norm_transposed", False)
 
     def load(offline) -> None:
         target = offline.layernorms[layer.name]

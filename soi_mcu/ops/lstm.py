@@ -86,6 +86,9 @@ class LstmNode:
 def _import_lstm(builder, path: str, module: nn.LSTM) -> None:
     """nn.LSTM -> one LSTM layer per stacked layer (num_layers), fed the output of the one before."""
     where = f"{path} (LSTM)"
+    if getattr(builder, "rnn_over", "time") != "time":  # optional in the importer contract
+        raise SoiError(f"{where}: an LSTM over the bins of each frame ((B*T, F, C) sequences) is not supported; use an "
+                       "nn.GRU there, or run the LSTM over time ((B*F, T, C))")
     if module.bidirectional:
         raise SoiError(f"{where}: bidirectional=True reads future frames; a streaming model needs a unidirectional LSTM")
     if module.proj_size:
